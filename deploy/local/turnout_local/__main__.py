@@ -1,0 +1,96 @@
+"""``python -m turnout_local run``: the whole stack with demo data, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from turnout_local.stack import Stack, StackConfig
+
+DEMO_EMAIL = "demo@turnout.localhost"
+DEMO_PASSWORD = "turnout-demo-2026"
+
+
+def run() -> int:
+    config = StackConfig.from_env()
+    stack = Stack(config)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    started = time.monotonic()
+    try:
+        print("Starting Kafka (Tansu) and MongoDB (SecantusDB)...", flush=True)
+        stack.start_infrastructure()
+        print("Loading demo data...", flush=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "checkin.entrypoints.cli",
+                "load-demo",
+                "--email",
+                DEMO_EMAIL,
+                "--password",
+                DEMO_PASSWORD,
+            ],
+            env={**os.environ, **stack.service_env("checkin")},
+            check=True,
+        )
+        print("Starting services...", flush=True)
+        stack.start_services()
+        stack.wait_ready()
+        elapsed = time.monotonic() - started
+        kafka_note = "" if config.kafka_bootstrap_servers else "   (Tansu, in memory)"
+        mongo_note = "" if config.mongodb_uri else f"   (SecantusDB, data in {config.data_dir / 'mongodb'})"
+        print(
+            f"""
+Turnout is running ({elapsed:.0f}s). Logs: {stack.log_dir}
+
+  Check-in   {config.url_of("checkin")}/
+  Follow-up  {config.url_of("followup")}/
+  Analytics  {config.url_of("analytics")}/
+  Kafka      {config.bootstrap}{kafka_note}
+  MongoDB    {config.mongo}{mongo_note}
+
+  Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}
+  Try: curl -s -X POST {config.url_of("checkin")}/api/v1/auth/login -H 'Content-Type: application/json' \\
+         -d '{{"email": "{DEMO_EMAIL}", "password": "{DEMO_PASSWORD}"}}'
+
+Press Ctrl-C to stop.""",
+            flush=True,
+        )
+        while not stopping:
+            for name, child in stack.children.items():
+                if not child.alive():
+                    print(f"{name} exited unexpectedly; last lines of its log:\n{child.tail()}", flush=True)
+                    stopping = True
+                    break
+            time.sleep(0.5)
+        return 0
+    except Exception as exc:  # noqa: BLE001 - print a readable reason, then clean up
+        print(f"Turnout failed to start: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        print("\nStopping...", flush=True)
+        stack.stop()
+        print("Stopped.", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="turnout_local")
+    parser.add_argument("command", choices=["run"], help="run: the whole local stack")
+    parser.parse_args()
+    sys.exit(run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Signed tokens shared by the three services, and password hashing.
+
+One login serves every service: checkin issues a signed, expiring session
+token (itsdangerous over HMAC-SHA256 with ``TURNOUT_SECRET_KEY``) carrying the
+user id, organization and role; followup and analytics verify the signature
+and the expiry without calling checkin. Kiosk device tokens are signed the
+same way but are also checked against checkin's kiosk list, so they can be
+revoked; only checkin accepts them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+ROLES = ("owner", "organizer", "door_staff", "viewer")
+
+# What each role may do; routes ask for a permission, never for a role name.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "owner": frozenset({"view", "checkin", "manage", "admin"}),
+    "organizer": frozenset({"view", "checkin", "manage"}),
+    "door_staff": frozenset({"view", "checkin"}),
+    "viewer": frozenset({"view"}),
+}
+
+SESSION_MAX_AGE = 12 * 3600
+SESSION_COOKIE = "turnout_session"
+
+
+class InvalidToken(ValueError):
+    """The token is forged, expired or not of the expected kind."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: an organizer user, or a kiosk paired to one event."""
+
+    kind: str  # "user" or "kiosk"
+    subject_id: str  # user id or kiosk id
+    org_id: str
+    role: str  # a user's role; kiosks are "kiosk"
+    name: str
+    event_id: str | None = None
+
+    def can(self, permission: str) -> bool:
+        if self.kind == "kiosk":
+            return permission == "kiosk"
+        return permission in PERMISSIONS.get(self.role, frozenset())
+
+
+class TokenSigner:
+    def __init__(self, secret: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt="turnout.token.v1")
+
+    def issue(self, principal: Principal) -> str:
+        payload: dict[str, Any] = {
+            "k": principal.kind,
+            "s": principal.subject_id,
+            "o": principal.org_id,
+            "r": principal.role,
+            "n": principal.name,
+        }
+        if principal.event_id:
+            payload["e"] = principal.event_id
+        return str(self._serializer.dumps(payload))
+
+    def verify(self, token: str, max_age: int | None = SESSION_MAX_AGE) -> Principal:
+        if not token or len(token) > 2048:
+            raise InvalidToken("missing or oversized token")
+        try:
+            payload = self._serializer.loads(token, max_age=max_age)
+        except SignatureExpired as exc:
+            raise InvalidToken("token expired; sign in again") from exc
+        except BadSignature as exc:
+            raise InvalidToken("token signature is not valid") from exc
+        try:
+            return Principal(
+                kind=payload["k"],
+                subject_id=payload["s"],
+                org_id=payload["o"],
+                role=payload["r"],
+                name=payload["n"],
+                event_id=payload.get("e"),
+            )
+        except (KeyError, TypeError) as exc:
+            raise InvalidToken("token payload is incomplete") from exc
+
+
+class LinkSigner:
+    """Short signed values for links in emails and badges (no expiry by default)."""
+
+    def __init__(self, secret: str, purpose: str) -> None:
+        self._key = hashlib.sha256(f"{purpose}:{secret}".encode()).digest()
+
+    def sign(self, value: str) -> str:
+        mac = hmac.new(self._key, value.encode(), hashlib.sha256).digest()[:16]
+        return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+    def verify(self, value: str, signature: str) -> bool:
+        return hmac.compare_digest(self.sign(value), signature or "")
+
+
+# scrypt (RFC 7914) from the standard library: memory-hard, no native extra.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
+    encoded_salt = base64.b64encode(salt).decode()
+    encoded_digest = base64.b64encode(digest).decode()
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${encoded_salt}${encoded_digest}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt_b64, digest_b64 = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "scrypt":
+        return False
+    digest = hashlib.scrypt(
+        password.encode(),
+        salt=base64.b64decode(salt_b64),
+        n=int(n),
+        r=int(r),
+        p=int(p),
+        dklen=32,
+    )
+    return hmac.compare_digest(digest, base64.b64decode(digest_b64))

@@ -1,0 +1,113 @@
+"""Kafka client settings that hold on both Apache Kafka and the local Tansu broker."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from turnout_common.contracts import CHECKIN_TOPIC, FOLLOWUP_TOPIC
+
+log = logging.getLogger(__name__)
+
+ALL_TOPICS = (CHECKIN_TOPIC, FOLLOWUP_TOPIC)
+
+
+def dlq_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+def make_producer(bootstrap_servers: str, client_id: str) -> KafkaProducer:
+    """An idempotent producer that waits for all in-sync replicas."""
+    return KafkaProducer(
+        bootstrap_servers=bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        max_in_flight_requests_per_connection=5,
+        request_timeout_ms=10_000,
+        delivery_timeout_ms=15_000,
+        retry_backoff_ms=100,
+    )
+
+
+def make_consumer(
+    bootstrap_servers: str,
+    group_id: str,
+    topics: Iterable[str],
+    *,
+    client_id: str,
+    max_poll_records: int = 500,
+    max_poll_interval_ms: int = 120_000,
+) -> KafkaConsumer:
+    """A group consumer with manual commits.
+
+    ``session_timeout_ms=6000``: Tansu completes a join after about half the
+    session timeout, and kafka-python's 45 s default would stall start-up.
+    ``max_poll_interval_ms`` covers the worst batch (500 messages, one MongoDB
+    transaction, with infrastructure retries) with a wide margin.
+    """
+    return KafkaConsumer(
+        *topics,
+        bootstrap_servers=bootstrap_servers,
+        group_id=group_id,
+        client_id=client_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+        max_poll_interval_ms=max_poll_interval_ms,
+        max_poll_records=max_poll_records,
+        fetch_max_wait_ms=100,
+    )
+
+
+def ensure_topics(
+    bootstrap_servers: str,
+    partitions: int,
+    topics: Iterable[str] = ALL_TOPICS,
+    *,
+    replication_factor: int = 1,
+    with_dlq: bool = True,
+) -> list[str]:
+    """Create the topics (and their dead-letter topics) if missing; return those created."""
+    names: list[str] = []
+    for topic in topics:
+        names.append(topic)
+        if with_dlq:
+            names.append(dlq_topic(topic))
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="turnout-topics")
+    try:
+        existing = set(admin.list_topics())
+        missing = [name for name in names if name not in existing]
+        created: list[str] = []
+        for name in missing:
+            # Dead-letter topics are low volume; one partition keeps them in order.
+            count = 1 if name.endswith(".dlq") else partitions
+            try:
+                admin.create_topics([NewTopic(name, num_partitions=count, replication_factor=replication_factor)])
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass
+        if created:
+            log.info("created topics", extra={"topics": created, "partitions": partitions})
+        return created
+    finally:
+        admin.close()
+
+
+def topic_partition_counts(bootstrap_servers: str, topics: Iterable[str]) -> dict[str, int]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="turnout-describe")
+    try:
+        result: dict[str, int] = {}
+        for description in admin.describe_topics(list(topics)):
+            info: Any = description
+            result[info["name"]] = len(info["partitions"])
+        return result
+    finally:
+        admin.close()

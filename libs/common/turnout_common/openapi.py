@@ -1,0 +1,110 @@
+"""Builds the OpenAPI 3.1 document from the routes and their ``@operation`` docs."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask
+
+_PARAM = re.compile(r"<(?:[a-z_]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "field": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+
+def flask_rule_to_path(rule: str) -> str:
+    return _PARAM.sub(r"{\1}", rule)
+
+
+def build_openapi(app: Flask, *, title: str, version: str, description: str = "") -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.endpoint.endswith(".static"):
+            continue
+        view = app.view_functions[rule.endpoint]
+        doc = getattr(view, "openapi", None)
+        path = flask_rule_to_path(rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            op: dict[str, Any] = {"operationId": f"{rule.endpoint}.{method.lower()}"}
+            if doc is None:
+                op["summary"] = "(undocumented)"
+                op["responses"] = {"200": {"description": "OK"}}
+            else:
+                op["summary"] = doc.summary
+                if doc.tags:
+                    op["tags"] = doc.tags
+                responses: dict[str, Any] = {}
+                for status, text in doc.responses.items():
+                    entry: dict[str, Any] = {"description": text}
+                    if status >= 400:
+                        entry["content"] = {"application/json": {"schema": ERROR_SCHEMA}}
+                    elif status != 204:
+                        entry["content"] = {doc.content: {}}
+                    responses[str(status)] = entry
+                if doc.body is not None:
+                    op["requestBody"] = {
+                        "required": True,
+                        "content": {"application/json": {"schema": doc.body}},
+                    }
+                    responses.setdefault(
+                        "400",
+                        {
+                            "description": "invalid body",
+                            "content": {"application/json": {"schema": ERROR_SCHEMA}},
+                        },
+                    )
+                if doc.auth is not None:
+                    op["security"] = [{"bearer": []}]
+                    op["x-permission"] = doc.auth
+                    for status, text in (("401", "not signed in"), ("403", "not allowed")):
+                        responses.setdefault(
+                            status,
+                            {
+                                "description": text,
+                                "content": {"application/json": {"schema": ERROR_SCHEMA}},
+                            },
+                        )
+                op["responses"] = responses
+                params = [
+                    {"name": name, "in": "query", "required": False, "description": text, "schema": {"type": "string"}}
+                    for name, text in doc.query.items()
+                ]
+                if params:
+                    op["parameters"] = params
+            path_params = [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in _PARAM.findall(rule.rule)
+            ]
+            if path_params:
+                op["parameters"] = path_params + op.get("parameters", [])
+            paths.setdefault(path, {})[method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": description},
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A session token from POST /api/v1/auth/login on checkin "
+                    "(also accepted as the turnout_session cookie).",
+                }
+            },
+            "schemas": {"Error": ERROR_SCHEMA},
+        },
+    }

@@ -1,0 +1,316 @@
+"""What every Turnout web app shares: JSON errors, request ids and JSON access
+logs, validated JSON bodies, auth checks, and the operations endpoints
+(``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json``)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from jsonschema import Draft202012Validator
+from werkzeug.exceptions import HTTPException
+
+from turnout_common.auth import SESSION_COOKIE, InvalidToken, Principal, TokenSigner
+from turnout_common.logs import request_id_var
+
+log = logging.getLogger("turnout.web")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ApiError(Exception):
+    """An error the caller caused (4xx) or may retry (503), with a JSON body."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def to_response(self) -> tuple[Response, int]:
+        return jsonify({"error": {"code": self.code, "message": self.message, "field": self.field}}), self.status
+
+
+# -- request bodies ------------------------------------------------------------
+
+
+def _forbidden_key(value: Any, path: str = "") -> str | None:
+    """Find a key that MongoDB would read as an operator or a path."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if not isinstance(key, str) or key.startswith("$") or "." in key or "\x00" in key:
+                return f"{path}{key}"
+            found = _forbidden_key(inner, f"{path}{key}.")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found = _forbidden_key(inner, f"{path}{index}.")
+            if found:
+                return found
+    return None
+
+
+def parse_json_body() -> Any:
+    """The request body as JSON, or a 4xx saying precisely what is wrong with it."""
+    if request.mimetype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the body as JSON with Content-Type: application/json")
+    raw = request.get_data(cache=True)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "bad_encoding", f"body is not valid UTF-8 (byte {exc.start})") from exc
+    try:
+        body = json.loads(text) if text.strip() else None
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            400, "invalid_json", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+    bad = _forbidden_key(body)
+    if bad is not None:
+        raise ApiError(400, "forbidden_key", "keys may not start with '$' or contain '.'", field=bad)
+    return body
+
+
+def _schema_error(error: Any) -> ApiError:
+    path = ".".join(str(part) for part in error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        field_name = f"{path}.{missing}" if path else missing
+        return ApiError(400, "missing_field", f"{field_name} is required", field=field_name)
+    if error.validator == "additionalProperties":
+        return ApiError(400, "unknown_field", error.message, field=path or None)
+    message = error.schema.get("description") if error.validator == "pattern" else None
+    text = f"{path or 'body'}: {message or error.message}"
+    return ApiError(400, "invalid_field", text, field=path or None)
+
+
+def validate_body(schema: dict[str, Any]) -> dict[str, Any]:
+    body = parse_json_body()
+    if body is None:
+        raise ApiError(400, "missing_body", "a JSON object body is required")
+    validator = _validators.setdefault(
+        id(schema), Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    )
+    errors = sorted(validator.iter_errors(body), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        raise _schema_error(errors[0])
+    return cast(dict[str, Any], body)
+
+
+_validators: dict[int, Draft202012Validator] = {}
+
+
+# -- documented operations -----------------------------------------------------
+
+
+@dataclass(slots=True)
+class OperationDoc:
+    summary: str
+    body: dict[str, Any] | None = None
+    responses: dict[int, str] = field(default_factory=dict)
+    auth: str | None = None  # the permission needed, "kiosk", or None for public
+    query: dict[str, str] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    content: str = "application/json"
+
+
+def operation(
+    summary: str,
+    *,
+    body: dict[str, Any] | None = None,
+    responses: dict[int, str] | None = None,
+    auth: str | None = None,
+    query: dict[str, str] | None = None,
+    tags: Iterable[str] = (),
+    content: str = "application/json",
+) -> Callable[[F], F]:
+    """Document a route for ``/openapi.json`` and, with ``body``, validate its JSON body.
+
+    The validated body is in ``g.body``. With ``auth``, the caller must hold
+    that permission; the principal is in ``g.principal``.
+    """
+    doc = OperationDoc(
+        summary=summary,
+        body=body,
+        responses=responses or {200: "OK"},
+        auth=auth,
+        query=query or {},
+        tags=list(tags),
+        content=content,
+    )
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if auth is not None:
+                g.principal = require_principal(auth)
+            if body is not None:
+                g.body = validate_body(body)
+            return fn(*args, **kwargs)
+
+        wrapper.__dict__["openapi"] = doc
+        return cast(F, wrapper)
+
+    return decorate
+
+
+# -- auth ----------------------------------------------------------------------
+
+PrincipalCheck = Callable[[Principal], None]
+
+
+def require_principal(permission: str) -> Principal:
+    """The verified caller, who must hold ``permission`` (401/403 otherwise)."""
+    app_state: WebState = current_app.extensions["turnout"]
+    token = None
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        token = header[7:].strip()
+    elif SESSION_COOKIE in request.cookies:
+        token = request.cookies[SESSION_COOKIE]
+    if not token:
+        raise ApiError(401, "unauthenticated", "sign in first (Authorization: Bearer <token>)")
+    try:
+        principal = app_state.signer.verify(token)
+    except InvalidToken as exc:
+        raise ApiError(401, "invalid_token", str(exc)) from exc
+    if app_state.principal_check is not None:
+        app_state.principal_check(principal)
+    if not principal.can(permission):
+        raise ApiError(403, "forbidden", f"your role ({principal.role}) cannot do this")
+    return principal
+
+
+@dataclass(slots=True)
+class WebState:
+    service: str
+    signer: TokenSigner
+    principal_check: PrincipalCheck | None = None
+    readiness: list[Callable[[], str | None]] = field(default_factory=list)
+
+
+# -- the app-wide hooks ---------------------------------------------------------
+
+
+def init_web(
+    app: Flask,
+    *,
+    service: str,
+    version: str,
+    signer: TokenSigner,
+    readiness: Iterable[Callable[[], str | None]],
+    metrics_collector: Any | None = None,
+    principal_check: PrincipalCheck | None = None,
+    description: str = "",
+) -> None:
+    """Install JSON errors, request ids, access logs, metrics and the ops endpoints."""
+    from turnout_common import metrics
+
+    state = WebState(service, signer, principal_check, list(readiness))
+    app.extensions["turnout"] = state
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config.setdefault("MAX_CONTENT_LENGTH", 1 * 1024 * 1024)
+
+    latency = metrics.request_latency()
+
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        rid = incoming if 0 < len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        g.request_id = rid
+        g.started = time.perf_counter()
+        request_id_var.set(rid)
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if route not in {"/metrics", "/healthz"}:
+            latency.labels(service, request.method, route, str(response.status_code)).observe(elapsed)
+            log.info(
+                "request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "route": route,
+                    "status": response.status_code,
+                    "ms": round(elapsed * 1000, 2),
+                },
+            )
+        return response
+
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError) -> tuple[Response, int]:
+        return error.to_response()
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> tuple[Response, int]:
+        status = error.code or 500
+        codes = {
+            404: ("not_found", "no such resource"),
+            405: ("method_not_allowed", f"{request.method} is not allowed here"),
+            413: (
+                "body_too_large",
+                f"request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes",
+            ),
+        }
+        code, message = codes.get(status, (error.name.lower().replace(" ", "_"), error.description or error.name))
+        return ApiError(status, code, message).to_response()
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error")
+        return ApiError(
+            500, "internal_error", f"something went wrong on our side (request {g.get('request_id', '?')})"
+        ).to_response()
+
+    ops = Blueprint("ops", __name__)
+
+    @ops.get("/healthz")
+    @operation("Liveness: the process answers", tags=["operations"])
+    def healthz() -> Any:
+        return {"status": "ok", "service": service}
+
+    @ops.get("/readyz")
+    @operation(
+        "Readiness: MongoDB and Kafka reachable",
+        responses={200: "ready", 503: "not ready, with the reason"},
+        tags=["operations"],
+    )
+    def readyz() -> Any:
+        problems = [problem for check in state.readiness if (problem := check())]
+        if problems:
+            return {"status": "unavailable", "service": service, "reasons": problems}, 503
+        return {"status": "ready", "service": service}
+
+    @ops.get("/metrics")
+    @operation("Prometheus metrics", tags=["operations"], content="text/plain")
+    def metrics_view() -> Response:
+        body, content_type = metrics.render(metrics_collector)
+        return Response(body, content_type=content_type)
+
+    @ops.get("/openapi.json")
+    @operation("This OpenAPI 3.1 document", tags=["operations"])
+    def openapi() -> Any:
+        from turnout_common.openapi import build_openapi
+
+        return build_openapi(app, title=f"Turnout {service}", version=version, description=description)
+
+    app.register_blueprint(ops)
+    if os.environ.get("TURNOUT_TRUST_PROXY") == "1":
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]

@@ -1,0 +1,68 @@
+"""The consumer part of every service's ``worker`` entry point."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from turnout_common.consumer import ConsumerWorker, MessageHandler
+from turnout_common.kafka import ensure_topics, make_consumer, make_producer
+from turnout_common.runtime import Loop
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSpec:
+    service: str
+    group_id: str
+    topics: Sequence[str]
+    handler: MessageHandler
+    handled_types: Iterable[str] | None
+    processed_collection: str = "processed_messages"
+    store_envelope: bool = False
+    dead_letter_limit: int = 100
+
+
+def consumer_loop(
+    spec: ConsumerSpec,
+    client: MongoClient[dict[str, Any]],
+    db: Database[dict[str, Any]],
+    bootstrap_servers: str,
+    partitions: int,
+) -> Loop:
+    """A loop (for ``run_loops``) that creates topics, then consumes until stopped."""
+
+    def loop(stop: threading.Event) -> None:
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                ensure_topics(bootstrap_servers, partitions)
+                break
+            except Exception as exc:  # noqa: BLE001 - broker not up yet
+                log.warning("creating topics failed, retrying", extra={"error": repr(exc)})
+                stop.wait(backoff)
+                backoff = min(5.0, backoff * 2)
+        worker = ConsumerWorker(
+            group_id=spec.group_id,
+            consumer_factory=lambda: make_consumer(
+                bootstrap_servers, spec.group_id, spec.topics, client_id=f"turnout-{spec.service}-worker"
+            ),
+            dlq_producer_factory=lambda: make_producer(bootstrap_servers, f"turnout-{spec.service}-dlq"),
+            client=client,
+            db=db,
+            handler=spec.handler,
+            handled_types=spec.handled_types,
+            processed_collection=spec.processed_collection,
+            store_envelope=spec.store_envelope,
+            dead_letter_limit=spec.dead_letter_limit,
+        )
+        worker.run(stop)
+
+    return loop

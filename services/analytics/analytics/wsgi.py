@@ -1,0 +1,3 @@
+from analytics import create_app
+
+app = create_app()

@@ -1,0 +1,26 @@
+"""Turnout check-in service: the door.
+
+``create_app()`` is a flat list of ``init_app`` steps; clients for MongoDB are
+created here, after gunicorn forks, never at import time.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+
+def create_app() -> Flask:
+    from checkin import bootstrap
+    from checkin.config import Settings
+    from checkin.entrypoints import api, pages
+
+    settings = Settings.from_env()
+    app = Flask(__name__, template_folder="entrypoints/templates", static_folder="entrypoints/static")
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    bootstrap.init_app(app, settings)
+    api.init_app(app)
+    pages.init_app(app)
+    return app

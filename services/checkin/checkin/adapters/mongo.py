@@ -1,0 +1,33 @@
+"""Checkin's MongoDB collections and their indexes (every queried field is indexed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.database import Database
+
+from turnout_common.outbox import ensure_outbox_indexes
+
+ORGANIZATIONS = "organizations"
+USERS = "users"
+EVENTS = "events"
+PEOPLE = "people"
+REGISTRATIONS = "registrations"
+CHECKIN_REQUESTS = "checkin_requests"
+
+
+def ensure_indexes(db: Database[dict[str, Any]]) -> None:
+    db[ORGANIZATIONS].create_index([("slug", ASCENDING)], unique=True)
+    db[USERS].create_index([("email", ASCENDING)], unique=True)
+    db[USERS].create_index([("org_id", ASCENDING)])
+    db[EVENTS].create_index([("org_id", ASCENDING), ("starts_at", DESCENDING)])
+    db[EVENTS].create_index([("status", ASCENDING), ("ends_at", ASCENDING)])
+    db[PEOPLE].create_index([("org_id", ASCENDING), ("email_norm", ASCENDING)], unique=True)
+    db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("person_id", ASCENDING)], unique=True)
+    db[REGISTRATIONS].create_index([("badge_code", ASCENDING)], unique=True)
+    db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("status", ASCENDING)])
+    db[REGISTRATIONS].create_index([("org_id", ASCENDING)])
+    # _id is "<org_id>:<client key>"; expires_at lets old keys be purged.
+    db[CHECKIN_REQUESTS].create_index([("created_at", ASCENDING)])
+    ensure_outbox_indexes(db)

@@ -1,0 +1,341 @@
+"""Checkin's JSON API (``/api/v1``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+
+import checkin
+from checkin.bootstrap import Context, context_of
+from checkin.domain.model import CheckinMethod, EventKind, RuleBroken
+from checkin.service_layer import checkins, events, organizations, registrations
+from turnout_common.auth import SESSION_COOKIE, SESSION_MAX_AGE
+from turnout_common.clock import parse_rfc3339, to_rfc3339
+from turnout_common.contracts import ALL_TOPICS_FOR_READINESS
+from turnout_common.metrics import MongoFiguresCollector
+from turnout_common.runtime import KafkaCheck, mongo_check
+from turnout_common.web import ApiError, init_web, operation
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+STATUS_BY_CODE = {
+    "event_not_found": 404,
+    "unknown_badge": 404,
+    "registration_not_found": 404,
+    "invalid_credentials": 401,
+    "invalid_timezone": 400,
+    "invalid_schedule": 400,
+    "invalid_timestamp": 400,
+    "invalid_role": 400,
+    "weak_password": 400,
+    "missing_field": 400,
+}
+
+TIMESTAMP = {
+    "type": "string",
+    "maxLength": 40,
+    "description": "an RFC 3339 timestamp with a time zone, e.g. 2026-05-01T18:00:00Z",
+}
+TAGS = {"type": "array", "maxItems": 20, "items": {"type": "string", "minLength": 1, "maxLength": 60}}
+
+LOGIN_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["email", "password"],
+    "properties": {
+        "email": {"type": "string", "minLength": 3, "maxLength": 254},
+        "password": {"type": "string", "minLength": 1, "maxLength": 256},
+    },
+}
+
+EVENT_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["title", "kind", "starts_at", "ends_at", "timezone"],
+    "properties": {
+        "title": {"type": "string", "minLength": 1, "maxLength": 200},
+        "kind": {"enum": [kind.value for kind in EventKind]},
+        "starts_at": TIMESTAMP,
+        "ends_at": TIMESTAMP,
+        "timezone": {"type": "string", "minLength": 1, "maxLength": 64},
+        "venue": {"type": ["string", "null"], "maxLength": 500},
+        "capacity": {"type": ["integer", "null"], "minimum": 1, "maximum": 1_000_000},
+        "description": {"type": ["string", "null"], "maxLength": 5000},
+        "checkin_opens_minutes_before": {"type": "integer", "minimum": 0, "maximum": 1440},
+        "checkin_closes_minutes_after": {"type": "integer", "minimum": 0, "maximum": 1440},
+    },
+}
+
+REGISTRATION_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["first_name", "email", "consent_email"],
+    "properties": {
+        "first_name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "last_name": {"type": "string", "maxLength": 100},
+        "email": {
+            "type": "string",
+            "format": "email",
+            "maxLength": 254,
+            "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+            "description": "a valid email address",
+        },
+        "consent_email": {"type": "boolean", "description": "consent to follow-up email, never assumed"},
+        "offers": TAGS,
+        "seeks": TAGS,
+    },
+}
+
+CHECKIN_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["client_key"],
+    "oneOf": [{"required": ["badge_code"]}, {"required": ["registration_id"]}],
+    "properties": {
+        "client_key": {
+            "type": "string",
+            "minLength": 8,
+            "maxLength": 100,
+            "pattern": "^[A-Za-z0-9_.:-]+$",
+            "description": "a client-generated idempotency key (8-100 of A-Z a-z 0-9 _ . : -)",
+        },
+        "badge_code": {"type": "string", "minLength": 1, "maxLength": 200},
+        "registration_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "method": {"enum": [method.value for method in CheckinMethod]},
+        "scanned_at": TIMESTAMP,
+        "kiosk_id": {"type": ["string", "null"], "maxLength": 64},
+        "override": {"type": "boolean"},
+    },
+}
+
+
+def ctx() -> Context:
+    return context_of(current_app)
+
+
+def _timestamp(body: dict[str, Any], name: str) -> Any:
+    try:
+        return parse_rfc3339(body[name])
+    except ValueError as exc:
+        raise ApiError(400, "invalid_timestamp", f"{name}: {exc}", field=name) from exc
+
+
+def public_event(event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": event["_id"],
+        "title": event["title"],
+        "kind": event["kind"],
+        "starts_at": to_rfc3339(event["starts_at"]),
+        "ends_at": to_rfc3339(event["ends_at"]),
+        "timezone": event["timezone"],
+        "venue": event.get("venue"),
+        "capacity": event.get("capacity"),
+        "description": event.get("description"),
+        "status": event["status"],
+        "checkin_opens_at": to_rfc3339(event["checkin_opens_at"]),
+        "checkin_closes_at": to_rfc3339(event["checkin_closes_at"]),
+        "registered_count": event.get("registered_count", 0),
+        "checked_in_count": event.get("checked_in_count", 0),
+    }
+
+
+def public_registration(reg: dict[str, Any]) -> dict[str, Any]:
+    checkin = reg.get("checkin")
+    return {
+        "id": reg["_id"],
+        "event_id": reg["event_id"],
+        "person_id": reg["person_id"],
+        "first_name": reg["first_name"],
+        "last_name": reg["last_name"],
+        "status": reg["status"],
+        "badge_code": reg["badge_code"],
+        "consent_email": reg["consent_email"],
+        "offers": reg["offers"],
+        "seeks": reg["seeks"],
+        "source": reg["source"],
+        "registered_at": to_rfc3339(reg["registered_at"]),
+        "checked_in_at": to_rfc3339(checkin["received_at"]) if checkin else None,
+    }
+
+
+def _page_args() -> tuple[int, int]:
+    try:
+        limit = int(request.args.get("limit", "100"))
+        skip = int(request.args.get("offset", "0"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_query", "limit and offset must be integers") from exc
+    if not 1 <= limit <= 1000 or skip < 0:
+        raise ApiError(400, "invalid_query", "limit must be 1-1000 and offset >= 0")
+    return limit, skip
+
+
+@bp.post("/auth/login")
+@operation(
+    "Sign in; returns a session token valid on all three services",
+    body=LOGIN_BODY,
+    responses={200: "signed in", 401: "wrong email or password"},
+    tags=["auth"],
+)
+def login() -> Response:
+    token, user = organizations.sign_in(ctx(), g.body["email"], g.body["password"])
+    response = jsonify({"token": token, "user": user, "expires_in": SESSION_MAX_AGE})
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=SESSION_MAX_AGE, httponly=True, samesite="Lax", secure=request.is_secure
+    )
+    return response
+
+
+@bp.get("/me")
+@operation("Who am I", auth="view", tags=["auth"])
+def me() -> Any:
+    principal = g.principal
+    return {"id": principal.subject_id, "name": principal.name, "role": principal.role, "org_id": principal.org_id}
+
+
+@bp.post("/events")
+@operation("Schedule an event", body=EVENT_BODY, auth="manage", responses={201: "scheduled"}, tags=["events"])
+def create_event() -> Any:
+    body = g.body
+    event = events.schedule_event(
+        ctx(),
+        g.principal.org_id,
+        title=body["title"],
+        kind=body["kind"],
+        starts_at=_timestamp(body, "starts_at"),
+        ends_at=_timestamp(body, "ends_at"),
+        timezone=body["timezone"],
+        venue=body.get("venue"),
+        capacity=body.get("capacity"),
+        description=body.get("description"),
+        checkin_opens_minutes_before=body.get("checkin_opens_minutes_before", 60),
+        checkin_closes_minutes_after=body.get("checkin_closes_minutes_after", 60),
+    )
+    return public_event(event), 201
+
+
+@bp.get("/events")
+@operation(
+    "List your organization's events, newest first",
+    auth="view",
+    query={"limit": "1-1000, default 100", "offset": "default 0"},
+    tags=["events"],
+)
+def list_events() -> Any:
+    limit, skip = _page_args()
+    found = ctx().db["events"].find({"org_id": g.principal.org_id}).sort("starts_at", -1).skip(skip).limit(limit)
+    return {"events": [public_event(event) for event in found]}
+
+
+@bp.get("/events/<event_id>")
+@operation("One event", auth="view", responses={200: "the event", 404: "not in your organization"}, tags=["events"])
+def get_event(event_id: str) -> Any:
+    return public_event(events.get_event(ctx(), g.principal.org_id, event_id))
+
+
+@bp.post("/events/<event_id>/end")
+@operation(
+    "End an event now (publishes event.ended once)",
+    auth="manage",
+    responses={200: "ended", 404: "not in your organization", 409: "cancelled"},
+    tags=["events"],
+)
+def end_event(event_id: str) -> Any:
+    return public_event(events.end_event(ctx(), g.principal.org_id, event_id, "organizer"))
+
+
+@bp.post("/events/<event_id>/registrations")
+@operation(
+    "Register a person for an event",
+    body=REGISTRATION_BODY,
+    auth="manage",
+    responses={201: "registered (or waitlisted)", 200: "already registered", 404: "no such event", 409: "event closed"},
+    tags=["registrations"],
+)
+def create_registration(event_id: str) -> Any:
+    body = g.body
+    registration, created = registrations.register(
+        ctx(),
+        g.principal.org_id,
+        event_id,
+        first_name=body["first_name"],
+        last_name=body.get("last_name", ""),
+        email=body["email"],
+        consent_email=body["consent_email"],
+        offers=body.get("offers"),
+        seeks=body.get("seeks"),
+        source="api",
+    )
+    return public_registration(registration), 201 if created else 200
+
+
+@bp.get("/events/<event_id>/registrations")
+@operation(
+    "List an event's registrations",
+    auth="view",
+    query={"limit": "1-1000, default 100", "offset": "default 0"},
+    tags=["registrations"],
+)
+def list_registrations(event_id: str) -> Any:
+    events.get_event(ctx(), g.principal.org_id, event_id)
+    limit, skip = _page_args()
+    found = registrations.list_registrations(ctx(), g.principal.org_id, event_id, limit, skip)
+    return {"registrations": [public_registration(reg) for reg in found]}
+
+
+@bp.post("/events/<event_id>/checkins")
+@operation(
+    "Check a person in by badge code or registration id (idempotent by client_key)",
+    body=CHECKIN_BODY,
+    auth="checkin",
+    responses={
+        201: "checked in",
+        200: "already checked in (nothing new recorded), or a replay of an earlier answer",
+        404: "unknown badge or event",
+        409: "wrong event, cancelled registration, or outside the check-in window",
+    },
+    tags=["checkins"],
+)
+def create_checkin(event_id: str) -> Any:
+    body = g.body
+    principal = g.principal
+    override = bool(body.get("override", False))
+    if override and not principal.can("checkin"):
+        raise ApiError(403, "forbidden", "only door staff and organizers may override the check-in window")
+    answer = checkins.record_checkin(
+        ctx(),
+        checkins.CheckinCommand(
+            org_id=principal.org_id,
+            event_id=event_id,
+            client_key=body["client_key"],
+            method=body.get("method", "qr" if "badge_code" in body else "staff"),
+            badge_code=body.get("badge_code"),
+            registration_id=body.get("registration_id"),
+            kiosk_id=body.get("kiosk_id"),
+            scanned_at=_timestamp(body, "scanned_at") if "scanned_at" in body else None,
+            override=override,
+            actor_id=principal.subject_id,
+        ),
+    )
+    return answer.body, answer.status
+
+
+def _rule_broken(error: RuleBroken) -> Any:
+    status = STATUS_BY_CODE.get(error.code, 409)
+    return ApiError(status, error.code, error.message, error.field).to_response()
+
+
+def init_app(app: Flask) -> None:
+    context = context_of(app)
+    settings = context.settings
+    init_web(
+        app,
+        service="checkin",
+        version=checkin.__version__,
+        signer=context.signer,
+        readiness=[mongo_check(context.client), KafkaCheck(settings.kafka_bootstrap_servers, ALL_TOPICS_FOR_READINESS)],
+        metrics_collector=MongoFiguresCollector("checkin", context.db),
+        description="Organizations, events, registrations, badges, kiosks and check-ins.",
+    )
+    app.register_error_handler(RuleBroken, _rule_broken)
+    app.register_blueprint(bp)

@@ -1,0 +1,108 @@
+"""Events (the gatherings): schedule, end, and the automatic end at end time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+
+from checkin.adapters.mongo import EVENTS
+from checkin.bootstrap import Context
+from checkin.domain.model import EventStatus, RuleBroken, check_timezone, plan_schedule
+from checkin.service_layer.messages import event_message
+from turnout_common.clock import utcnow
+from turnout_common.mongo import UnitOfWork
+
+Doc = dict[str, Any]
+
+
+def schedule_event(
+    ctx: Context,
+    org_id: str,
+    *,
+    title: str,
+    kind: str,
+    starts_at: datetime,
+    ends_at: datetime,
+    timezone: str,
+    venue: str | None = None,
+    capacity: int | None = None,
+    description: str | None = None,
+    checkin_opens_minutes_before: int = 60,
+    checkin_closes_minutes_after: int = 60,
+) -> Doc:
+    check_timezone(timezone)
+    plan = plan_schedule(starts_at, ends_at, checkin_opens_minutes_before, checkin_closes_minutes_after)
+    event = {
+        "_id": str(ObjectId()),
+        "org_id": org_id,
+        "title": title.strip(),
+        "kind": kind,
+        "starts_at": plan.starts_at,
+        "ends_at": plan.ends_at,
+        "timezone": timezone,
+        "venue": venue,
+        "capacity": capacity,
+        "description": description,
+        "checkin_opens_at": plan.checkin_opens_at,
+        "checkin_closes_at": plan.checkin_closes_at,
+        "status": EventStatus.SCHEDULED.value,
+        "registered_count": 0,
+        "checked_in_count": 0,
+        "created_at": utcnow(),
+    }
+
+    def work(uow: UnitOfWork) -> Doc:
+        uow.db[EVENTS].insert_one(event, session=uow.session)
+        uow.publish(event_message("event.scheduled", event))
+        return event
+
+    return ctx.uow().run(work)
+
+
+def get_event(ctx: Context, org_id: str, event_id: str) -> Doc:
+    event = ctx.db[EVENTS].find_one({"_id": event_id, "org_id": org_id})
+    if event is None:
+        raise RuleBroken("event_not_found", "no such event in your organization")
+    return event
+
+
+def end_event(ctx: Context, org_id: str, event_id: str, ended_by: str, now: datetime | None = None) -> Doc:
+    """Mark an event ended and publish ``event.ended`` exactly once."""
+
+    def work(uow: UnitOfWork) -> Doc:
+        moment = now or utcnow()
+        event = uow.db[EVENTS].find_one_and_update(
+            {"_id": event_id, "org_id": org_id, "status": EventStatus.SCHEDULED.value},
+            {"$set": {"status": EventStatus.ENDED.value, "ended_at": moment, "ended_by": ended_by}},
+            return_document=ReturnDocument.AFTER,
+            session=uow.session,
+        )
+        if event is None:
+            existing = uow.db[EVENTS].find_one({"_id": event_id, "org_id": org_id}, session=uow.session)
+            if existing is None:
+                raise RuleBroken("event_not_found", "no such event in your organization")
+            if existing["status"] == EventStatus.ENDED.value:
+                return existing  # ended before: nothing new to publish
+            raise RuleBroken("event_cancelled", "a cancelled event cannot be ended")
+        uow.publish(event_message("event.ended", event))
+        return event
+
+    return ctx.uow().run(work)
+
+
+def end_due_events(ctx: Context, now: datetime | None = None, limit: int = 100) -> int:
+    """End every scheduled event whose end time has passed; return how many."""
+    moment = now or utcnow()
+    due = (
+        ctx.db[EVENTS]
+        .find({"status": EventStatus.SCHEDULED.value, "ends_at": {"$lte": moment}}, {"org_id": 1})
+        .limit(limit)
+    )
+    ended = 0
+    for event in due:
+        end_event(ctx, event["org_id"], event["_id"], "schedule", now=moment)
+        ended += 1
+    return ended

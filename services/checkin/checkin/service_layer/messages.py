@@ -1,0 +1,98 @@
+"""The messages checkin publishes, built from stored documents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from turnout_common.clock import to_rfc3339
+from turnout_common.envelope import Envelope, new_envelope
+
+SOURCE = "/turnout/checkin"
+
+Doc = dict[str, Any]
+
+
+def _t(moment: datetime | None) -> str | None:
+    return to_rfc3339(moment) if moment is not None else None
+
+
+def event_message(event_type: str, event: Doc) -> Envelope:
+    """event.scheduled / event.updated / event.cancelled / event.ended."""
+    data: dict[str, Any] = {
+        "org_id": event["org_id"],
+        "event_id": event["_id"],
+        "title": event["title"],
+        "kind": event["kind"],
+        "starts_at": _t(event["starts_at"]),
+        "ends_at": _t(event["ends_at"]),
+        "timezone": event["timezone"],
+    }
+    if event_type in ("event.scheduled", "event.updated"):
+        data.update(
+            venue=event.get("venue"),
+            capacity=event.get("capacity"),
+            checkin_opens_at=_t(event["checkin_opens_at"]),
+            checkin_closes_at=_t(event["checkin_closes_at"]),
+            status=event["status"],
+            description=event.get("description"),
+        )
+    elif event_type == "event.cancelled":
+        data.update(cancelled_at=_t(event["cancelled_at"]), reason=event.get("cancel_reason"))
+    elif event_type == "event.ended":
+        data.update(
+            capacity=event.get("capacity"),
+            ended_at=_t(event["ended_at"]),
+            ended_by=event["ended_by"],
+        )
+    return new_envelope(event_type, source=SOURCE, subject=event["_id"], data=data)
+
+
+def registered_message(registration: Doc, person: Doc, event: Doc) -> Envelope:
+    return new_envelope(
+        "attendee.registered",
+        source=SOURCE,
+        subject=event["_id"],
+        data={
+            "org_id": event["org_id"],
+            "event_id": event["_id"],
+            "registration_id": registration["_id"],
+            "person_id": person["_id"],
+            "first_name": person["first_name"],
+            "last_name": person["last_name"],
+            "email": person["email"],
+            "consent_email": registration["consent_email"],
+            "offers": registration["offers"],
+            "seeks": registration["seeks"],
+            "source": registration["source"],
+            "status": registration["status"],
+            "registered_at": _t(registration["registered_at"]),
+            "event_kind": event["kind"],
+        },
+    )
+
+
+def checked_in_message(
+    registration: Doc, event: Doc, *, first_time_ever: bool, visit_number: int, override: bool
+) -> Envelope:
+    checkin = registration["checkin"]
+    return new_envelope(
+        "attendee.checked_in",
+        source=SOURCE,
+        subject=event["_id"],
+        data={
+            "org_id": event["org_id"],
+            "event_id": event["_id"],
+            "registration_id": registration["_id"],
+            "person_id": registration["person_id"],
+            "kiosk_id": checkin.get("kiosk_id"),
+            "method": checkin["method"],
+            "scanned_at": _t(checkin["scanned_at"]),
+            "received_at": _t(checkin["received_at"]),
+            "first_time_ever": first_time_ever,
+            "event_kind": event["kind"],
+            "event_starts_at": _t(event["starts_at"]),
+            "override": override,
+            "visit_number": visit_number,
+        },
+    )

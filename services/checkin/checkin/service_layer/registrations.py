@@ -1,0 +1,111 @@
+"""Registrations: a person (deduplicated by email within the organization) for an event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ReturnDocument
+
+from checkin.adapters.mongo import EVENTS, PEOPLE, REGISTRATIONS
+from checkin.bootstrap import Context
+from checkin.domain.model import (
+    EventStatus,
+    RuleBroken,
+    fold_name,
+    new_badge_code,
+    normalize_email,
+    normalize_tags,
+    registration_status,
+)
+from checkin.service_layer.messages import registered_message
+from turnout_common.clock import utcnow
+from turnout_common.mongo import UnitOfWork
+
+Doc = dict[str, Any]
+
+
+def register(
+    ctx: Context,
+    org_id: str,
+    event_id: str,
+    *,
+    first_name: str,
+    last_name: str,
+    email: str,
+    consent_email: bool,
+    offers: list[str] | None = None,
+    seeks: list[str] | None = None,
+    source: str = "api",
+) -> tuple[Doc, bool]:
+    """Register a person; return (registration, created). Registering twice is not an error."""
+    email_norm = normalize_email(email)
+    first_name, last_name = first_name.strip(), last_name.strip()
+    if not first_name:
+        raise RuleBroken("missing_field", "first_name is required", "first_name")
+
+    def work(uow: UnitOfWork) -> tuple[Doc, bool]:
+        now = utcnow()
+        event = uow.db[EVENTS].find_one({"_id": event_id, "org_id": org_id}, session=uow.session)
+        if event is None:
+            raise RuleBroken("event_not_found", "no such event in your organization")
+        if event["status"] != EventStatus.SCHEDULED.value:
+            raise RuleBroken("event_closed", f"this event is {event['status']}; registration is closed")
+        person = uow.db[PEOPLE].find_one_and_update(
+            {"org_id": org_id, "email_norm": email_norm},
+            {
+                "$setOnInsert": {
+                    "_id": str(ObjectId()),
+                    "org_id": org_id,
+                    "email_norm": email_norm,
+                    "email": email.strip(),
+                    "first_name": first_name,
+                    "last_name": last_name,
+                    "name_folded": fold_name(f"{first_name} {last_name}"),
+                    "visits": 0,
+                    "created_at": now,
+                }
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            session=uow.session,
+        )
+        assert person is not None  # upsert with ReturnDocument.AFTER always returns it
+        existing = uow.db[REGISTRATIONS].find_one(
+            {"event_id": event_id, "person_id": person["_id"]}, session=uow.session
+        )
+        if existing is not None and existing["status"] != "cancelled":
+            return existing, False
+        status = registration_status(event.get("capacity"), event.get("registered_count", 0))
+        registration = {
+            "_id": str(ObjectId()),
+            "org_id": org_id,
+            "event_id": event_id,
+            "person_id": person["_id"],
+            "first_name": person["first_name"],
+            "last_name": person["last_name"],
+            "name_folded": person["name_folded"],
+            "status": status,
+            "badge_code": new_badge_code(),
+            "consent_email": bool(consent_email),
+            "offers": normalize_tags(offers or []),
+            "seeks": normalize_tags(seeks or []),
+            "source": source,
+            "registered_at": now,
+            "checkin": None,
+        }
+        if existing is not None:
+            uow.db[REGISTRATIONS].delete_one({"_id": existing["_id"]}, session=uow.session)
+        uow.db[REGISTRATIONS].insert_one(registration, session=uow.session)
+        if status == "registered":
+            uow.db[EVENTS].update_one({"_id": event_id}, {"$inc": {"registered_count": 1}}, session=uow.session)
+        uow.publish(registered_message(registration, person, event))
+        return registration, True
+
+    return ctx.uow().run(work)
+
+
+def list_registrations(ctx: Context, org_id: str, event_id: str, limit: int, skip: int) -> list[Doc]:
+    return list(
+        ctx.db[REGISTRATIONS].find({"event_id": event_id, "org_id": org_id}).sort("_id", 1).skip(skip).limit(limit)
+    )

@@ -1,0 +1,3 @@
+from checkin import create_app
+
+app = create_app()
