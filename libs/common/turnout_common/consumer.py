@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
-from pymongo import MongoClient
+from pymongo import MongoClient, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, PyMongoError
 
@@ -283,6 +283,7 @@ class ConsumerWorker:
         self._last_status = now
         stamp = utcnow()
         try:
+            ops: list[UpdateOne] = []
             for tp in consumer.assignment():
                 highwater = consumer.highwater(tp)
                 if highwater is None:
@@ -291,24 +292,28 @@ class ConsumerWorker:
                 if committed is None:
                     committed = consumer.committed(tp) or 0
                     self._committed[tp] = committed
-                self.db[CONSUMER_STATUS].update_one(
-                    {"_id": f"{self.group_id}:{tp.topic}:{tp.partition}"},
-                    {
-                        "$set": {
-                            "group": self.group_id,
-                            "topic": tp.topic,
-                            "partition": tp.partition,
-                            # Tansu's end offsets are wrong; the fetch highwater is not.
-                            "lag": max(0, highwater - committed),
-                            "highwater": highwater,
-                            "committed": committed,
-                            "worker": self.worker_id,
-                            "updated_at": stamp,
-                        }
-                    },
-                    upsert=True,
+                ops.append(
+                    UpdateOne(
+                        {"_id": f"{self.group_id}:{tp.topic}:{tp.partition}"},
+                        {
+                            "$set": {
+                                "group": self.group_id,
+                                "topic": tp.topic,
+                                "partition": tp.partition,
+                                # Tansu's end offsets are wrong; the fetch highwater is not.
+                                "lag": max(0, highwater - committed),
+                                "highwater": highwater,
+                                "committed": committed,
+                                "worker": self.worker_id,
+                                "updated_at": stamp,
+                            }
+                        },
+                        upsert=True,
+                    )
                 )
-        except Exception:
+            if ops:
+                self.db[CONSUMER_STATUS].bulk_write(ops, ordered=False)
+        except Exception:  # status is best effort; never stop consuming for it
             log.debug("status report failed", exc_info=True)
 
     def run(self, stop: threading.Event) -> None:

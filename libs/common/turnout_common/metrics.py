@@ -53,7 +53,9 @@ class MongoFiguresCollector(Collector):
             "turnout_dead_letters", "Messages this service sent to a dead-letter topic", labels=["service", "topic"]
         )
         try:
-            backlog.add_metric([self.service], self.db["outbox"].count_documents({"state": {"$ne": "published"}}))
+            backlog.add_metric(
+                [self.service], self.db["outbox"].count_documents({"state": {"$in": ["pending", "in_progress"]}})
+            )
             fresh = utcnow() - timedelta(minutes=2)
             for doc in self.db["consumer_status"].find({"updated_at": {"$gte": fresh}}):
                 lag.add_metric([self.service, doc["group"], doc["topic"], str(doc["partition"])], doc["lag"])

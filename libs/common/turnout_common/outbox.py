@@ -33,8 +33,8 @@ PENDING, IN_PROGRESS, PUBLISHED = "pending", "in_progress", "published"
 
 
 def ensure_outbox_indexes(db: Database[dict[str, Any]]) -> None:
-    db[OUTBOX].create_index([("state", ASCENDING), ("created_at", ASCENDING)])
-    db[OUTBOX].create_index([("lease_owner", ASCENDING)])
+    db[OUTBOX].create_index([("state", ASCENDING), ("created_at", ASCENDING), ("seq", ASCENDING)])
+    db[OUTBOX].create_index([("state", ASCENDING), ("lease_until", ASCENDING)])
 
 
 def stage_messages(
@@ -110,27 +110,37 @@ class OutboxRelay:
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._producer: Sender | None = None
         self.published_total = 0
+        self._last_recovery = 0.0
 
     def backlog(self) -> int:
-        return self.collection.count_documents({"state": {"$ne": PUBLISHED}})
+        return self.collection.count_documents({"state": {"$in": [PENDING, IN_PROGRESS]}})
 
     def _claim(self) -> list[dict[str, Any]]:
         now = utcnow()
+        # Two index-backed queries, not one $or (which MongoDB engines may
+        # answer with a collection scan): pending entries every time, entries
+        # whose relay died (expired lease) only every few seconds.
+        candidates = list(
+            self.collection.find({"state": PENDING})
+            .sort([("state", ASCENDING), ("created_at", ASCENDING), ("seq", ASCENDING)])
+            .limit(self.batch_size)
+        )
+        recover = time.monotonic() - self._last_recovery > self.lease.total_seconds() / 2
+        if recover:
+            self._last_recovery = time.monotonic()
+            candidates += list(
+                self.collection.find({"state": IN_PROGRESS, "lease_until": {"$lt": now}}).limit(self.batch_size)
+            )
+        if not candidates:
+            return []
+        ids = [doc["_id"] for doc in candidates]
         claimable = {
             "$or": [
                 {"state": PENDING},
                 {"state": IN_PROGRESS, "lease_until": {"$lt": now}},
             ]
         }
-        candidates = list(
-            self.collection.find(claimable, {"_id": 1})
-            .sort([("created_at", ASCENDING), ("seq", ASCENDING)])
-            .limit(self.batch_size)
-        )
-        if not candidates:
-            return []
-        ids = [doc["_id"] for doc in candidates]
-        self.collection.update_many(
+        result = self.collection.update_many(
             {"_id": {"$in": ids}, **claimable},
             {
                 "$set": {
@@ -140,7 +150,10 @@ class OutboxRelay:
                 }
             },
         )
-        claimed = list(self.collection.find({"_id": {"$in": ids}, "lease_owner": self.owner, "state": IN_PROGRESS}))
+        if result.modified_count == len(ids):
+            claimed = candidates  # the usual case: no other relay took any of them
+        else:
+            claimed = list(self.collection.find({"_id": {"$in": ids}, "lease_owner": self.owner, "state": IN_PROGRESS}))
         claimed.sort(key=lambda doc: (doc["created_at"], doc["seq"]))
         return claimed
 

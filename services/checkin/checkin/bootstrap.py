@@ -9,6 +9,7 @@ from flask import Flask
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from checkin.adapters.event_cache import EventCache
 from checkin.adapters.mongo import ensure_indexes
 from checkin.config import Settings
 from turnout_common import logs, mongo
@@ -28,6 +29,7 @@ class Context:
     contracts: ContractRegistry
     signer: TokenSigner
     settings: Settings
+    events: EventCache
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.client, self.db, self.contracts)
@@ -37,7 +39,7 @@ def build_context(settings: Settings, app_name: str) -> Context:
     client = mongo.connect(settings.mongodb_uri, app_name)
     db = client[settings.database]
     ensure_indexes(db)
-    return Context(client, db, registry(), TokenSigner(settings.secret_key), settings)
+    return Context(client, db, registry(), TokenSigner(settings.secret_key), settings, EventCache(db))
 
 
 def init_app(app: Flask, settings: Settings) -> None:

@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 import checkin
 from checkin.bootstrap import Context, context_of
-from checkin.domain.model import CheckinMethod, EventKind, RuleBroken
+from checkin.domain.model import CheckinMethod, EventKind, RuleBroken, check_timezone
 from checkin.service_layer import checkins, events, organizations, registrations
 from turnout_common.auth import SESSION_COOKIE, SESSION_MAX_AGE
 from turnout_common.clock import parse_rfc3339, to_rfc3339
@@ -104,7 +104,7 @@ CHECKIN_BODY = {
         "registration_id": {"type": "string", "minLength": 1, "maxLength": 64},
         "method": {"enum": [method.value for method in CheckinMethod]},
         "scanned_at": TIMESTAMP,
-        "kiosk_id": {"type": ["string", "null"], "maxLength": 64},
+        "kiosk_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
         "override": {"type": "boolean"},
     },
 }
@@ -114,14 +114,64 @@ def ctx() -> Context:
     return context_of(current_app)
 
 
+# Years accepted in timestamps: schedule arithmetic (a day either way) stays in
+# range, and every timestamp renders with the four-digit year the contracts need.
+MIN_YEAR, MAX_YEAR = 1970, 9998
+MAX_OFFSET = 1_000_000_000
+
+
 def _timestamp(body: dict[str, Any], name: str) -> Any:
     try:
-        return parse_rfc3339(body[name])
-    except ValueError as exc:
+        value = parse_rfc3339(body[name])
+    except (ValueError, OverflowError) as exc:
         raise ApiError(400, "invalid_timestamp", f"{name}: {exc}", field=name) from exc
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise ApiError(
+            400, "invalid_timestamp", f"{name}: the year must be between {MIN_YEAR} and {MAX_YEAR}", field=name
+        )
+    return value
 
 
-def public_event(event: dict[str, Any]) -> dict[str, Any]:
+def _timezone(name: str) -> str:
+    try:
+        check_timezone(name)
+    except OSError as exc:  # e.g. "America": a directory of zones, not a zone
+        raise ApiError(400, "invalid_timezone", f"{name!r} is not an IANA time zone", field="timezone") from exc
+    return name
+
+
+def _unpaired_surrogate(value: Any, path: str = "") -> str | None:
+    """Where a string holds a lone UTF-16 surrogate (a JSON "\\ud800" escape) that
+    MongoDB and UTF-8 cannot store."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            found = _unpaired_surrogate(inner, f"{path}.{key}" if path else key)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found = _unpaired_surrogate(inner, f"{path}.{index}" if path else str(index))
+            if found:
+                return found
+    return None
+
+
+def _body() -> dict[str, Any]:
+    """The validated body (``g.body``), refusing text that cannot be stored."""
+    body: dict[str, Any] = g.body
+    bad = _unpaired_surrogate(body)
+    if bad is not None:
+        raise ApiError(400, "bad_encoding", "text contains an unpaired UTF-16 surrogate", field=bad)
+    return body
+
+
+def public_event(event: dict[str, Any], counts: dict[str, int] | None = None) -> dict[str, Any]:
+    counts = counts or {}
     return {
         "id": event["_id"],
         "title": event["title"],
@@ -135,8 +185,9 @@ def public_event(event: dict[str, Any]) -> dict[str, Any]:
         "status": event["status"],
         "checkin_opens_at": to_rfc3339(event["checkin_opens_at"]),
         "checkin_closes_at": to_rfc3339(event["checkin_closes_at"]),
-        "registered_count": event.get("registered_count", 0),
-        "checked_in_count": event.get("checked_in_count", 0),
+        "registered_count": counts.get("registered", 0),
+        "waitlisted_count": counts.get("waitlisted", 0),
+        "checked_in_count": counts.get("checked_in", 0),
     }
 
 
@@ -165,8 +216,8 @@ def _page_args() -> tuple[int, int]:
         skip = int(request.args.get("offset", "0"))
     except ValueError as exc:
         raise ApiError(400, "invalid_query", "limit and offset must be integers") from exc
-    if not 1 <= limit <= 1000 or skip < 0:
-        raise ApiError(400, "invalid_query", "limit must be 1-1000 and offset >= 0")
+    if not 1 <= limit <= 1000 or not 0 <= skip <= MAX_OFFSET:
+        raise ApiError(400, "invalid_query", f"limit must be 1-1000 and offset 0-{MAX_OFFSET}")
     return limit, skip
 
 
@@ -178,7 +229,8 @@ def _page_args() -> tuple[int, int]:
     tags=["auth"],
 )
 def login() -> Response:
-    token, user = organizations.sign_in(ctx(), g.body["email"], g.body["password"])
+    body = _body()
+    token, user = organizations.sign_in(ctx(), body["email"], body["password"])
     response = jsonify({"token": token, "user": user, "expires_in": SESSION_MAX_AGE})
     response.set_cookie(
         SESSION_COOKIE, token, max_age=SESSION_MAX_AGE, httponly=True, samesite="Lax", secure=request.is_secure
@@ -196,7 +248,9 @@ def me() -> Any:
 @bp.post("/events")
 @operation("Schedule an event", body=EVENT_BODY, auth="manage", responses={201: "scheduled"}, tags=["events"])
 def create_event() -> Any:
-    body = g.body
+    body = _body()
+    if not body["title"].strip():
+        raise ApiError(400, "invalid_field", "title: must not be blank", field="title")
     event = events.schedule_event(
         ctx(),
         g.principal.org_id,
@@ -204,7 +258,7 @@ def create_event() -> Any:
         kind=body["kind"],
         starts_at=_timestamp(body, "starts_at"),
         ends_at=_timestamp(body, "ends_at"),
-        timezone=body["timezone"],
+        timezone=_timezone(body["timezone"]),
         venue=body.get("venue"),
         capacity=body.get("capacity"),
         description=body.get("description"),
@@ -224,13 +278,16 @@ def create_event() -> Any:
 def list_events() -> Any:
     limit, skip = _page_args()
     found = ctx().db["events"].find({"org_id": g.principal.org_id}).sort("starts_at", -1).skip(skip).limit(limit)
-    return {"events": [public_event(event) for event in found]}
+    page = list(found)
+    counts = events.attendance_counts(ctx(), [event["_id"] for event in page])
+    return {"events": [public_event(event, counts[event["_id"]]) for event in page]}
 
 
 @bp.get("/events/<event_id>")
 @operation("One event", auth="view", responses={200: "the event", 404: "not in your organization"}, tags=["events"])
 def get_event(event_id: str) -> Any:
-    return public_event(events.get_event(ctx(), g.principal.org_id, event_id))
+    event = events.get_event(ctx(), g.principal.org_id, event_id)
+    return public_event(event, events.attendance_counts(ctx(), [event_id])[event_id])
 
 
 @bp.post("/events/<event_id>/end")
@@ -241,7 +298,8 @@ def get_event(event_id: str) -> Any:
     tags=["events"],
 )
 def end_event(event_id: str) -> Any:
-    return public_event(events.end_event(ctx(), g.principal.org_id, event_id, "organizer"))
+    event = events.end_event(ctx(), g.principal.org_id, event_id, "organizer")
+    return public_event(event, events.attendance_counts(ctx(), [event_id])[event_id])
 
 
 @bp.post("/events/<event_id>/registrations")
@@ -253,7 +311,7 @@ def end_event(event_id: str) -> Any:
     tags=["registrations"],
 )
 def create_registration(event_id: str) -> Any:
-    body = g.body
+    body = _body()
     registration, created = registrations.register(
         ctx(),
         g.principal.org_id,
@@ -297,7 +355,7 @@ def list_registrations(event_id: str) -> Any:
     tags=["checkins"],
 )
 def create_checkin(event_id: str) -> Any:
-    body = g.body
+    body = _body()
     principal = g.principal
     override = bool(body.get("override", False))
     if override and not principal.can("checkin"):

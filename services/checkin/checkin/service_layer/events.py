@@ -8,7 +8,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ReturnDocument
 
-from checkin.adapters.mongo import EVENTS
+from checkin.adapters.mongo import EVENTS, REGISTRATIONS
 from checkin.bootstrap import Context
 from checkin.domain.model import EventStatus, RuleBroken, check_timezone, plan_schedule
 from checkin.service_layer.messages import event_message
@@ -50,7 +50,6 @@ def schedule_event(
         "checkin_closes_at": plan.checkin_closes_at,
         "status": EventStatus.SCHEDULED.value,
         "registered_count": 0,
-        "checked_in_count": 0,
         "created_at": utcnow(),
     }
 
@@ -60,6 +59,29 @@ def schedule_event(
         return event
 
     return ctx.uow().run(work)
+
+
+def attendance_counts(ctx: Context, event_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Registered, waitlisted and checked-in counts for several events in one query."""
+    counts: dict[str, dict[str, int]] = {
+        event_id: {"registered": 0, "waitlisted": 0, "checked_in": 0} for event_id in event_ids
+    }
+    rows = ctx.db[REGISTRATIONS].aggregate(
+        [
+            {"$match": {"event_id": {"$in": event_ids}}},
+            {
+                "$group": {
+                    "_id": "$event_id",
+                    "registered": {"$sum": {"$cond": [{"$eq": ["$status", "registered"]}, 1, 0]}},
+                    "waitlisted": {"$sum": {"$cond": [{"$eq": ["$status", "waitlisted"]}, 1, 0]}},
+                    "checked_in": {"$sum": {"$cond": [{"$gt": ["$checkin", None]}, 1, 0]}},
+                }
+            },
+        ]
+    )
+    for row in rows:
+        counts[row["_id"]] = {name: int(row[name]) for name in ("registered", "waitlisted", "checked_in")}
+    return counts
 
 
 def get_event(ctx: Context, org_id: str, event_id: str) -> Doc:
@@ -90,7 +112,9 @@ def end_event(ctx: Context, org_id: str, event_id: str, ended_by: str, now: date
         uow.publish(event_message("event.ended", event))
         return event
 
-    return ctx.uow().run(work)
+    ended = ctx.uow().run(work)
+    ctx.events.forget(org_id, event_id)
+    return ended
 
 
 def end_due_events(ctx: Context, now: datetime | None = None, limit: int = 100) -> int:

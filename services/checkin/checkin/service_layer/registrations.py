@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ReturnDocument
 
 from checkin.adapters.mongo import EVENTS, PEOPLE, REGISTRATIONS
 from checkin.bootstrap import Context
@@ -51,7 +50,7 @@ def register(
             raise RuleBroken("event_not_found", "no such event in your organization")
         if event["status"] != EventStatus.SCHEDULED.value:
             raise RuleBroken("event_closed", f"this event is {event['status']}; registration is closed")
-        person = uow.db[PEOPLE].find_one_and_update(
+        uow.db[PEOPLE].update_one(
             {"org_id": org_id, "email_norm": email_norm},
             {
                 "$setOnInsert": {
@@ -67,10 +66,10 @@ def register(
                 }
             },
             upsert=True,
-            return_document=ReturnDocument.AFTER,
             session=uow.session,
         )
-        assert person is not None  # upsert with ReturnDocument.AFTER always returns it
+        person = uow.db[PEOPLE].find_one({"org_id": org_id, "email_norm": email_norm}, session=uow.session)
+        assert person is not None  # just upserted in this transaction
         existing = uow.db[REGISTRATIONS].find_one(
             {"event_id": event_id, "person_id": person["_id"]}, session=uow.session
         )
@@ -97,7 +96,9 @@ def register(
         if existing is not None:
             uow.db[REGISTRATIONS].delete_one({"_id": existing["_id"]}, session=uow.session)
         uow.db[REGISTRATIONS].insert_one(registration, session=uow.session)
-        if status == "registered":
+        # Only capped events keep a counter (a hot spot every registration of
+        # the event writes); counts of uncapped events are computed on read.
+        if status == "registered" and event.get("capacity") is not None:
             uow.db[EVENTS].update_one({"_id": event_id}, {"$inc": {"registered_count": 1}}, session=uow.session)
         uow.publish(registered_message(registration, person, event))
         return registration, True

@@ -1,0 +1,81 @@
+"""The whole launched stack (every web, relay and worker process, as `make run`
+starts them) on free ports, once per test session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from turnout_local.processes import free_port
+from turnout_local.stack import Stack, StackConfig
+
+DEMO_EMAIL = "demo@turnout.localhost"
+DEMO_PASSWORD = "turnout-demo-2026"
+
+
+@dataclass
+class RunningStack:
+    stack: Stack
+    token: str
+
+    @property
+    def config(self) -> StackConfig:
+        return self.stack.config
+
+    def url(self, service: str, path: str) -> str:
+        return f"{self.config.url_of(service)}{path}"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture(scope="session")
+def running_stack() -> Iterator[RunningStack]:
+    data_dir = Path(tempfile.mkdtemp(prefix="turnout-e2e-"))
+    config = StackConfig(
+        data_dir=data_dir,
+        checkin_port=free_port(),
+        followup_port=free_port(),
+        analytics_port=free_port(),
+        kafka_port=free_port(),
+        mongodb_port=free_port(),
+        extra_env={"LOG_LEVEL": "WARNING"},
+    )
+    stack = Stack(config)
+    try:
+        stack.start_infrastructure()
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "checkin.entrypoints.cli",
+                "load-demo",
+                "--email",
+                DEMO_EMAIL,
+                "--password",
+                DEMO_PASSWORD,
+            ],
+            env={**os.environ, **stack.service_env("checkin")},
+            check=True,
+            capture_output=True,
+        )
+        stack.start_services()
+        stack.wait_ready()
+        answer = requests.post(
+            f"{config.url_of('checkin')}/api/v1/auth/login",
+            json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD},
+            timeout=10,
+        )
+        answer.raise_for_status()
+        yield RunningStack(stack, answer.json()["token"])
+    finally:
+        stack.stop()
