@@ -33,6 +33,10 @@ def make_producer(bootstrap_servers: str, client_id: str) -> KafkaProducer:
         request_timeout_ms=10_000,
         delivery_timeout_ms=15_000,
         retry_backoff_ms=100,
+        # Reconnect within seconds once the broker is back, not minutes, and
+        # give up constructing quickly so the relay can back off and report.
+        reconnect_backoff_max_ms=2000,
+        bootstrap_timeout_ms=5000,
     )
 
 

@@ -111,6 +111,7 @@ class OutboxRelay:
         self._producer: Sender | None = None
         self.published_total = 0
         self._last_recovery = 0.0
+        self.last_error: str | None = None
 
     def backlog(self) -> int:
         return self.collection.count_documents({"state": {"$in": [PENDING, IN_PROGRESS]}})
@@ -174,11 +175,17 @@ class OutboxRelay:
 
     def publish_batch(self) -> int:
         """Publish one claimed batch; return how many entries the broker acknowledged."""
+        # Connect before claiming, so entries are not leased while the
+        # broker is unreachable.
+        try:
+            producer = self._producer_or_new()
+        except Exception as exc:  # e.g. NoBrokersAvailable: back off
+            self.last_error = repr(exc)
+            raise RelayError(f"cannot connect to Kafka: {exc!r}") from exc
         entries = self._claim()
         if not entries:
             return 0
         try:
-            producer = self._producer_or_new()
             futures = [
                 producer.send(
                     entry["topic"],
@@ -190,6 +197,7 @@ class OutboxRelay:
             ]
             producer.flush(timeout=self.send_timeout)
         except Exception as exc:
+            self.last_error = repr(exc)
             self._release(entries, [], repr(exc))
             self._discard_producer()
             raise RelayError(str(exc)) from exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
@@ -98,13 +99,28 @@ class KafkaCheck:
             self._cached = (time.monotonic(), answer)
             return answer
 
+    def _reachable(self) -> bool:
+        for server in self.bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout=1.0):
+                    return True
+            except (OSError, ValueError):
+                continue
+        return False
+
     def _probe(self) -> str | None:
+        # A plain TCP connect first: constructing a Kafka client against a dead
+        # broker blocks for its bootstrap timeout and leaves a retrying thread.
+        if not self._reachable():
+            return "kafka unreachable: no bootstrap server accepts connections"
         try:
             if self._admin is None:
                 self._admin = KafkaAdminClient(
                     bootstrap_servers=self.bootstrap_servers,
                     client_id="turnout-readyz",
                     request_timeout_ms=3000,
+                    bootstrap_timeout_ms=3000,
                 )
             existing = set(self._admin.list_topics())
         except Exception as exc:  # noqa: BLE001

@@ -71,6 +71,8 @@ def parse_json_body() -> Any:
         raise ApiError(400, "bad_encoding", f"body is not valid UTF-8 (byte {exc.start})") from exc
     try:
         body = json.loads(text) if text.strip() else None
+    except RecursionError as exc:
+        raise ApiError(400, "invalid_json", "body is nested too deeply") from exc
     except json.JSONDecodeError as exc:
         raise ApiError(
             400, "invalid_json", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -219,7 +221,8 @@ def init_web(
     state = WebState(service, signer, principal_check, list(readiness))
     app.extensions["turnout"] = state
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.config.setdefault("MAX_CONTENT_LENGTH", 1 * 1024 * 1024)
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None: no limit
+        app.config["MAX_CONTENT_LENGTH"] = 1 * 1024 * 1024
 
     latency = metrics.request_latency()
 

@@ -66,7 +66,7 @@ def new_badge_code() -> str:
 def check_timezone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "America" is a directory
         raise RuleBroken("invalid_timezone", f"{name!r} is not an IANA time zone", "timezone") from exc
 
 
@@ -127,7 +127,7 @@ def normalize_tags(tags: list[str]) -> list[str]:
     """Offers/seeks tags: lower-case, single-spaced, de-duplicated, order kept."""
     seen: dict[str, None] = {}
     for tag in tags:
-        cleaned = " ".join(fold_name(tag).replace("#", " ").split())[:60]
+        cleaned = " ".join(fold_name(tag).replace("#", " ").split())[:60].strip()
         if cleaned:
             seen.setdefault(cleaned, None)
     return list(seen)[:20]

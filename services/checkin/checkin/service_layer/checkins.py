@@ -77,7 +77,11 @@ def _registration_query(command: CheckinCommand) -> Doc:
 
 def _check_in(uow: UnitOfWork, command: CheckinCommand, request_id: str, event: Doc) -> CheckinAnswer:
     now = command.recorded_at or utcnow()
-    check_door_open(event["status"], event["checkin_opens_at"], event["checkin_closes_at"], now, command.override)
+    try:
+        check_door_open(event["status"], event["checkin_opens_at"], event["checkin_closes_at"], now, command.override)
+    except RuleBroken as refusal:
+        # Someone already in is still told so; only a new check-in is refused.
+        return _not_checked_in(uow, command, request_id, now, refusal)
     checkin = {
         "method": command.method,
         "kiosk_id": command.kiosk_id,
@@ -138,7 +142,9 @@ def _check_in(uow: UnitOfWork, command: CheckinCommand, request_id: str, event: 
     return answer
 
 
-def _not_checked_in(uow: UnitOfWork, command: CheckinCommand, request_id: str, now: datetime) -> CheckinAnswer:
+def _not_checked_in(
+    uow: UnitOfWork, command: CheckinCommand, request_id: str, now: datetime, refusal: RuleBroken | None = None
+) -> CheckinAnswer:
     """Why the conditional update matched nothing: already in, or a badge we must refuse."""
     registration = uow.db[REGISTRATIONS].find_one(_registration_query(command), session=uow.session)
     if registration is None or registration["org_id"] != command.org_id:
@@ -148,6 +154,9 @@ def _not_checked_in(uow: UnitOfWork, command: CheckinCommand, request_id: str, n
     if registration["status"] == "cancelled":
         raise RuleBroken("registration_cancelled", "this registration was cancelled; please see the front desk")
     existing = registration["checkin"]
+    if existing is None:
+        # Valid and not yet in: the door refused it, or a concurrent scan raced us.
+        raise refusal or RuleBroken("conflict", "checked in concurrently; please scan again")
     name = display_name(registration["first_name"], registration["last_name"])
     answer = CheckinAnswer(
         200,

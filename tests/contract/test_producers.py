@@ -1,0 +1,256 @@
+"""Producer and consumer sides of the event contracts.
+
+Producer: every message checkin builds from its stored documents passes the
+registry and is readable by the official CloudEvents SDK. Consumer: the
+analytics projection accepts every published example.
+"""
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cloudevents.core.formats.json import JSONFormat
+
+from analytics.domain.projections import figures_change
+from checkin.service_layer.messages import (
+    SOURCE,
+    checked_in_message,
+    event_message,
+    registered_message,
+)
+from turnout_common.contracts import registry
+from turnout_common.envelope import Envelope
+
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "contracts" / "events"
+EXAMPLES = sorted(EVENTS_DIR.glob("*/examples/*.json"))
+
+STARTS = datetime(2026, 3, 15, 14, 0, tzinfo=UTC)
+
+
+def _event(**changes: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "_id": "6601c0ffee12ab34cd56ef78",
+        "org_id": "65f1a2b3c4d5e6f708192a3b",
+        "title": "Saturday Pantry Shift",
+        "kind": "volunteer_shift",
+        "starts_at": STARTS,
+        "ends_at": STARTS + timedelta(hours=3),
+        "timezone": "America/Chicago",
+        "venue": "Warehouse, 12 Dock St",
+        "capacity": 30,
+        "description": None,
+        "checkin_opens_at": STARTS - timedelta(hours=1),
+        "checkin_closes_at": STARTS + timedelta(hours=4),
+        "status": "scheduled",
+        "registered_count": 12,
+        "checked_in_count": 0,
+        "created_at": STARTS - timedelta(days=7),
+    }
+    doc.update(changes)
+    return doc
+
+
+def _person(**changes: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "_id": "66020a1b2c3d4e5f60718293",
+        "org_id": "65f1a2b3c4d5e6f708192a3b",
+        "email_norm": "jose.nunez@example.org",
+        "email": "José.Nunez@example.org",
+        "first_name": "José",
+        "last_name": "Núñez",
+        "name_folded": "jose nunez",
+        "visits": 0,
+    }
+    doc.update(changes)
+    return doc
+
+
+def _registration(**changes: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "_id": "6603aa11bb22cc33dd44ee55",
+        "org_id": "65f1a2b3c4d5e6f708192a3b",
+        "event_id": "6601c0ffee12ab34cd56ef78",
+        "person_id": "66020a1b2c3d4e5f60718293",
+        "first_name": "José",
+        "last_name": "Núñez",
+        "status": "registered",
+        "badge_code": "q2V5mK7h1XbWd0RZc3aT4g",
+        "consent_email": True,
+        "offers": ["forklift", "spanish"],
+        "seeks": [],
+        "source": "api",
+        "registered_at": STARTS - timedelta(days=2, microseconds=-250_000),
+        "checkin": None,
+    }
+    doc.update(changes)
+    return doc
+
+
+def _checkin(**changes: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "method": "qr",
+        "kiosk_id": "kiosk-warehouse-door",
+        "scanned_at": STARTS - timedelta(minutes=7, seconds=23),
+        "received_at": STARTS - timedelta(minutes=7, seconds=22),
+        "override": False,
+        "actor_id": "u1",
+    }
+    doc.update(changes)
+    return doc
+
+
+PRODUCED: dict[str, Any] = {
+    "event.scheduled": lambda: event_message("event.scheduled", _event()),
+    "event.scheduled-minimal": lambda: event_message(
+        "event.scheduled", _event(kind="meeting", venue=None, capacity=None, description="Board")
+    ),
+    "event.updated": lambda: event_message("event.updated", _event(capacity=45, description="Bring gloves")),
+    "event.cancelled": lambda: event_message(
+        "event.cancelled", _event(status="cancelled", cancelled_at=STARTS - timedelta(days=1), cancel_reason="Snow")
+    ),
+    "event.cancelled-no-reason": lambda: event_message(
+        "event.cancelled", _event(status="cancelled", cancelled_at=STARTS - timedelta(days=1))
+    ),
+    "event.ended-by-schedule": lambda: event_message(
+        "event.ended", _event(status="ended", ended_at=STARTS + timedelta(hours=3), ended_by="schedule")
+    ),
+    "event.ended-by-organizer": lambda: event_message(
+        "event.ended",
+        _event(status="ended", capacity=None, ended_at=STARTS + timedelta(hours=2), ended_by="organizer"),
+    ),
+    "attendee.registered": lambda: registered_message(_registration(), _person(), _event()),
+    "attendee.registered-waitlisted-walk-in": lambda: registered_message(
+        _registration(status="waitlisted", source="walk-in", consent_email=False, offers=[], last_name=""),
+        _person(last_name=""),
+        _event(kind="networking"),
+    ),
+    "attendee.checked_in": lambda: checked_in_message(
+        _registration(checkin=_checkin()), _event(), first_time_ever=True, visit_number=1, override=False
+    ),
+    "attendee.checked_in-staff-override": lambda: checked_in_message(
+        _registration(checkin=_checkin(method="staff", kiosk_id=None)),
+        _event(kind="workshop"),
+        first_time_ever=False,
+        visit_number=7,
+        override=True,
+    ),
+}
+
+
+@pytest.fixture(params=sorted(PRODUCED), name="produced")
+def _produced(request: pytest.FixtureRequest) -> tuple[str, Envelope]:
+    return request.param, PRODUCED[request.param]()
+
+
+def test_produced_message_passes_the_registry(produced: tuple[str, Envelope]) -> None:
+    case, envelope = produced
+    assert envelope.type == case.split("-")[0]
+    assert envelope.source == SOURCE == "/turnout/checkin"
+    assert envelope.subject == envelope.data["event_id"] == "6601c0ffee12ab34cd56ef78"
+    registry().validate(envelope)
+    # The relay key comes from the routed field.
+    route = registry().route(envelope.type)
+    assert route.topic == "turnout.checkin"
+    assert envelope.data[route.key_field] == envelope.subject
+
+
+def test_produced_message_round_trips_through_our_parser(produced: tuple[str, Envelope]) -> None:
+    _, envelope = produced
+    assert registry().parse(envelope.to_json()) == envelope
+
+
+def test_cloudevents_sdk_reads_produced_message(produced: tuple[str, Envelope]) -> None:
+    _, envelope = produced
+    raw = envelope.to_json()
+    parsed = JSONFormat().read(None, raw)
+    assert parsed.get_specversion() == "1.0"
+    assert parsed.get_id() == envelope.id
+    assert parsed.get_type() == envelope.type
+    assert parsed.get_source() == envelope.source
+    assert parsed.get_subject() == envelope.subject
+    assert parsed.get_dataschema() == envelope.dataschema
+    assert parsed.get_data() == envelope.data
+    # Timestamps are RFC 3339 UTC with a Z, which the SDK reads as an aware datetime.
+    assert parsed.get_time() == datetime.fromisoformat(envelope.time.replace("Z", "+00:00"))
+
+
+def test_timestamps_in_data_are_utc_strings(produced: tuple[str, Envelope]) -> None:
+    _, envelope = produced
+    for name, value in envelope.data.items():
+        if name.endswith("_at"):
+            assert isinstance(value, str) and value.endswith("Z"), (name, value)
+
+
+def test_non_utc_datetimes_are_published_in_utc() -> None:
+    from zoneinfo import ZoneInfo
+
+    chicago = ZoneInfo("America/Chicago")
+    envelope = event_message(
+        "event.scheduled",
+        _event(starts_at=STARTS.astimezone(chicago), ends_at=(STARTS + timedelta(hours=3)).astimezone(chicago)),
+    )
+    registry().validate(envelope)
+    assert envelope.data["starts_at"] == "2026-03-15T14:00:00.000Z"
+    assert envelope.data["ends_at"] == "2026-03-15T17:00:00.000Z"
+
+
+def test_checked_in_carries_the_visit_facts() -> None:
+    envelope = PRODUCED["attendee.checked_in-staff-override"]()
+    data = envelope.data
+    assert (data["first_time_ever"], data["visit_number"], data["override"]) == (False, 7, True)
+    assert data["method"] == "staff"
+    assert data["kiosk_id"] is None
+    assert data["event_kind"] == "workshop"
+    assert data["event_starts_at"] == "2026-03-15T14:00:00.000Z"
+
+
+def test_registered_message_carries_the_person_not_the_typed_registration() -> None:
+    data = PRODUCED["attendee.registered"]().data
+    assert data["email"] == "José.Nunez@example.org"
+    assert (data["first_name"], data["last_name"]) == ("José", "Núñez")
+    assert data["offers"] == ["forklift", "spanish"]
+    assert data["registered_at"] == "2026-03-13T14:00:00.250Z"
+
+
+def test_every_produced_type_has_a_published_example() -> None:
+    produced_types = {PRODUCED[case]().type for case in PRODUCED}
+    example_types = {path.parent.parent.name for path in EXAMPLES}
+    assert produced_types <= example_types
+
+
+# -- consumer side -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: str(p.relative_to(EVENTS_DIR)))
+def test_analytics_projection_accepts_every_example(path: Path) -> None:
+    example = json.loads(path.read_text(encoding="utf-8"))
+    change = figures_change(example["type"], example["data"])  # must not raise
+    if registry().route(example["type"]).topic == "turnout.checkin":
+        # Every gathering message moves that gathering's figures.
+        assert change is not None, example["type"]
+        assert change.event_id == example["data"]["event_id"]
+        assert change.org_id == example["data"]["org_id"]
+        assert change.inc or change.set
+
+
+@pytest.mark.parametrize("case", sorted(PRODUCED))
+def test_analytics_projection_accepts_what_checkin_produces(case: str) -> None:
+    envelope = PRODUCED[case]()
+    change = figures_change(envelope.type, envelope.data)
+    assert change is not None
+    assert change.event_id == envelope.data["event_id"]
+
+
+def test_projection_counts_what_the_messages_say() -> None:
+    waitlisted = figures_change("attendee.registered", PRODUCED["attendee.registered-waitlisted-walk-in"]().data)
+    assert waitlisted is not None
+    assert waitlisted.inc == {"waitlisted": 1, "walk_ins": 1}
+    returning = figures_change("attendee.checked_in", PRODUCED["attendee.checked_in-staff-override"]().data)
+    assert returning is not None
+    assert returning.inc == {"checked_in": 1, "returning": 1}
+    ended = figures_change("event.ended", PRODUCED["event.ended-by-schedule"]().data)
+    assert ended is not None
+    assert ended.set["status"] == "ended"
+    assert ended.set["ended_at"] == "2026-03-15T17:00:00.000Z"
