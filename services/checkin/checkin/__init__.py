@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 def create_app() -> Flask:
     from checkin import bootstrap
     from checkin.config import Settings
-    from checkin.entrypoints import api, pages
+    from checkin.entrypoints import api, api_imports, api_kiosks, kiosk_page, pages
 
     settings = Settings.from_env()
     app = Flask(__name__, template_folder="entrypoints/templates", static_folder="entrypoints/static")
@@ -22,5 +22,8 @@ def create_app() -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     bootstrap.init_app(app, settings)
     api.init_app(app)
+    api_kiosks.init_app(app)
+    api_imports.init_app(app)
     pages.init_app(app)
+    kiosk_page.init_app(app)
     return app
