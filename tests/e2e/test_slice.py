@@ -144,8 +144,8 @@ def test_malformed_messages_are_dead_lettered_and_the_worker_goes_on(running_sta
         CHECKIN_TOPIC,
         key=b"x",
         value=(
-            b'{"specversion":"1.0","id":"' + marker.encode() + b'","source":"/turnout/checkin",'
-            b'"type":"attendee.checked_in","time":"2026-01-01T00:00:00Z","subject":"x",'
+            b'{"specversion":"1.0","id":"' + str(uuid.uuid4()).encode() + b'","source":"/turnout/checkin",'
+            b'"type":"attendee.checked_in","time":"2026-01-01T00:00:00Z","subject":"' + marker.encode() + b'",'
             b'"datacontenttype":"application/json","dataschema":"urn:turnout:schema:attendee.checked_in:v1",'
             b'"data":{"event_id":"x"}}'
         ),

@@ -14,10 +14,11 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 ROLES = ("owner", "organizer", "door_staff", "viewer")
 
@@ -30,6 +31,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 }
 
 SESSION_MAX_AGE = 12 * 3600
+# A kiosk stays paired for its event's life; revocation (checked by checkin on
+# every kiosk call) is how it ends early.
+KIOSK_MAX_AGE = 30 * 24 * 3600
 SESSION_COOKIE = "turnout_session"
 
 
@@ -47,6 +51,8 @@ class Principal:
     role: str  # a user's role; kiosks are "kiosk"
     name: str
     event_id: str | None = None
+    # A kiosk's pairing: re-pairing or revoking the kiosk invalidates older tokens.
+    session_id: str | None = None
 
     def can(self, permission: str) -> bool:
         if self.kind == "kiosk":
@@ -68,17 +74,23 @@ class TokenSigner:
         }
         if principal.event_id:
             payload["e"] = principal.event_id
+        if principal.session_id:
+            payload["p"] = principal.session_id
         return str(self._serializer.dumps(payload))
 
     def verify(self, token: str, max_age: int | None = SESSION_MAX_AGE) -> Principal:
+        """Check signature and age (kiosk tokens live up to ``KIOSK_MAX_AGE``)."""
         if not token or len(token) > 2048:
             raise InvalidToken("missing or oversized token")
         try:
-            payload = self._serializer.loads(token, max_age=max_age)
-        except SignatureExpired as exc:
-            raise InvalidToken("token expired; sign in again") from exc
+            payload, issued = self._serializer.loads(token, return_timestamp=True)
         except BadSignature as exc:
             raise InvalidToken("token signature is not valid") from exc
+        if max_age is not None and isinstance(payload, dict):
+            limit = KIOSK_MAX_AGE if payload.get("k") == "kiosk" else max_age
+            age = time.time() - issued.timestamp()
+            if age > limit or age < -60:
+                raise InvalidToken("token expired; sign in again")
         try:
             return Principal(
                 kind=payload["k"],
@@ -87,6 +99,7 @@ class TokenSigner:
                 role=payload["r"],
                 name=payload["n"],
                 event_id=payload.get("e"),
+                session_id=payload.get("p"),
             )
         except (KeyError, TypeError) as exc:
             raise InvalidToken("token payload is incomplete") from exc

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from pymongo import MongoClient
@@ -16,6 +16,9 @@ from turnout_common import logs, mongo
 from turnout_common.auth import TokenSigner
 from turnout_common.contracts import ContractRegistry, registry
 from turnout_common.mongo import UnitOfWork
+
+if TYPE_CHECKING:
+    from checkin.service_layer.kiosks import KioskSessions, RosterCache
 
 SOURCE = "/turnout/checkin"
 
@@ -30,6 +33,8 @@ class Context:
     signer: TokenSigner
     settings: Settings
     events: EventCache
+    kiosk_sessions: KioskSessions
+    rosters: RosterCache
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.client, self.db, self.contracts)
@@ -39,7 +44,18 @@ def build_context(settings: Settings, app_name: str) -> Context:
     client = mongo.connect(settings.mongodb_uri, app_name)
     db = client[settings.database]
     ensure_indexes(db)
-    return Context(client, db, registry(), TokenSigner(settings.secret_key), settings, EventCache(db))
+    from checkin.service_layer.kiosks import KioskSessions, RosterCache
+
+    return Context(
+        client,
+        db,
+        registry(),
+        TokenSigner(settings.secret_key),
+        settings,
+        EventCache(db),
+        KioskSessions(db),
+        RosterCache(),
+    )
 
 
 def init_app(app: Flask, settings: Settings) -> None:

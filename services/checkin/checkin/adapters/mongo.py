@@ -15,6 +15,7 @@ EVENTS = "events"
 PEOPLE = "people"
 REGISTRATIONS = "registrations"
 CHECKIN_REQUESTS = "checkin_requests"
+KIOSKS = "kiosks"
 
 
 def ensure_indexes(db: Database[dict[str, Any]]) -> None:
@@ -30,4 +31,7 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[REGISTRATIONS].create_index([("org_id", ASCENDING)])
     # _id is "<org_id>:<client key>"; expires_at lets old keys be purged.
     db[CHECKIN_REQUESTS].create_index([("created_at", ASCENDING)])
+    db[REGISTRATIONS].create_index([("checkin.kiosk_id", ASCENDING), ("checkin.received_at", ASCENDING)])
+    db[KIOSKS].create_index([("pairing_code", ASCENDING)])
+    db[KIOSKS].create_index([("org_id", ASCENDING), ("event_id", ASCENDING)])
     ensure_outbox_indexes(db)

@@ -20,6 +20,9 @@ from turnout_common.web import ApiError, init_web, operation
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 STATUS_BY_CODE = {
+    "pairing_code_expired": 410,
+    "invalid_pairing_code": 404,
+    "kiosk_not_found": 404,
     "event_not_found": 404,
     "unknown_badge": 404,
     "registration_not_found": 404,

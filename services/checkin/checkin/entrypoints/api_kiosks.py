@@ -1,11 +1,287 @@
-"""Kiosk pairing, fleet and the kiosk's own API."""
+"""Kiosk pairing and fleet (organizer side) and the kiosk's own API (device side).
+
+A kiosk token can do exactly this, for its one event: check people in and
+out, search names (first name and last initial), register walk-ins, read the
+roster for offline use, and send heartbeats. See docs/kiosk-api.md.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from typing import Any
 
-bp = Blueprint("api_kiosks", __name__)
+from flask import Blueprint, Flask, current_app, g, request
+
+from checkin.bootstrap import Context, context_of
+from checkin.domain.model import RuleBroken
+from checkin.entrypoints.api import CHECKIN_BODY, REGISTRATION_BODY, TIMESTAMP, _timestamp, public_event
+from checkin.service_layer import checkins, kiosks, registrations
+from turnout_common.auth import Principal
+from turnout_common.clock import to_rfc3339, utcnow
+from turnout_common.web import ApiError, operation
+
+bp = Blueprint("api_kiosks", __name__, url_prefix="/api/v1")
+
+KIOSK_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "staff_pin"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 80},
+        "staff_pin": {"type": "string", "pattern": "^[0-9]{4,8}$", "description": "a staff PIN of 4 to 8 digits"},
+    },
+}
+PAIR_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["code"],
+    "properties": {"code": {"type": "string", "minLength": 4, "maxLength": 20}},
+}
+CLIENT_KEY = CHECKIN_BODY["properties"]["client_key"]  # type: ignore[index]
+KIOSK_CHECKIN_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["client_key"],
+    "oneOf": [{"required": ["badge_code"]}, {"required": ["registration_id"]}],
+    "properties": {
+        "client_key": CLIENT_KEY,
+        "badge_code": {"type": "string", "minLength": 1, "maxLength": 200},
+        "registration_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        "method": {"enum": ["qr", "search"]},
+        "scanned_at": TIMESTAMP,
+    },
+}
+WALK_IN_BODY = {
+    **REGISTRATION_BODY,
+    "required": ["client_key", "first_name", "email", "consent_email"],
+    "properties": {**REGISTRATION_BODY["properties"], "client_key": CLIENT_KEY, "scanned_at": TIMESTAMP},  # type: ignore[dict-item]
+}
+HEARTBEAT_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"queue_length": {"type": "integer", "minimum": 0, "maximum": 1_000_000}},
+}
+
+
+def ctx() -> Context:
+    return context_of(current_app)
+
+
+def kiosk() -> Principal:
+    principal: Principal = g.principal
+    return principal
+
+
+# -- organizer side --------------------------------------------------------------
+
+
+@bp.post("/events/<event_id>/kiosks")
+@operation(
+    "Create a kiosk for an event; returns a one-time pairing code",
+    body=KIOSK_BODY,
+    auth="manage",
+    responses={201: "created, with its pairing code", 404: "no such event"},
+    tags=["kiosks"],
+)
+def create_kiosk(event_id: str) -> Any:
+    created = kiosks.create_kiosk(ctx(), g.principal.org_id, event_id, g.body["name"], g.body["staff_pin"])
+    return kiosks.public_kiosk(created), 201
+
+
+@bp.get("/events/<event_id>/kiosks")
+@operation("The event's kiosks: status, last seen, check-ins today, offline queue", auth="view", tags=["kiosks"])
+def list_kiosks(event_id: str) -> Any:
+    if ctx().events.get(g.principal.org_id, event_id) is None:
+        raise RuleBroken("event_not_found", "no such event in your organization")
+    found = kiosks.list_kiosks(ctx(), g.principal.org_id, event_id)
+    return {"kiosks": [kiosks.public_kiosk(k) for k in found]}
+
+
+@bp.post("/kiosks/<kiosk_id>/revoke")
+@operation(
+    "Revoke a kiosk: its token stops working at once",
+    auth="manage",
+    responses={200: "revoked", 404: "no such kiosk"},
+    tags=["kiosks"],
+)
+def revoke_kiosk(kiosk_id: str) -> Any:
+    return kiosks.public_kiosk(kiosks.revoke(ctx(), g.principal.org_id, kiosk_id))
+
+
+@bp.post("/kiosks/<kiosk_id>/pairing-code")
+@operation(
+    "A fresh one-time pairing code (re-pairs the kiosk to a new tablet)",
+    auth="manage",
+    responses={200: "new code", 404: "no such kiosk"},
+    tags=["kiosks"],
+)
+def new_pairing_code(kiosk_id: str) -> Any:
+    return kiosks.public_kiosk(kiosks.new_code(ctx(), g.principal.org_id, kiosk_id))
+
+
+# -- kiosk side ------------------------------------------------------------------
+
+
+@bp.post("/kiosk/pair")
+@operation(
+    "Pair a tablet with a one-time code; returns its device token",
+    body=PAIR_BODY,
+    responses={200: "paired", 404: "wrong or used code", 410: "expired code"},
+    tags=["kiosk"],
+)
+def pair() -> Any:
+    token, paired, event = kiosks.pair(ctx(), g.body["code"])
+    return {
+        "token": token,
+        "kiosk": {"id": paired["_id"], "name": paired["name"]},
+        "event": public_event(event),
+        "staff_pin_sha256": paired["staff_pin_sha256"],
+    }
+
+
+@bp.get("/kiosk/roster")
+@operation("The kiosk event's roster for offline badge checks and name search", auth="kiosk", tags=["kiosk"])
+def roster() -> Any:
+    principal = kiosk()
+    event = ctx().events.get(principal.org_id, principal.event_id or "")
+    if event is None:
+        raise RuleBroken("event_not_found", "the kiosk's event no longer exists")
+    return {
+        "event": public_event(event),
+        "generated_at": to_rfc3339(utcnow()),
+        "people": kiosks.roster(ctx(), principal.org_id, event["_id"]),
+    }
+
+
+@bp.get("/kiosk/search")
+@operation(
+    "Find a name (typo- and accent-tolerant; first name and last initial only)",
+    auth="kiosk",
+    query={"q": "what the attendee typed (1-80 characters)"},
+    tags=["kiosk"],
+)
+def search() -> Any:
+    query = request.args.get("q", "")
+    if not 1 <= len(query) <= 80:
+        raise ApiError(400, "invalid_query", "q must be 1-80 characters", field="q")
+    principal = kiosk()
+    return {"results": kiosks.search(ctx(), principal.org_id, principal.event_id or "", query)}
+
+
+def _scanned_at(body: dict[str, Any]) -> Any:
+    return _timestamp(body, "scanned_at") if "scanned_at" in body else None
+
+
+@bp.post("/kiosk/checkins")
+@operation(
+    "Check someone in at this kiosk (idempotent by client_key)",
+    body=KIOSK_CHECKIN_BODY,
+    auth="kiosk",
+    responses={
+        201: "checked in",
+        200: "already checked in, or a replay",
+        404: "unknown badge",
+        409: "wrong event, cancelled, or outside the check-in window",
+    },
+    tags=["kiosk"],
+)
+def kiosk_checkin() -> Any:
+    body, principal = g.body, kiosk()
+    answer = checkins.record_checkin(
+        ctx(),
+        checkins.CheckinCommand(
+            org_id=principal.org_id,
+            event_id=principal.event_id or "",
+            client_key=body["client_key"],
+            method=body.get("method", "qr" if "badge_code" in body else "search"),
+            badge_code=body.get("badge_code"),
+            registration_id=body.get("registration_id"),
+            kiosk_id=principal.subject_id,
+            scanned_at=_scanned_at(body),
+        ),
+    )
+    return answer.body, answer.status
+
+
+@bp.post("/kiosk/checkouts")
+@operation(
+    "Check someone out (volunteer hours)",
+    body=KIOSK_CHECKIN_BODY,
+    auth="kiosk",
+    responses={200: "checked out (or already)", 409: "not checked in"},
+    tags=["kiosk"],
+)
+def kiosk_checkout() -> Any:
+    body, principal = g.body, kiosk()
+    answer = checkins.record_checkout(
+        ctx(),
+        checkins.CheckoutCommand(
+            org_id=principal.org_id,
+            event_id=principal.event_id or "",
+            client_key=body["client_key"],
+            badge_code=body.get("badge_code"),
+            registration_id=body.get("registration_id"),
+            kiosk_id=principal.subject_id,
+            method=body.get("method", "qr" if "badge_code" in body else "search"),
+            scanned_at=_scanned_at(body),
+        ),
+    )
+    return answer.body, answer.status
+
+
+@bp.post("/kiosk/walk-ins")
+@operation(
+    "Register a walk-in and check them in",
+    body=WALK_IN_BODY,
+    auth="kiosk",
+    responses={201: "registered and checked in", 200: "a replay, or already in"},
+    tags=["kiosk"],
+)
+def walk_in() -> Any:
+    body, principal = g.body, kiosk()
+    event_id = principal.event_id or ""
+    registration, _ = registrations.register(
+        ctx(),
+        principal.org_id,
+        event_id,
+        first_name=body["first_name"],
+        last_name=body.get("last_name", ""),
+        email=body["email"],
+        consent_email=body["consent_email"],
+        offers=body.get("offers"),
+        seeks=body.get("seeks"),
+        source="walk-in",
+    )
+    answer = checkins.record_checkin(
+        ctx(),
+        checkins.CheckinCommand(
+            org_id=principal.org_id,
+            event_id=event_id,
+            client_key=body["client_key"],
+            method="walk-in",
+            registration_id=registration["_id"],
+            kiosk_id=principal.subject_id,
+            scanned_at=_scanned_at(body),
+        ),
+    )
+    return answer.body, answer.status
+
+
+@bp.post("/kiosk/heartbeat")
+@operation("The kiosk is alive; reports its offline queue length", body=HEARTBEAT_BODY, auth="kiosk", tags=["kiosk"])
+def heartbeat() -> Any:
+    kiosks.heartbeat(ctx(), kiosk().subject_id, int(g.body.get("queue_length", 0)))
+    return {"ok": True, "server_time": to_rfc3339(utcnow())}
+
+
+def check_kiosk_session(principal: Principal) -> None:
+    """Kiosk tokens are revocable: the pairing they carry must still be current."""
+    if principal.kind != "kiosk":
+        return
+    current = context_of(current_app).kiosk_sessions.current_session(principal.subject_id)
+    if current is None or current != principal.session_id:
+        raise ApiError(401, "kiosk_revoked", "this kiosk was revoked or re-paired; ask the organizer to pair it again")
 
 
 def init_app(app: Flask) -> None:
+    app.extensions["turnout"].principal_check = check_kiosk_session
     app.register_blueprint(bp)

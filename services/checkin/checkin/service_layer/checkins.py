@@ -10,8 +10,8 @@ from pymongo.errors import DuplicateKeyError
 
 from checkin.adapters.mongo import CHECKIN_REQUESTS, PEOPLE, REGISTRATIONS
 from checkin.bootstrap import Context
-from checkin.domain.model import RuleBroken, check_door_open, display_name
-from checkin.service_layer.messages import checked_in_message
+from checkin.domain.model import RuleBroken, check_door_open, display_name, volunteer_hours
+from checkin.service_layer.messages import checked_in_message, checked_out_message
 from turnout_common.clock import to_rfc3339, utcnow
 from turnout_common.mongo import UnitOfWork
 
@@ -60,11 +60,11 @@ def record_checkin(ctx: Context, command: CheckinCommand) -> CheckinAnswer:
         previous = ctx.db[CHECKIN_REQUESTS].find_one({"_id": request_id})
         if previous is None:
             raise
-        return _replayed(previous, command)
+        return _replayed(previous, command.event_id)
 
 
-def _replayed(previous: Doc, command: CheckinCommand) -> CheckinAnswer:
-    if previous["event_id"] != command.event_id:
+def _replayed(previous: Doc, event_id: str) -> CheckinAnswer:
+    if previous["event_id"] != event_id:
         raise RuleBroken("client_key_reused", "this client_key was already used for another event", "client_key")
     return CheckinAnswer(previous["status"], {**previous["body"], "replayed": True})
 
@@ -184,3 +184,129 @@ def _remember(uow: UnitOfWork, request_id: str, command: CheckinCommand, answer:
         },
         session=uow.session,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutCommand:
+    org_id: str
+    event_id: str
+    client_key: str
+    badge_code: str | None = None
+    registration_id: str | None = None
+    kiosk_id: str | None = None
+    method: str = "qr"
+    scanned_at: datetime | None = None
+    closed_by: str = "attendee"
+    actor_id: str | None = None
+
+
+def record_checkout(ctx: Context, command: CheckoutCommand) -> CheckinAnswer:
+    """Check someone out (volunteer hours); idempotent by client key like check-ins."""
+    request_id = f"{command.org_id}:{command.client_key}"
+    event = ctx.events.get(command.org_id, command.event_id)
+    if event is None:
+        raise RuleBroken("event_not_found", "no such event in your organization")
+    try:
+        return ctx.uow().run(lambda uow: _check_out(uow, command, request_id, event))
+    except DuplicateKeyError:
+        previous = ctx.db[CHECKIN_REQUESTS].find_one({"_id": request_id})
+        if previous is None:
+            raise
+        return _replayed(previous, command.event_id)
+
+
+def _check_out(uow: UnitOfWork, command: CheckoutCommand, request_id: str, event: Doc) -> CheckinAnswer:
+    now = utcnow()
+    query = {"badge_code": command.badge_code} if command.badge_code is not None else {"_id": command.registration_id}
+    registration = uow.db[REGISTRATIONS].find_one(query, session=uow.session)
+    if registration is None or registration["org_id"] != command.org_id:
+        raise RuleBroken("unknown_badge", "we don't recognise this badge; please see the front desk")
+    if registration["event_id"] != command.event_id:
+        raise RuleBroken("wrong_event", "this badge is for a different event; please see the front desk")
+    name = display_name(registration["first_name"], registration["last_name"])
+    if not registration.get("checkin"):
+        raise RuleBroken("not_checked_in", f"{name} has not checked in yet")
+    fake = CheckinCommand(command.org_id, command.event_id, command.client_key, command.method)
+    if registration.get("checkout"):
+        out = registration["checkout"]
+        answer = CheckinAnswer(
+            200,
+            {
+                "status": "already_checked_out",
+                "registration_id": registration["_id"],
+                "name": name,
+                "hours": out["hours"],
+                "message": f"{name} already checked out at {out['received_at']:%H:%M} UTC",
+            },
+        )
+        _remember(uow, request_id, fake, answer, now)
+        return answer
+    scanned = command.scanned_at or now
+    hours = volunteer_hours(registration["checkin"]["scanned_at"], scanned)
+    checkout = {
+        "method": command.method,
+        "kiosk_id": command.kiosk_id,
+        "scanned_at": scanned,
+        "received_at": now,
+        "hours": hours,
+        "closed_by": command.closed_by,
+        "actor_id": command.actor_id,
+    }
+    result = uow.db[REGISTRATIONS].update_one(
+        {"_id": registration["_id"], "checkout": {"$in": [None]}}, {"$set": {"checkout": checkout}}, session=uow.session
+    )
+    if result.modified_count != 1:
+        raise RuleBroken("conflict", "checked out concurrently; please scan again")
+    uow.db[PEOPLE].update_one(
+        {"_id": registration["person_id"]}, {"$inc": {"volunteer_hours": hours}}, session=uow.session
+    )
+    person = uow.db[PEOPLE].find_one({"_id": registration["person_id"]}, {"volunteer_hours": 1}, session=uow.session)
+    total = round(float(person.get("volunteer_hours", hours)) if person else hours, 2)
+    registration["checkout"] = checkout
+    uow.publish(checked_out_message(registration, event))
+    answer = CheckinAnswer(
+        200,
+        {
+            "status": "checked_out",
+            "registration_id": registration["_id"],
+            "name": name,
+            "hours": hours,
+            "total_hours": total,
+            "message": f"Thank you, {registration['first_name']}! {hours:g} hours today, {total:g} in all",
+        },
+    )
+    _remember(uow, request_id, fake, answer, now)
+    return answer
+
+
+def close_forgotten_checkouts(uow: UnitOfWork, event: Doc, ended_at: datetime) -> int:
+    """At a volunteer event's end, check out everyone still in, at the end time (rule recorded)."""
+    if event["kind"] != "volunteer_shift":
+        return 0
+    still_in = list(
+        uow.db[REGISTRATIONS].find(
+            {"event_id": event["_id"], "checkin": {"$ne": None}, "checkout": {"$in": [None]}}, session=uow.session
+        )
+    )
+    for registration in still_in:
+        closing = min(ended_at, event["ends_at"])
+        hours = volunteer_hours(registration["checkin"]["scanned_at"], closing)
+        checkout = {
+            "method": "auto",
+            "kiosk_id": None,
+            "scanned_at": closing,
+            "received_at": ended_at,
+            "hours": hours,
+            "closed_by": "event_end",
+            "rule": "not checked out: closed at the event's end time",
+            "actor_id": None,
+        }
+        uow.db[REGISTRATIONS].update_one(
+            {"_id": registration["_id"]}, {"$set": {"checkout": checkout}}, session=uow.session
+        )
+        uow.db[PEOPLE].update_one(
+            {"_id": registration["person_id"]}, {"$inc": {"volunteer_hours": hours}}, session=uow.session
+        )
+        registration["checkout"] = checkout
+        uow.publish(checked_out_message(registration, event))
+    return len(still_in)

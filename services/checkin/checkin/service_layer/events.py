@@ -11,6 +11,7 @@ from pymongo import ReturnDocument
 from checkin.adapters.mongo import EVENTS, REGISTRATIONS
 from checkin.bootstrap import Context
 from checkin.domain.model import EventStatus, RuleBroken, check_timezone, plan_schedule
+from checkin.service_layer.checkins import close_forgotten_checkouts
 from checkin.service_layer.messages import event_message
 from turnout_common.clock import utcnow
 from turnout_common.mongo import UnitOfWork
@@ -110,6 +111,7 @@ def end_event(ctx: Context, org_id: str, event_id: str, ended_by: str, now: date
                 return existing  # ended before: nothing new to publish
             raise RuleBroken("event_cancelled", "a cancelled event cannot be ended")
         uow.publish(event_message("event.ended", event))
+        close_forgotten_checkouts(uow, event, moment)
         return event
 
     ended = ctx.uow().run(work)

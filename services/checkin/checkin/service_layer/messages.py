@@ -96,3 +96,27 @@ def checked_in_message(
             "visit_number": visit_number,
         },
     )
+
+
+def checked_out_message(registration: Doc, event: Doc) -> Envelope:
+    checkin = registration["checkin"]
+    checkout = registration["checkout"]
+    return new_envelope(
+        "attendee.checked_out",
+        source=SOURCE,
+        subject=event["_id"],
+        data={
+            "org_id": event["org_id"],
+            "event_id": event["_id"],
+            "registration_id": registration["_id"],
+            "person_id": registration["person_id"],
+            "kiosk_id": checkout.get("kiosk_id"),
+            "method": checkout["method"],
+            "scanned_at": _t(checkout["scanned_at"]),
+            "received_at": _t(checkout["received_at"]),
+            "checked_in_at": _t(checkin["scanned_at"]),
+            "hours": checkout["hours"],
+            "closed_by": checkout["closed_by"],
+            "event_kind": event["kind"],
+        },
+    )

@@ -8,6 +8,7 @@ from bson import ObjectId
 
 from checkin.adapters.mongo import EVENTS, PEOPLE, REGISTRATIONS
 from checkin.bootstrap import Context
+from checkin.domain.kiosks import mask_email
 from checkin.domain.model import (
     EventStatus,
     RuleBroken,
@@ -84,6 +85,7 @@ def register(
             "first_name": person["first_name"],
             "last_name": person["last_name"],
             "name_folded": person["name_folded"],
+            "email_hint": mask_email(person["email"]),
             "status": status,
             "badge_code": new_badge_code(),
             "consent_email": bool(consent_email),
@@ -92,6 +94,7 @@ def register(
             "source": source,
             "registered_at": now,
             "checkin": None,
+            "checkout": None,
         }
         if existing is not None:
             uow.db[REGISTRATIONS].delete_one({"_id": existing["_id"]}, session=uow.session)
