@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.checkin.integration.conftest import Org, create_event, event_body, headers, new_org, registered
+from tests.checkin.integration.conftest import Org, create_event, headers, new_org, registered
 
 pytestmark = pytest.mark.integration
 
