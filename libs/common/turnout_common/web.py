@@ -106,7 +106,31 @@ def validate_body(schema: dict[str, Any]) -> dict[str, Any]:
     errors = sorted(validator.iter_errors(body), key=lambda e: (len(e.absolute_path), e.path))
     if errors:
         raise _schema_error(errors[0])
+    bad = _unpaired_surrogate(body)
+    if bad is not None:
+        raise ApiError(400, "bad_encoding", "text contains an unpaired UTF-16 surrogate", field=bad)
     return cast(dict[str, Any], body)
+
+
+def _unpaired_surrogate(value: Any, path: str = "") -> str | None:
+    """Where a string holds a lone UTF-16 surrogate (a JSON "\\ud800" escape) that
+    MongoDB and UTF-8 cannot store."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            found = _unpaired_surrogate(inner, f"{path}.{key}" if path else key)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found = _unpaired_surrogate(inner, f"{path}.{index}" if path else str(index))
+            if found:
+                return found
+    return None
 
 
 _validators: dict[int, Draft202012Validator] = {}

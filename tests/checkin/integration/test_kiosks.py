@@ -199,3 +199,73 @@ def test_volunteer_check_out_counts_hours_and_event_end_closes_the_rest(
     assert "closed at the event's end" in bo_doc["checkout"]["rule"]
     outs = [d for d in ctx.db["outbox"].find({"type": "attendee.checked_out"})]
     assert len(outs) == 2
+
+
+def test_event_edit_and_cancel_publish_and_close_the_door(client: FlaskClient, org: Org, ctx: Any) -> None:
+    event = create_event(client, org.token)
+    reg = registered(client, org.token, event["id"], "amber@example.org")
+    edited = client.patch(
+        f"/api/v1/events/{event['id']}", json={"title": "Renamed", "venue": "Hall B"}, headers=headers(org.token)
+    )
+    assert edited.status_code == 200 and edited.get_json()["title"] == "Renamed"
+    assert client.patch(f"/api/v1/events/{event['id']}", json={}, headers=headers(org.token)).status_code == 400
+    assert (
+        client.patch(
+            f"/api/v1/events/{event['id']}", json={"timezone": "Mars/Base"}, headers=headers(org.token)
+        ).status_code
+        == 400
+    )
+    cancelled = client.post(
+        f"/api/v1/events/{event['id']}/cancel", json={"reason": "storm"}, headers=headers(org.token)
+    )
+    assert cancelled.get_json()["status"] == "cancelled"
+    refused = client.post(
+        f"/api/v1/events/{event['id']}/checkins",
+        json={"badge_code": reg["badge_code"], "client_key": "after-cancel"},
+        headers=headers(org.token),
+    )
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "event_cancelled"
+    types = [d["type"] for d in ctx.db["outbox"].find({"key": event["id"]}).sort("created_at", 1)]
+    assert types == ["event.scheduled", "attendee.registered", "event.updated", "event.cancelled"]
+
+
+def test_cancelling_a_registration_promotes_the_waitlist(client: FlaskClient, org: Org, ctx: Any) -> None:
+    event = create_event(client, org.token, capacity=1)
+    first = registered(client, org.token, event["id"], "first@example.org")
+    second = registered(client, org.token, event["id"], "second@example.org")
+    assert second["status"] == "waitlisted"
+    answer = client.post(f"/api/v1/registrations/{first['id']}/cancel", json={}, headers=headers(org.token))
+    assert answer.status_code == 200
+    assert answer.get_json()["promoted_from_waitlist"]["id"] == second["id"]
+    scan = client.post(
+        f"/api/v1/events/{event['id']}/checkins",
+        json={"badge_code": first["badge_code"], "client_key": "cancelled-1"},
+        headers=headers(org.token),
+    )
+    assert scan.status_code == 409 and scan.get_json()["error"]["code"] == "registration_cancelled"
+    assert ctx.db["outbox"].count_documents({"type": "registration.cancelled", "key": event["id"]}) == 1
+
+
+def test_staff_override_of_the_window_is_audited(client: FlaskClient, org: Org, ctx: Any) -> None:
+    now = datetime.now(UTC)
+    event = create_event(
+        client,
+        org.token,
+        starts_at=(now + timedelta(days=1)).isoformat(),
+        ends_at=(now + timedelta(days=1, hours=2)).isoformat(),
+    )
+    reg = registered(client, org.token, event["id"], "early@example.org")
+    early = client.post(
+        f"/api/v1/events/{event['id']}/checkins",
+        json={"badge_code": reg["badge_code"], "client_key": "early-0001"},
+        headers=headers(org.token),
+    )
+    assert early.status_code == 409
+    forced = client.post(
+        f"/api/v1/events/{event['id']}/checkins",
+        json={"badge_code": reg["badge_code"], "client_key": "early-0002", "override": True},
+        headers=headers(org.token),
+    )
+    assert forced.status_code == 201
+    audit = ctx.db["audit_log"].find_one({"registration_id": reg["id"]})
+    assert audit["action"] == "checkin_window_override" and audit["detail"]["within_window"] is False

@@ -16,6 +16,7 @@ PEOPLE = "people"
 REGISTRATIONS = "registrations"
 CHECKIN_REQUESTS = "checkin_requests"
 KIOSKS = "kiosks"
+AUDIT_LOG = "audit_log"
 
 
 def ensure_indexes(db: Database[dict[str, Any]]) -> None:
@@ -34,4 +35,5 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[REGISTRATIONS].create_index([("checkin.kiosk_id", ASCENDING), ("checkin.received_at", ASCENDING)])
     db[KIOSKS].create_index([("pairing_code", ASCENDING)])
     db[KIOSKS].create_index([("org_id", ASCENDING), ("event_id", ASCENDING)])
+    db[AUDIT_LOG].create_index([("org_id", ASCENDING), ("event_id", ASCENDING), ("at", DESCENDING)])
     ensure_outbox_indexes(db)

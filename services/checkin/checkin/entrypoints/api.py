@@ -20,6 +20,7 @@ from turnout_common.web import ApiError, init_web, operation
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 STATUS_BY_CODE = {
+    "invalid_field": 400,
     "pairing_code_expired": 410,
     "invalid_pairing_code": 404,
     "kiosk_not_found": 404,
@@ -379,6 +380,74 @@ def create_checkin(event_id: str) -> Any:
         ),
     )
     return answer.body, answer.status
+
+
+EVENT_PATCH_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        name: schema
+        for name, schema in EVENT_BODY["properties"].items()  # type: ignore[attr-defined]
+    },
+}
+CANCEL_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"reason": {"type": ["string", "null"], "maxLength": 1000}},
+}
+
+
+@bp.patch("/events/<event_id>")
+@operation(
+    "Edit a scheduled event (publishes event.updated)",
+    body=EVENT_PATCH_BODY,
+    auth="manage",
+    responses={200: "updated", 404: "not in your organization", 409: "ended or cancelled"},
+    tags=["events"],
+)
+def update_event(event_id: str) -> Any:
+    body = dict(_body())
+    if "title" in body and not str(body["title"]).strip():
+        raise ApiError(400, "invalid_field", "title: must not be blank", field="title")
+    for name in ("starts_at", "ends_at"):
+        if name in body:
+            body[name] = _timestamp(body, name)
+    if "timezone" in body:
+        _timezone(body["timezone"])
+    event = events.update_event(ctx(), g.principal.org_id, event_id, body)
+    return public_event(event, events.attendance_counts(ctx(), [event_id])[event_id])
+
+
+@bp.post("/events/<event_id>/cancel")
+@operation(
+    "Cancel an event (publishes event.cancelled; the door closes)",
+    body=CANCEL_BODY,
+    auth="manage",
+    responses={200: "cancelled", 404: "not in your organization", 409: "already ended"},
+    tags=["events"],
+)
+def cancel_event(event_id: str) -> Any:
+    event = events.cancel_event(ctx(), g.principal.org_id, event_id, _body().get("reason"))
+    return public_event(event, events.attendance_counts(ctx(), [event_id])[event_id])
+
+
+@bp.post("/registrations/<registration_id>/cancel")
+@operation(
+    "Cancel a registration; the first on the waitlist takes the place",
+    body=CANCEL_BODY,
+    auth="manage",
+    responses={200: "cancelled", 404: "not in your organization", 409: "already checked in"},
+    tags=["registrations"],
+)
+def cancel_registration(registration_id: str) -> Any:
+    cancelled, promoted = registrations.cancel_registration(
+        ctx(), g.principal.org_id, registration_id, _body().get("reason")
+    )
+    return {
+        "registration": public_registration(cancelled),
+        "promoted_from_waitlist": public_registration(promoted) if promoted else None,
+    }
 
 
 def _rule_broken(error: RuleBroken) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from checkin.adapters.mongo import CHECKIN_REQUESTS, PEOPLE, REGISTRATIONS
+from checkin.adapters.mongo import AUDIT_LOG, CHECKIN_REQUESTS, PEOPLE, REGISTRATIONS
 from checkin.bootstrap import Context
 from checkin.domain.model import RuleBroken, check_door_open, display_name, volunteer_hours
 from checkin.service_layer.messages import checked_in_message, checked_out_message
@@ -139,6 +139,23 @@ def _check_in(uow: UnitOfWork, command: CheckinCommand, request_id: str, event: 
         },
     )
     _remember(uow, request_id, command, answer, now)
+    if command.override:
+        uow.db[AUDIT_LOG].insert_one(
+            {
+                "org_id": command.org_id,
+                "event_id": command.event_id,
+                "action": "checkin_window_override",
+                "registration_id": updated["_id"],
+                "actor_id": command.actor_id,
+                "at": now,
+                "detail": {
+                    "opens_at": event["checkin_opens_at"],
+                    "closes_at": event["checkin_closes_at"],
+                    "within_window": event["checkin_opens_at"] <= now <= event["checkin_closes_at"],
+                },
+            },
+            session=uow.session,
+        )
     return answer
 
 

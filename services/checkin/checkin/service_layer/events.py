@@ -132,3 +132,67 @@ def end_due_events(ctx: Context, now: datetime | None = None, limit: int = 100) 
         end_event(ctx, event["org_id"], event["_id"], "schedule", now=moment)
         ended += 1
     return ended
+
+
+EDITABLE = ("title", "venue", "capacity", "description", "starts_at", "ends_at", "timezone", "kind")
+
+
+def update_event(ctx: Context, org_id: str, event_id: str, changes: dict[str, Any]) -> Doc:
+    """Edit a scheduled event and publish ``event.updated``."""
+    unknown = set(changes) - set(EDITABLE) - {"checkin_opens_minutes_before", "checkin_closes_minutes_after"}
+    if unknown:
+        raise RuleBroken("invalid_field", f"cannot change {', '.join(sorted(unknown))}", sorted(unknown)[0])
+
+    def work(uow: UnitOfWork) -> Doc:
+        event = uow.db[EVENTS].find_one({"_id": event_id, "org_id": org_id}, session=uow.session)
+        if event is None:
+            raise RuleBroken("event_not_found", "no such event in your organization")
+        if event["status"] != EventStatus.SCHEDULED.value:
+            raise RuleBroken("event_closed", f"this event is {event['status']}; it can no longer be edited")
+        updated = {**event, **{k: v for k, v in changes.items() if k in EDITABLE}}
+        if "title" in changes:
+            updated["title"] = str(changes["title"]).strip()
+        check_timezone(updated["timezone"])
+        before = event["starts_at"] - event["checkin_opens_at"]
+        after = event["checkin_closes_at"] - event["ends_at"]
+        plan = plan_schedule(
+            updated["starts_at"],
+            updated["ends_at"],
+            int(changes.get("checkin_opens_minutes_before", before.total_seconds() // 60)),
+            int(changes.get("checkin_closes_minutes_after", after.total_seconds() // 60)),
+        )
+        updated["checkin_opens_at"] = plan.checkin_opens_at
+        updated["checkin_closes_at"] = plan.checkin_closes_at
+        updated["updated_at"] = utcnow()
+        uow.db[EVENTS].replace_one({"_id": event_id}, updated, session=uow.session)
+        uow.publish(event_message("event.updated", updated))
+        return updated
+
+    result = ctx.uow().run(work)
+    ctx.events.forget(org_id, event_id)
+    return result
+
+
+def cancel_event(ctx: Context, org_id: str, event_id: str, reason: str | None) -> Doc:
+    """Cancel a scheduled event (publishes ``event.cancelled`` once; check-in closes)."""
+
+    def work(uow: UnitOfWork) -> Doc:
+        event = uow.db[EVENTS].find_one({"_id": event_id, "org_id": org_id}, session=uow.session)
+        if event is None:
+            raise RuleBroken("event_not_found", "no such event in your organization")
+        if event["status"] == EventStatus.CANCELLED.value:
+            return event
+        if event["status"] != EventStatus.SCHEDULED.value:
+            raise RuleBroken("event_closed", f"this event is {event['status']}; it cannot be cancelled")
+        event.update(status=EventStatus.CANCELLED.value, cancelled_at=utcnow(), cancel_reason=reason)
+        uow.db[EVENTS].update_one(
+            {"_id": event_id},
+            {"$set": {"status": event["status"], "cancelled_at": event["cancelled_at"], "cancel_reason": reason}},
+            session=uow.session,
+        )
+        uow.publish(event_message("event.cancelled", event))
+        return event
+
+    result = ctx.uow().run(work)
+    ctx.events.forget(org_id, event_id)
+    return result

@@ -18,8 +18,9 @@ from checkin.domain.model import (
     normalize_tags,
     registration_status,
 )
-from checkin.service_layer.messages import registered_message
-from turnout_common.clock import utcnow
+from checkin.service_layer.messages import SOURCE, registered_message
+from turnout_common.clock import to_rfc3339, utcnow
+from turnout_common.envelope import new_envelope
 from turnout_common.mongo import UnitOfWork
 
 Doc = dict[str, Any]
@@ -113,3 +114,61 @@ def list_registrations(ctx: Context, org_id: str, event_id: str, limit: int, ski
     return list(
         ctx.db[REGISTRATIONS].find({"event_id": event_id, "org_id": org_id}).sort("_id", 1).skip(skip).limit(limit)
     )
+
+
+def cancel_registration(ctx: Context, org_id: str, registration_id: str, reason: str | None) -> tuple[Doc, Doc | None]:
+    """Cancel a registration; the first person on the waitlist takes the freed place.
+
+    Returns (cancelled registration, promoted registration or None).
+    """
+
+    def work(uow: UnitOfWork) -> tuple[Doc, Doc | None]:
+        now = utcnow()
+        registration = uow.db[REGISTRATIONS].find_one({"_id": registration_id, "org_id": org_id}, session=uow.session)
+        if registration is None:
+            raise RuleBroken("registration_not_found", "no such registration in your organization")
+        if registration["status"] == "cancelled":
+            return registration, None
+        if registration.get("checkin"):
+            raise RuleBroken("already_checked_in", "this person already checked in; undo the check-in first")
+        was_registered = registration["status"] == "registered"
+        uow.db[REGISTRATIONS].update_one(
+            {"_id": registration_id},
+            {"$set": {"status": "cancelled", "cancelled_at": now, "cancel_reason": reason}},
+            session=uow.session,
+        )
+        registration.update(status="cancelled", cancelled_at=now)
+        uow.publish(
+            new_envelope(
+                "registration.cancelled",
+                source=SOURCE,
+                subject=registration["event_id"],
+                data={
+                    "org_id": org_id,
+                    "event_id": registration["event_id"],
+                    "registration_id": registration_id,
+                    "person_id": registration["person_id"],
+                    "cancelled_at": to_rfc3339(now),
+                    "reason": reason,
+                },
+            )
+        )
+        promoted = None
+        event = uow.db[EVENTS].find_one({"_id": registration["event_id"]}, session=uow.session)
+        if was_registered and event is not None and event.get("capacity") is not None:
+            uow.db[EVENTS].update_one({"_id": event["_id"]}, {"$inc": {"registered_count": -1}}, session=uow.session)
+            promoted = uow.db[REGISTRATIONS].find_one(
+                {"event_id": event["_id"], "status": "waitlisted"}, sort=[("registered_at", 1)], session=uow.session
+            )
+            if promoted is not None:
+                uow.db[REGISTRATIONS].update_one(
+                    {"_id": promoted["_id"]}, {"$set": {"status": "registered"}}, session=uow.session
+                )
+                uow.db[EVENTS].update_one({"_id": event["_id"]}, {"$inc": {"registered_count": 1}}, session=uow.session)
+                promoted["status"] = "registered"
+                person = uow.db[PEOPLE].find_one({"_id": promoted["person_id"]}, session=uow.session)
+                if person is not None:
+                    uow.publish(registered_message(promoted, person, event))
+        return registration, promoted
+
+    return ctx.uow().run(work)
