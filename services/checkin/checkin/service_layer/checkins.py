@@ -93,22 +93,32 @@ def _check_in(uow: UnitOfWork, command: CheckinCommand, request_id: str, event: 
     # The first scan of a valid badge: one conditional update does the checks
     # and the write. (update + find, not findAndModify: several times cheaper
     # on the local engine, and the same inside a transaction.)
+    # The filter names only the unique key (badge code or id) and the
+    # not-yet-checked-in condition, so the engine can only use that key's
+    # index; the other conditions are checked on the document afterwards and a
+    # mismatch aborts the transaction, undoing the update.
     query = _registration_query(command)
     result = uow.db[REGISTRATIONS].update_one(
-        {
-            **query,
-            "org_id": command.org_id,
-            "event_id": command.event_id,
-            "status": {"$in": ["registered", "waitlisted"]},
-            "checkin": None,
-        },
-        {"$set": {"checkin": checkin, "status": "registered"}},
+        {**query, "checkin": None},
+        {"$set": {"checkin": checkin}},
         session=uow.session,
     )
     if result.modified_count != 1:
         return _not_checked_in(uow, command, request_id, now)
     updated = uow.db[REGISTRATIONS].find_one(query, session=uow.session)
     assert updated is not None
+    if (
+        updated["org_id"] != command.org_id
+        or updated["event_id"] != command.event_id
+        or updated["status"] not in ("registered", "waitlisted")
+    ):
+        raise _refusal(updated, command)
+    if updated["status"] == "waitlisted":
+        # Someone on the waitlist who came anyway is in: the door decides.
+        uow.db[REGISTRATIONS].update_one(
+            {"_id": updated["_id"]}, {"$set": {"status": "registered"}}, session=uow.session
+        )
+        updated["status"] = "registered"
     uow.db[PEOPLE].update_one(
         {"_id": updated["person_id"]},
         {"$inc": {"visits": 1}, "$set": {"last_seen_at": now}, "$min": {"first_seen_at": now}},
@@ -159,17 +169,28 @@ def _check_in(uow: UnitOfWork, command: CheckinCommand, request_id: str, event: 
     return answer
 
 
+def _refusal(registration: Doc, command: CheckinCommand) -> RuleBroken:
+    """Why a badge that exists is refused here, in words a person at the door understands."""
+    if registration["org_id"] != command.org_id:
+        return RuleBroken("unknown_badge", "we don't recognise this badge; please see the front desk")
+    if registration["event_id"] != command.event_id:
+        return RuleBroken("wrong_event", "this badge is for a different event; please see the front desk")
+    return RuleBroken("registration_cancelled", "this registration was cancelled; please see the front desk")
+
+
 def _not_checked_in(
     uow: UnitOfWork, command: CheckinCommand, request_id: str, now: datetime, refusal: RuleBroken | None = None
 ) -> CheckinAnswer:
     """Why the conditional update matched nothing: already in, or a badge we must refuse."""
     registration = uow.db[REGISTRATIONS].find_one(_registration_query(command), session=uow.session)
-    if registration is None or registration["org_id"] != command.org_id:
+    if registration is None:
         raise RuleBroken("unknown_badge", "we don't recognise this badge; please see the front desk")
-    if registration["event_id"] != command.event_id:
-        raise RuleBroken("wrong_event", "this badge is for a different event; please see the front desk")
-    if registration["status"] == "cancelled":
-        raise RuleBroken("registration_cancelled", "this registration was cancelled; please see the front desk")
+    if (
+        registration["org_id"] != command.org_id
+        or registration["event_id"] != command.event_id
+        or registration["status"] == "cancelled"
+    ):
+        raise _refusal(registration, command)
     existing = registration["checkin"]
     if existing is None:
         # Valid and not yet in: the door refused it, or a concurrent scan raced us.
