@@ -17,6 +17,8 @@ REGISTRATIONS = "registrations"
 CHECKIN_REQUESTS = "checkin_requests"
 KIOSKS = "kiosks"
 AUDIT_LOG = "audit_log"
+IMPORTS = "imports"
+IMPORT_ROWS = "import_rows"
 
 
 def ensure_indexes(db: Database[dict[str, Any]]) -> None:
@@ -36,4 +38,7 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[KIOSKS].create_index([("pairing_code", ASCENDING)])
     db[KIOSKS].create_index([("org_id", ASCENDING), ("event_id", ASCENDING)])
     db[AUDIT_LOG].create_index([("org_id", ASCENDING), ("event_id", ASCENDING), ("at", DESCENDING)])
+    db[IMPORTS].create_index([("status", ASCENDING), ("lease_until", ASCENDING), ("created_at", ASCENDING)])
+    db[IMPORTS].create_index([("event_id", ASCENDING), ("created_at", DESCENDING)])
+    db[IMPORT_ROWS].create_index([("job_id", ASCENDING)])
     ensure_outbox_indexes(db)

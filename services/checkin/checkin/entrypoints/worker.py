@@ -1,4 +1,4 @@
-"""``python -m checkin.entrypoints.worker``: ends events automatically at their end time."""
+"""``python -m checkin.entrypoints.worker``: ends events at their end time and runs CSV imports."""
 
 from __future__ import annotations
 
@@ -30,7 +30,19 @@ def main() -> None:
                 log.exception("ending due events failed")
             stop.wait(settings.end_check_interval)
 
-    exit_with(run_loops("checkin-worker", [("end-events", end_events_loop)]))
+    from checkin.service_layer.imports import process_pending_imports
+
+    def imports_loop(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                handled = process_pending_imports(ctx, stop=stop)
+                if handled:
+                    log.info("imported rows", extra={"rows": handled})
+            except Exception:
+                log.exception("processing imports failed")
+            stop.wait(1.0)
+
+    exit_with(run_loops("checkin-worker", [("end-events", end_events_loop), ("imports", imports_loop)]))
 
 
 if __name__ == "__main__":

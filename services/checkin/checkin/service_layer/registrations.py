@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -24,6 +25,55 @@ from turnout_common.envelope import new_envelope
 from turnout_common.mongo import UnitOfWork
 
 Doc = dict[str, Any]
+
+
+def new_person_doc(org_id: str, email: str, first_name: str, last_name: str, now: datetime) -> Doc:
+    """A person as first seen (deduplicated by ``email_norm`` within the organization)."""
+    first_name, last_name = first_name.strip(), last_name.strip()
+    return {
+        "_id": str(ObjectId()),
+        "org_id": org_id,
+        "email_norm": normalize_email(email),
+        "email": email.strip(),
+        "first_name": first_name,
+        "last_name": last_name,
+        "name_folded": fold_name(f"{first_name} {last_name}"),
+        "visits": 0,
+        "created_at": now,
+    }
+
+
+def new_registration_doc(
+    event: Doc,
+    person: Doc,
+    *,
+    status: str,
+    consent_email: bool,
+    offers: list[str] | None,
+    seeks: list[str] | None,
+    source: str,
+    now: datetime,
+) -> Doc:
+    """One registration: the only place its fields are decided (API, walk-in, import)."""
+    return {
+        "_id": str(ObjectId()),
+        "org_id": event["org_id"],
+        "event_id": event["_id"],
+        "person_id": person["_id"],
+        "first_name": person["first_name"],
+        "last_name": person["last_name"],
+        "name_folded": person["name_folded"],
+        "email_hint": mask_email(person["email"]),
+        "status": status,
+        "badge_code": new_badge_code(),
+        "consent_email": bool(consent_email),
+        "offers": normalize_tags(offers or []),
+        "seeks": normalize_tags(seeks or []),
+        "source": source,
+        "registered_at": now,
+        "checkin": None,
+        "checkout": None,
+    }
 
 
 def register(
@@ -54,19 +104,7 @@ def register(
             raise RuleBroken("event_closed", f"this event is {event['status']}; registration is closed")
         uow.db[PEOPLE].update_one(
             {"org_id": org_id, "email_norm": email_norm},
-            {
-                "$setOnInsert": {
-                    "_id": str(ObjectId()),
-                    "org_id": org_id,
-                    "email_norm": email_norm,
-                    "email": email.strip(),
-                    "first_name": first_name,
-                    "last_name": last_name,
-                    "name_folded": fold_name(f"{first_name} {last_name}"),
-                    "visits": 0,
-                    "created_at": now,
-                }
-            },
+            {"$setOnInsert": new_person_doc(org_id, email, first_name, last_name, now)},
             upsert=True,
             session=uow.session,
         )
@@ -78,25 +116,16 @@ def register(
         if existing is not None and existing["status"] != "cancelled":
             return existing, False
         status = registration_status(event.get("capacity"), event.get("registered_count", 0))
-        registration = {
-            "_id": str(ObjectId()),
-            "org_id": org_id,
-            "event_id": event_id,
-            "person_id": person["_id"],
-            "first_name": person["first_name"],
-            "last_name": person["last_name"],
-            "name_folded": person["name_folded"],
-            "email_hint": mask_email(person["email"]),
-            "status": status,
-            "badge_code": new_badge_code(),
-            "consent_email": bool(consent_email),
-            "offers": normalize_tags(offers or []),
-            "seeks": normalize_tags(seeks or []),
-            "source": source,
-            "registered_at": now,
-            "checkin": None,
-            "checkout": None,
-        }
+        registration = new_registration_doc(
+            event,
+            person,
+            status=status,
+            consent_email=consent_email,
+            offers=offers,
+            seeks=seeks,
+            source=source,
+            now=now,
+        )
         if existing is not None:
             uow.db[REGISTRATIONS].delete_one({"_id": existing["_id"]}, session=uow.session)
         uow.db[REGISTRATIONS].insert_one(registration, session=uow.session)
