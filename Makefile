@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 PACKAGES := libs/common services/checkin services/followup services/analytics deploy/local
 
-.PHONY: run test lint typecheck compose-check unit integration e2e bench clean
+.PHONY: run test lint typecheck compose-check unit bench clean frontend browser-deps
 
 $(STAMP): requirements-dev.txt services/requirements.lock $(addsuffix /pyproject.toml,$(PACKAGES))
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -17,12 +17,32 @@ $(STAMP): requirements-dev.txt services/requirements.lock $(addsuffix /pyproject
 	$(PY) -m pip install --quiet --no-deps $(addprefix -e ,$(PACKAGES))
 	touch $(STAMP)
 
+# Front-end packages come from npm with a lockfile; the copy step puts the few
+# files the pages load under each service's static/vendor (not committed).
+FRONTENDS := $(wildcard frontend/package.json services/analytics/frontend/package.json)
+
+frontend:
+	@for pkg in $(FRONTENDS); do \
+	  dir=$$(dirname $$pkg); \
+	  if [ ! -d $$dir/node_modules ] || [ $$dir/package-lock.json -nt $$dir/node_modules ]; then \
+	    npm ci --prefix $$dir --no-audit --no-fund --loglevel=error || exit 1; \
+	  fi; \
+	  npm run --silent --prefix $$dir copy || exit 1; \
+	done
+
+# Browser tests drive Debian's Chromium (a Playwright browser download fails here).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || { echo "could not install chromium (run as root, or install it yourself)"; exit 1; }; }
+
 ## make run: the whole stack locally (broker, database, every service, demo data).
-run: $(STAMP)
+run: $(STAMP) frontend
 	$(PY) -m turnout_local run
 
 ## make test: lint, type checks, compose validation and every test.
-test: $(STAMP) lint typecheck compose-check
+test: $(STAMP) lint typecheck compose-check frontend browser-deps
 	bash scripts/pytest.sh
 
 lint: $(STAMP)
@@ -30,7 +50,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --cache-dir .mypy_cache
 
 compose-check: $(STAMP)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" bash deploy/check-compose.sh
