@@ -27,7 +27,7 @@ frontend:
 	  if [ ! -d $$dir/node_modules ] || [ $$dir/package-lock.json -nt $$dir/node_modules ]; then \
 	    npm ci --prefix $$dir --no-audit --no-fund --loglevel=error || exit 1; \
 	  fi; \
-	  npm run --silent --prefix $$dir copy || exit 1; \
+	  (cd $$dir && node copy-vendor.mjs >/dev/null) || exit 1; \
 	done
 
 # Browser tests drive Debian's Chromium (a Playwright browser download fails here).
