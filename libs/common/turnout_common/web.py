@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from jsonschema import Draft202012Validator
@@ -204,6 +205,10 @@ def require_principal(permission: str) -> Principal:
         token = header[7:].strip()
     elif SESSION_COOKIE in request.cookies:
         token = request.cookies[SESSION_COOKIE]
+        # A cookie rides along on cross-site requests; a state change signed
+        # in by cookie must come from one of our own pages.
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not same_origin_request():
+            raise ApiError(403, "cross_origin", "this request came from another site")
     if not token:
         raise ApiError(401, "unauthenticated", "sign in first (Authorization: Bearer <token>)")
     try:
@@ -215,6 +220,23 @@ def require_principal(permission: str) -> Principal:
     if not principal.can(permission):
         raise ApiError(403, "forbidden", f"your role ({principal.role}) cannot do this")
     return principal
+
+
+def _origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def same_origin_request() -> bool:
+    """Whether a browser request came from a page of this site (or another Turnout service)."""
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source or source == "null":
+        return False
+    allowed = {_origin_of(request.host_url)}
+    for name in ("TURNOUT_PUBLIC_URL_CHECKIN", "TURNOUT_PUBLIC_URL_FOLLOWUP", "TURNOUT_PUBLIC_URL_ANALYTICS"):
+        if os.environ.get(name):
+            allowed.add(_origin_of(os.environ[name]))
+    return _origin_of(source) in allowed
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 def create_app() -> Flask:
     from checkin import bootstrap
     from checkin.config import Settings
-    from checkin.entrypoints import api, api_imports, api_kiosks, kiosk_page, pages
+    from checkin.entrypoints import api, api_badges, api_imports, api_kiosks, kiosk_page, pages
 
     settings = Settings.from_env()
     app = Flask(__name__, template_folder="entrypoints/templates", static_folder="entrypoints/static")
@@ -24,6 +24,7 @@ def create_app() -> Flask:
     api.init_app(app)
     api_kiosks.init_app(app)
     api_imports.init_app(app)
+    api_badges.init_app(app)
     pages.init_app(app)
     kiosk_page.init_app(app)
     return app

@@ -88,11 +88,20 @@ def test_bad_token_is_401_invalid_token(client: FlaskClient) -> None:
     assert response.status_code == 401
 
 
-def test_session_cookie_works_like_bearer(client: FlaskClient) -> None:
+def test_session_cookie_works_like_bearer_from_our_own_pages(client: FlaskClient) -> None:
     client.set_cookie("turnout_session", _token("organizer"))
-    response = client.post("/things", json={"name": "c"})
+    response = client.post("/things", json={"name": "c"}, headers={"Origin": "http://localhost"})
     assert response.status_code == 201
     assert response.get_json()["by"] == "organizer"
+
+
+@pytest.mark.parametrize("origin", [None, "https://evil.example", "null"])
+def test_cookie_signed_state_changes_from_elsewhere_are_refused(client: FlaskClient, origin: str | None) -> None:
+    client.set_cookie("turnout_session", _token("organizer"))
+    headers = {"Origin": origin} if origin else {}
+    response = client.post("/things", json={"name": "c"}, headers=headers)
+    assert response.status_code == 403
+    assert _error(response)["code"] == "cross_origin"
 
 
 @pytest.mark.parametrize("role", ["viewer", "door_staff"])

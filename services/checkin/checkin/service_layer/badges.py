@@ -1,0 +1,319 @@
+"""Badges and the door-side views of an event.
+
+- QR codes of badge codes (SVG and PNG, made with segno; the code encodes the
+  badge code only, which a kiosk scanner reads and posts as ``badge_code``);
+- printable badge data, in the event's own time zone;
+- registration search (accent-insensitive name prefix, email prefix) and filters;
+- live arrivals (the latest check-ins of an event);
+- undoing a check-in, audited in ``audit_log``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import segno
+from bson import ObjectId
+
+from checkin.adapters.mongo import KIOSKS, PEOPLE, REGISTRATIONS
+from checkin.bootstrap import Context
+from checkin.domain.model import RuleBroken, fold_name, normalize_email
+from checkin.service_layer import kiosks
+from turnout_common.clock import as_utc, utcnow
+from turnout_common.mongo import UnitOfWork
+
+Doc = dict[str, Any]
+
+AUDIT_LOG = "audit_log"
+
+# Statuses a registration can have; only the first two get a badge printed.
+STATUSES = ("registered", "waitlisted", "cancelled")
+BADGE_STATUSES = ("registered", "waitlisted")
+
+MAX_QUERY_LENGTH = 100
+# An email prefix such as "a" matches many people; names still match in full.
+MAX_EMAIL_MATCHES = 1000
+
+
+# -- QR codes ----------------------------------------------------------------------------------------
+
+
+def qr_code(badge_code: str) -> segno.QRCode:
+    """A regular (never micro) QR code of the badge code alone, error correction M:
+    a 22-character code fits version 2 (25x25 modules) and survives a crease."""
+    return segno.make_qr(badge_code, error="m")
+
+
+def badge_svg(badge_code: str, *, scale: int = 10, border: int = 4) -> bytes:
+    """A standalone SVG document (with its XML declaration and namespace)."""
+    buffer = io.BytesIO()
+    qr_code(badge_code).save(buffer, kind="svg", scale=scale, border=border, dark="#000", light="#fff")
+    return buffer.getvalue()
+
+
+def badge_svg_inline(badge_code: str) -> str:
+    """An ``<svg>`` element to put in an HTML page: a viewBox and no fixed size, so CSS sizes it."""
+    svg: str = qr_code(badge_code).svg_inline(
+        scale=1, border=2, omitsize=True, dark="#000", light="#fff", svgclass="qr", lineclass=None
+    )
+    return svg
+
+
+def badge_png(badge_code: str, *, scale: int = 10, border: int = 4) -> bytes:
+    buffer = io.BytesIO()
+    qr_code(badge_code).save(buffer, kind="png", scale=scale, border=border)
+    return buffer.getvalue()
+
+
+# -- times in the event's zone -----------------------------------------------------------------------
+
+
+def local(moment: datetime, timezone: str) -> datetime:
+    return as_utc(moment).astimezone(ZoneInfo(timezone))
+
+
+def format_date(moment: datetime) -> str:
+    return f"{moment:%a} {moment.day} {moment:%b %Y}"
+
+
+def when_lines(starts_at: datetime, ends_at: datetime, timezone: str) -> tuple[str, str]:
+    """The date and the times, for a badge's two short lines: ("Sat 2 May 2026", "17:00–20:00 CDT"),
+    or ("Sat 2 May 2026 17:00 –", "Sun 3 May 2026 12:00 CDT") when the event spans days."""
+    start, end = local(starts_at, timezone), local(ends_at, timezone)
+    if start.date() == end.date():
+        return format_date(start), f"{start:%H:%M}–{end:%H:%M} {end:%Z}"
+    return f"{format_date(start)} {start:%H:%M} –", f"{format_date(end)} {end:%H:%M} {end:%Z}"
+
+
+def format_when(starts_at: datetime, ends_at: datetime, timezone: str) -> str:
+    """ "Sat 2 May 2026 · 17:00–20:00 CDT", or both dates when the event spans days (the zone
+    is joined to the time by a no-break space, so a narrow column never strands it)."""
+    day, times = when_lines(starts_at, ends_at, timezone)
+    joiner = " " if day.endswith("–") else " · "
+    head, _, zone = times.rpartition(" ")
+    return f"{day}{joiner}{head}\u00a0{zone}"
+
+
+# -- badges ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Badge:
+    registration_id: str
+    first_name: str
+    last_name: str
+    status: str
+    badge_code: str
+    checked_in: bool
+    event_id: str
+    event_title: str
+    when: str
+    when_lines: tuple[str, str]
+    venue: str | None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def qr_svg(self) -> str:
+        return badge_svg_inline(self.badge_code)
+
+
+def badge_of(registration: Doc, event: Doc) -> Badge:
+    return Badge(
+        registration_id=registration["_id"],
+        first_name=registration["first_name"],
+        last_name=registration.get("last_name") or "",
+        status=registration["status"],
+        badge_code=registration["badge_code"],
+        checked_in=registration.get("checkin") is not None,
+        event_id=event["_id"],
+        event_title=event["title"],
+        when=format_when(event["starts_at"], event["ends_at"], event["timezone"]),
+        when_lines=when_lines(event["starts_at"], event["ends_at"], event["timezone"]),
+        venue=event.get("venue"),
+    )
+
+
+def get_registration(ctx: Context, org_id: str, registration_id: str) -> Doc:
+    """A registration of the organization; another organization's is "not found"."""
+    registration = ctx.db[REGISTRATIONS].find_one({"_id": registration_id, "org_id": org_id})
+    if registration is None:
+        raise RuleBroken("registration_not_found", "no such registration in your organization")
+    return registration
+
+
+def event_badges(ctx: Context, org_id: str, event_id: str, *, skip: int, limit: int) -> tuple[list[Doc], int]:
+    """The registrations that get a badge (not cancelled), by last name; and how many there are."""
+    query: Doc = {"event_id": event_id, "org_id": org_id, "status": {"$in": list(BADGE_STATUSES)}}
+    total = ctx.db[REGISTRATIONS].count_documents(query)
+    page = ctx.db[REGISTRATIONS].find(query).sort([("last_name", 1), ("first_name", 1), ("_id", 1)])
+    return list(page.skip(skip).limit(limit)), total
+
+
+# -- search and filters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationFilter:
+    """What the organizer typed and ticked above the registrations table."""
+
+    text: str = ""
+    status: str | None = None  # one of STATUSES
+    checked_in: bool | None = None
+    consent: bool | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.text.strip()) or any(v is not None for v in (self.status, self.checked_in, self.consent))
+
+
+def _name_pattern(text: str) -> str | None:
+    """A regex matching names that have a word starting with the folded text ("jos" finds "José")."""
+    folded = " ".join(fold_name(text).split())
+    if not folded:
+        return None
+    return r"(?:^|\s)" + re.escape(folded)
+
+
+def registration_query(ctx: Context, org_id: str, event_id: str, wanted: RegistrationFilter) -> Doc:
+    if len(wanted.text) > MAX_QUERY_LENGTH:
+        raise RuleBroken("invalid_query", f"search text is limited to {MAX_QUERY_LENGTH} characters", "q")
+    if wanted.status is not None and wanted.status not in STATUSES:
+        raise RuleBroken("invalid_query", f"status must be one of {', '.join(STATUSES)}", "status")
+    query: Doc = {"event_id": event_id, "org_id": org_id}
+    if wanted.status is not None:
+        query["status"] = wanted.status
+    if wanted.checked_in is True:
+        query["checkin"] = {"$ne": None}
+    elif wanted.checked_in is False:
+        query["checkin"] = None
+    if wanted.consent is not None:
+        query["consent_email"] = wanted.consent
+    text = wanted.text.strip()
+    if text:
+        either: list[Doc] = []
+        pattern = _name_pattern(text)
+        if pattern is not None:
+            either.append({"name_folded": {"$regex": pattern}})
+        # Emails live on people (registrations keep no email): a prefix of the
+        # normalized email, anchored so the (org_id, email_norm) index serves it.
+        email_prefix = "^" + re.escape(normalize_email(text))
+        people = (
+            ctx.db[PEOPLE]
+            .find({"org_id": org_id, "email_norm": {"$regex": email_prefix}}, {"_id": 1})
+            .limit(MAX_EMAIL_MATCHES)
+        )
+        person_ids = [person["_id"] for person in people]
+        if person_ids:
+            either.append({"person_id": {"$in": person_ids}})
+        query["$or"] = either or [{"_id": {"$in": []}}]
+    return query
+
+
+def with_emails(ctx: Context, org_id: str, registrations: list[Doc]) -> list[Doc]:
+    """The registrations with each person's email (one query for the page)."""
+    ids = list({reg["person_id"] for reg in registrations})
+    emails = {
+        person["_id"]: person.get("email", "")
+        for person in ctx.db[PEOPLE].find({"_id": {"$in": ids}, "org_id": org_id}, {"email": 1})
+    }
+    return [{**reg, "email": emails.get(reg["person_id"], "")} for reg in registrations]
+
+
+def search_registrations(
+    ctx: Context, org_id: str, event_id: str, wanted: RegistrationFilter, *, skip: int, limit: int
+) -> tuple[list[Doc], int]:
+    """One page of the event's matching registrations, by name, with emails; and the total."""
+    query = registration_query(ctx, org_id, event_id, wanted)
+    total = ctx.db[REGISTRATIONS].count_documents(query)
+    found = ctx.db[REGISTRATIONS].find(query).sort([("name_folded", 1), ("_id", 1)]).skip(skip).limit(limit)
+    return with_emails(ctx, org_id, list(found)), total
+
+
+# -- arrivals and kiosks -----------------------------------------------------------------------------
+
+
+def arrivals(ctx: Context, org_id: str, event_id: str, *, since: datetime | None, limit: int) -> list[Doc]:
+    """The event's latest check-ins, newest first (received after ``since``, when given)."""
+    query: Doc = {"event_id": event_id, "org_id": org_id, "checkin": {"$ne": None}}
+    if since is not None:
+        query["checkin.received_at"] = {"$gt": since}
+    found = ctx.db[REGISTRATIONS].find(query).sort([("checkin.received_at", -1), ("_id", 1)]).limit(limit)
+    return list(found)
+
+
+def event_kiosks(ctx: Context, org_id: str, event_id: str) -> list[Doc]:
+    """The kiosks paired (or being paired) to an event, with their check-ins today."""
+    return kiosks.list_kiosks(ctx, org_id, event_id)
+
+
+def kiosk_names(ctx: Context, event_id: str, kiosk_ids: list[str]) -> dict[str, str]:
+    wanted = [kiosk_id for kiosk_id in set(kiosk_ids) if kiosk_id]
+    if not wanted:
+        return {}
+    found = ctx.db[KIOSKS].find({"_id": {"$in": wanted}, "event_id": event_id}, {"name": 1})
+    return {kiosk["_id"]: str(kiosk.get("name") or "") for kiosk in found}
+
+
+# -- undoing a check-in ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who undid a check-in, for the audit log."""
+
+    kind: str
+    id: str
+    name: str
+    role: str
+
+
+def undo_checkin(
+    ctx: Context, org_id: str, event_id: str, registration_id: str, actor: Actor, reason: str | None = None
+) -> tuple[Doc, Doc]:
+    """Clear a registration's check-in and write who did it, when, and what was there before.
+
+    One transaction: the registration, the person's visit count (so a fresh
+    check-in counts the same visit again) and the audit document. No message is
+    published: there is no "check-in undone" contract yet, so followup and
+    analytics keep the ``attendee.checked_in`` they already received.
+    Returns (the registration as it is now, the audit document).
+    """
+
+    def work(uow: UnitOfWork) -> tuple[Doc, Doc]:
+        now = utcnow()
+        registration = uow.db[REGISTRATIONS].find_one({"_id": registration_id, "org_id": org_id}, session=uow.session)
+        if registration is None or registration["event_id"] != event_id:
+            raise RuleBroken("registration_not_found", "no such registration for this event")
+        before = registration.get("checkin")
+        if before is None:
+            raise RuleBroken("not_checked_in", "this person is not checked in; there is nothing to undo")
+        uow.db[REGISTRATIONS].update_one(
+            {"_id": registration_id, "checkin": {"$ne": None}}, {"$set": {"checkin": None}}, session=uow.session
+        )
+        uow.db[PEOPLE].update_one(
+            {"_id": registration["person_id"], "visits": {"$gt": 0}}, {"$inc": {"visits": -1}}, session=uow.session
+        )
+        audit: Doc = {
+            "_id": str(ObjectId()),
+            "org_id": org_id,
+            "action": "checkin.undone",
+            "at": now,
+            "actor": {"kind": actor.kind, "id": actor.id, "name": actor.name, "role": actor.role},
+            "event_id": event_id,
+            "registration_id": registration_id,
+            "person_id": registration["person_id"],
+            "reason": reason,
+            "before": {"status": registration["status"], "checkin": before},
+        }
+        uow.db[AUDIT_LOG].insert_one(audit, session=uow.session)
+        return {**registration, "checkin": None}, audit
+
+    return ctx.uow().run(work)
