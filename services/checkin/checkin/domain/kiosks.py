@@ -43,9 +43,9 @@ def mask_email(email: str) -> str:
     return f"{local[0].lower()}…{local[-1].lower()}@{domain[0].lower()}…"
 
 
-def registration_hint(registered_at: datetime, email_hint: str | None) -> str:
-    day = f"{registered_at.day} {registered_at:%b}"
-    return f"registered {day}" + (f" · {email_hint}" if email_hint else "")
+def registration_hint(registered_at: datetime) -> str:
+    """Tells two people with the same name apart without any part of an email."""
+    return f"registered {registered_at.day} {registered_at:%b %H:%M}"
 
 
 def _edit_distance_at_most(a: str, b: str, limit: int) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
@@ -69,6 +69,19 @@ def _replayed(previous: Doc, event_id: str) -> CheckinAnswer:
     return CheckinAnswer(previous["status"], {**previous["body"], "replayed": True})
 
 
+# How old a kiosk's queued scan may be and still be judged by its own time.
+MAX_OFFLINE_AGE = timedelta(hours=24)
+
+
+def door_time(scanned_at: datetime | None, received_at: datetime) -> datetime:
+    """The moment the door window is judged at: when the kiosk scanned (a queue
+    synced after closing time still counts), never later than now and never
+    more than a day back (a wrong kiosk clock must not reopen old events)."""
+    if scanned_at is None or scanned_at > received_at or received_at - scanned_at > MAX_OFFLINE_AGE:
+        return received_at
+    return scanned_at
+
+
 def _registration_query(command: CheckinCommand) -> Doc:
     if command.badge_code is not None:
         return {"badge_code": command.badge_code}
@@ -78,7 +91,13 @@ def _registration_query(command: CheckinCommand) -> Doc:
 def _check_in(uow: UnitOfWork, command: CheckinCommand, request_id: str, event: Doc) -> CheckinAnswer:
     now = command.recorded_at or utcnow()
     try:
-        check_door_open(event["status"], event["checkin_opens_at"], event["checkin_closes_at"], now, command.override)
+        check_door_open(
+            event["status"],
+            event["checkin_opens_at"],
+            event["checkin_closes_at"],
+            door_time(command.scanned_at, now),
+            command.override,
+        )
     except RuleBroken as refusal:
         # Someone already in is still told so; only a new check-in is refused.
         return _not_checked_in(uow, command, request_id, now, refusal)

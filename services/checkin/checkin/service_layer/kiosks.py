@@ -236,7 +236,7 @@ def roster(ctx: Context, org_id: str, event_id: str) -> list[Doc]:
                 "badge_sha256": badge_digest(reg["badge_code"]),
                 "checked_in": bool(reg.get("checkin")),
                 "checked_out": bool(reg.get("checkout")),
-                "hint": registration_hint(reg["registered_at"], reg.get("email_hint")),
+                "hint": registration_hint(reg["registered_at"]),
             }
         )
     return people
@@ -268,7 +268,7 @@ def search(ctx: Context, org_id: str, event_id: str, query: str, limit: int = 10
     people = ctx.rosters.people(ctx, org_id, event_id)
     by_id = {p["registration_id"]: p for p in people}
     ids = search_names(query, [SearchEntry(p["registration_id"], p["name_folded"]) for p in people], limit)
-    return [
+    results = [
         {
             "registration_id": rid,
             "name": by_id[rid]["name"],
@@ -277,3 +277,11 @@ def search(ctx: Context, org_id: str, event_id: str, query: str, limit: int = 10
         }
         for rid in ids
     ]
+    # Same name and same hint (registered in the same minute): number them.
+    seen: dict[tuple[str, str], int] = {}
+    for result in results:
+        key = (result["name"], result["hint"])
+        seen[key] = seen.get(key, 0) + 1
+        if seen[key] > 1 or sum(1 for r in results if (r["name"], r["hint"]) == key) > 1:
+            result["hint"] = f"{result['hint']} · #{seen[key]}"
+    return results
