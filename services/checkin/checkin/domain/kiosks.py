@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -86,23 +87,66 @@ class SearchEntry:
     name_folded: str
 
 
+class NameIndex:
+    """The names of one event, indexed for the kiosk's typeahead.
+
+    Prefix matches come from a sorted token list (binary search); typo matches
+    compare only tokens that start with the query's first or second letter
+    (which still catches a swapped first pair), so a 10,000-person event
+    answers in milliseconds.
+    """
+
+    def __init__(self, entries: list[SearchEntry]) -> None:
+        self.entries = entries
+        self.names = [entry.name_folded for entry in entries]
+        postings: dict[str, list[int]] = {}
+        for index, entry in enumerate(entries):
+            for token in set(entry.name_folded.split()):
+                postings.setdefault(token, []).append(index)
+        self.postings = postings
+        self.tokens = sorted(postings)
+        self.by_letter: dict[str, list[str]] = {}
+        for token in self.tokens:
+            self.by_letter.setdefault(token[0], []).append(token)
+
+    def _token_matches(self, query_token: str) -> dict[str, int]:
+        """Name tokens matching one query token, with their score."""
+        found: dict[str, int] = {}
+        start = bisect.bisect_left(self.tokens, query_token)
+        for token in self.tokens[start:]:
+            if not token.startswith(query_token):
+                break
+            found[token] = 3 if token == query_token else 2
+        if len(query_token) >= 3:
+            candidates = self.by_letter.get(query_token[0], []) + self.by_letter.get(query_token[1], [])
+            for token in candidates:
+                if token not in found and _token_score(query_token, token):
+                    found[token] = 1
+        return found
+
+    def search(self, query: str, limit: int = 10) -> list[str]:
+        tokens = fold_name(query).split()
+        if not tokens:
+            return []
+        totals: dict[int, int] | None = None
+        for query_token in tokens:
+            scores: dict[int, int] = {}
+            for token, score in self._token_matches(query_token).items():
+                for index in self.postings[token]:
+                    if score > scores.get(index, 0):
+                        scores[index] = score
+            if totals is None:
+                totals = scores
+            else:
+                totals = {index: total + scores[index] for index, total in totals.items() if index in scores}
+            if not totals:
+                return []
+        assert totals is not None
+        ranked = sorted(totals.items(), key=lambda item: (-item[1], self.names[item[0]]))
+        return [self.entries[index].registration_id for index, _ in ranked[:limit]]
+
+
 def search_names(query: str, entries: list[SearchEntry], limit: int = 10) -> list[str]:
     """Registration ids whose names match every word of ``query`` (accent-,
     case- and typo-tolerant), best first."""
-    tokens = fold_name(query).split()
-    if not tokens:
-        return []
-    scored: list[tuple[int, str, str]] = []
-    for entry in entries:
-        name_tokens = entry.name_folded.split()
-        total = 0
-        for token in tokens:
-            best = max((_token_score(token, name_token) for name_token in name_tokens), default=0)
-            if best == 0:
-                total = 0
-                break
-            total += best
-        if total:
-            scored.append((-total, entry.name_folded, entry.registration_id))
-    scored.sort()
-    return [registration_id for _, _, registration_id in scored[:limit]]
+    return NameIndex(entries).search(query, limit)

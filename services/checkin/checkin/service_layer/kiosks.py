@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,13 +17,13 @@ from checkin.adapters.mongo import KIOSKS, REGISTRATIONS
 from checkin.bootstrap import Context
 from checkin.domain.kiosks import (
     PAIRING_MINUTES,
+    NameIndex,
     SearchEntry,
     badge_digest,
     new_pairing_code,
     normalize_pairing_code,
     pin_digest,
     registration_hint,
-    search_names,
 )
 from checkin.domain.model import RuleBroken, display_name
 from turnout_common.auth import Principal
@@ -242,46 +243,90 @@ def roster(ctx: Context, org_id: str, event_id: str) -> list[Doc]:
     return people
 
 
-class RosterCache:
-    """Per-process search index of each event's names, rebuilt every few seconds."""
+@dataclass(slots=True)
+class _CachedRoster:
+    built_at: float
+    people: list[Doc]
+    by_id: dict[str, Doc]
+    index: NameIndex
+    refreshing: bool = False
 
-    def __init__(self, ttl: float = 5.0) -> None:
+
+class RosterCache:
+    """Per-process search index of each event's names.
+
+    Served stale while a background thread rebuilds it (every ``ttl``
+    seconds), so no keystroke waits for a 10,000-person rebuild; whether a
+    result is checked in is read fresh for the few results shown.
+    """
+
+    def __init__(self, ttl: float = 30.0) -> None:
         self.ttl = ttl
-        self._entries: dict[str, tuple[float, list[Doc]]] = {}
+        self._entries: dict[str, _CachedRoster] = {}
         self._lock = threading.Lock()
 
-    def people(self, ctx: Context, org_id: str, event_id: str) -> list[Doc]:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._entries.get(event_id)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
+    def _build(self, ctx: Context, org_id: str, event_id: str) -> _CachedRoster:
         people = roster(ctx, org_id, event_id)
+        index = NameIndex([SearchEntry(p["registration_id"], p["name_folded"]) for p in people])
+        return _CachedRoster(time.monotonic(), people, {p["registration_id"]: p for p in people}, index)
+
+    def get(self, ctx: Context, org_id: str, event_id: str) -> _CachedRoster:
+        with self._lock:
+            cached = self._entries.get(event_id)
+            stale = cached is not None and time.monotonic() - cached.built_at > self.ttl
+            if stale and cached is not None and not cached.refreshing:
+                cached.refreshing = True
+                threading.Thread(target=self._refresh, args=(ctx, org_id, event_id), daemon=True).start()
+        if cached is not None:
+            return cached
+        built = self._build(ctx, org_id, event_id)
         with self._lock:
             if len(self._entries) > 200:
                 self._entries.clear()
-            self._entries[event_id] = (now, people)
-        return people
+            self._entries[event_id] = built
+        return built
+
+    def _refresh(self, ctx: Context, org_id: str, event_id: str) -> None:
+        try:
+            built = self._build(ctx, org_id, event_id)
+        except Exception:  # noqa: BLE001 - keep serving the old index; the next call retries
+            with self._lock:
+                if event_id in self._entries:
+                    self._entries[event_id].refreshing = False
+            return
+        with self._lock:
+            self._entries[event_id] = built
+
+    def forget(self, event_id: str) -> None:
+        with self._lock:
+            self._entries.pop(event_id, None)
 
 
 def search(ctx: Context, org_id: str, event_id: str, query: str, limit: int = 10) -> list[Doc]:
-    people = ctx.rosters.people(ctx, org_id, event_id)
-    by_id = {p["registration_id"]: p for p in people}
-    ids = search_names(query, [SearchEntry(p["registration_id"], p["name_folded"]) for p in people], limit)
+    cached = ctx.rosters.get(ctx, org_id, event_id)
+    ids = cached.index.search(query, limit)
+    fresh = (
+        {
+            doc["_id"]: bool(doc.get("checkin"))
+            for doc in ctx.db[REGISTRATIONS].find({"_id": {"$in": ids}}, {"checkin": 1})
+        }
+        if ids
+        else {}
+    )
     results = [
         {
             "registration_id": rid,
-            "name": by_id[rid]["name"],
-            "hint": by_id[rid]["hint"],
-            "checked_in": by_id[rid]["checked_in"],
+            "name": cached.by_id[rid]["name"],
+            "hint": cached.by_id[rid]["hint"],
+            "checked_in": fresh.get(rid, cached.by_id[rid]["checked_in"]),
         }
         for rid in ids
     ]
     # Same name and same hint (registered in the same minute): number them.
+    keys = [(r["name"], r["hint"]) for r in results]
     seen: dict[tuple[str, str], int] = {}
-    for result in results:
-        key = (result["name"], result["hint"])
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] > 1 or sum(1 for r in results if (r["name"], r["hint"]) == key) > 1:
+    for result, key in zip(results, keys, strict=True):
+        if keys.count(key) > 1:
+            seen[key] = seen.get(key, 0) + 1
             result["hint"] = f"{result['hint']} · #{seen[key]}"
     return results
