@@ -62,6 +62,7 @@ Turnout is running ({elapsed:.0f}s). Logs: {stack.log_dir}
   MongoDB    {config.mongo}{mongo_note}
 
   Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}
+  Kiosk:      {config.url_of("checkin")}/kiosk  (pair it with a code from an event's page, "Pair a kiosk")
   Try: curl -s -X POST {config.url_of("checkin")}/api/v1/auth/login -H 'Content-Type: application/json' \\
          -d '{{"email": "{DEMO_EMAIL}", "password": "{DEMO_PASSWORD}"}}'
 
