@@ -27,7 +27,6 @@ import os
 import platform
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,10 +47,7 @@ if str(REPO / "deploy" / "local") not in sys.path:
     sys.path.append(str(REPO / "deploy" / "local"))  # when the venv lacks the editable install
 
 from turnout_local.processes import free_port  # noqa: E402
-from turnout_local.stack import Stack, StackConfig  # noqa: E402
-
-DEMO_EMAIL = "demo@turnout.localhost"
-DEMO_PASSWORD = "turnout-demo-2026"
+from turnout_local.stack import DEMO_EMAIL, DEMO_PASSWORD, Stack, StackConfig  # noqa: E402
 
 # Stack children (``Stack.children`` keys) and the role their CPU and memory are booked to.
 ROLE_OF_CHILD = {
@@ -311,22 +307,7 @@ def boot(stack: Stack) -> str:
     log("starting Tansu and SecantusDB")
     stack.start_infrastructure()
     log("loading demo data")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "checkin.entrypoints.cli",
-            "load-demo",
-            "--email",
-            DEMO_EMAIL,
-            "--password",
-            DEMO_PASSWORD,
-        ],
-        env={**os.environ, **stack.service_env("checkin")},
-        check=True,
-        capture_output=True,
-        timeout=180,
-    )
+    stack.load_demo(quiet=True, timeout=180)
     log("starting services")
     stack.start_services()
     stack.wait_ready(timeout=90)

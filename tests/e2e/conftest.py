@@ -3,9 +3,6 @@ starts them) on free ports, once per test session."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,10 +12,7 @@ import pytest
 import requests
 
 from turnout_local.processes import free_port
-from turnout_local.stack import Stack, StackConfig
-
-DEMO_EMAIL = "demo@turnout.localhost"
-DEMO_PASSWORD = "turnout-demo-2026"
+from turnout_local.stack import DEMO_EMAIL, DEMO_PASSWORD, Stack, StackConfig
 
 
 @dataclass
@@ -53,21 +47,7 @@ def running_stack() -> Iterator[RunningStack]:
     stack = Stack(config)
     try:
         stack.start_infrastructure()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "checkin.entrypoints.cli",
-                "load-demo",
-                "--email",
-                DEMO_EMAIL,
-                "--password",
-                DEMO_PASSWORD,
-            ],
-            env={**os.environ, **stack.service_env("checkin")},
-            check=True,
-            capture_output=True,
-        )
+        stack.load_demo(quiet=True)
         stack.start_services()
         stack.wait_ready()
         answer = requests.post(

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import signal
-import subprocess
 import sys
 import time
 
-from turnout_local.stack import Stack, StackConfig
-
-DEMO_EMAIL = "demo@turnout.localhost"
-DEMO_PASSWORD = "turnout-demo-2026"
+from turnout_local.stack import DEMO_EMAIL, DEMO_PASSWORD, Stack, StackConfig
 
 
 def run() -> int:
@@ -31,20 +26,7 @@ def run() -> int:
         print("Starting Kafka (Tansu) and MongoDB (SecantusDB)...", flush=True)
         stack.start_infrastructure()
         print("Loading demo data...", flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "checkin.entrypoints.cli",
-                "load-demo",
-                "--email",
-                DEMO_EMAIL,
-                "--password",
-                DEMO_PASSWORD,
-            ],
-            env={**os.environ, **stack.service_env("checkin")},
-            check=True,
-        )
+        stack.load_demo()
         print("Starting services...", flush=True)
         stack.start_services()
         stack.wait_ready()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ import requests
 from turnout_local.processes import Child, start_broker, start_database, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
+
+DEMO_EMAIL = "demo@turnout.localhost"
+DEMO_PASSWORD = "turnout-demo-2026"
 
 # Which processes each service runs (analytics publishes nothing: no relay).
 PROCESSES: dict[str, tuple[str, ...]] = {
@@ -127,6 +131,25 @@ class Stack:
         from turnout_common.kafka import ensure_topics
 
         ensure_topics(cfg.bootstrap, cfg.partitions)
+
+    def load_demo(self, quiet: bool = False, timeout: float = 300) -> None:
+        """Load the demo organization (idempotent) through checkin's CLI."""
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "checkin.entrypoints.cli",
+                "load-demo",
+                "--email",
+                DEMO_EMAIL,
+                "--password",
+                DEMO_PASSWORD,
+            ],
+            env={**os.environ, **self.service_env("checkin")},
+            check=True,
+            capture_output=quiet,
+            timeout=timeout,
+        )
 
     def start_process(self, service: str, process: str) -> Child:
         name = f"{service}-{process}"

@@ -14,11 +14,12 @@ __version__ = "0.1.0"
 def create_app() -> Flask:
     from analytics import bootstrap
     from analytics.config import Settings
-    from analytics.entrypoints import api
+    from analytics.entrypoints import api, pages
 
     settings = Settings.from_env()
-    app = Flask(__name__, template_folder="entrypoints/templates")
+    app = Flask(__name__, template_folder="entrypoints/templates", static_folder="entrypoints/static")
     app.config["SETTINGS"] = settings
     bootstrap.init_app(app, settings)
     api.init_app(app)
+    pages.init_app(app)
     return app

@@ -11,8 +11,9 @@ from pymongo.database import Database
 
 from analytics.adapters.mongo import ensure_indexes
 from analytics.config import Settings
-from turnout_common import logs, mongo
+from turnout_common import logs
 from turnout_common.auth import TokenSigner
+from turnout_common.mongo import connect
 
 
 @dataclass(slots=True)
@@ -24,7 +25,7 @@ class Context:
 
 
 def build_context(settings: Settings, app_name: str) -> Context:
-    client = mongo.connect(settings.mongodb_uri, app_name)
+    client = connect(settings.mongodb_uri, app_name)
     db = client[settings.database]
     ensure_indexes(db)
     return Context(client, db, TokenSigner(settings.secret_key), settings)

@@ -1,18 +1,260 @@
 """Analytics' collections: the raw archive (which is also the log of applied
-message ids) and the projections built from it."""
+message ids) and the projections built from it, with their indexes; loading
+and writing projection state for the projector and the rebuild."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
+from pymongo.client_session import ClientSession
 from pymongo.database import Database
+
+from analytics.domain.events import EventMeta
+from analytics.domain.people import PersonState
+from analytics.domain.projections import BatchChanges
+from analytics.domain.registrations import RegistrationState
+from turnout_common.envelope import Envelope
+
+Doc = dict[str, Any]
 
 ARCHIVE = "archive"
 EVENT_FIGURES = "event_figures"
+REGISTRATION_FACTS = "registration_facts"
+EVENT_LANES = "event_lanes"
+PEOPLE = "people"
+COHORTS = "cohorts"
+FUNNEL = "funnel_cells"
+
+# The collections of each projection group (see ``analytics.domain.projections.PROJECTIONS``).
+PROJECTION_COLLECTIONS: dict[str, tuple[str, ...]] = {
+    "events": (EVENT_FIGURES, REGISTRATION_FACTS, EVENT_LANES),
+    "people": (PEOPLE, COHORTS, FUNNEL),
+}
+# Which generation of each projection group is live: {_id: group, generation: n}.
+# A rebuild writes generation n+1 beside the live one and switches this pointer.
+PROJECTION_STATE = "projection_state"
+
+INDEXES: dict[str, list[list[tuple[str, int]]]] = {
+    EVENT_FIGURES: [[("org_id", ASCENDING), ("starts_at", DESCENDING)]],
+    EVENT_LANES: [[("event_id", ASCENDING)]],
+    PEOPLE: [
+        [("org_id", ASCENDING), ("events_attended", DESCENDING), ("_id", ASCENDING)],
+        [("org_id", ASCENDING), ("risk_from", DESCENDING)],
+        [("org_id", ASCENDING), ("first_event", ASCENDING)],
+    ],
+    COHORTS: [[("org_id", ASCENDING), ("cohort", ASCENDING)]],
+    FUNNEL: [[("org_id", ASCENDING), ("month", ASCENDING)]],
+}
 
 
-def ensure_indexes(db: Database[dict[str, Any]]) -> None:
-    db[ARCHIVE].create_index([("type", ASCENDING), ("time", ASCENDING)])
-    db[ARCHIVE].create_index([("subject", ASCENDING)])
-    db[EVENT_FIGURES].create_index([("org_id", ASCENDING), ("starts_at", DESCENDING)])
+def generation_name(name: str, generation: int) -> str:
+    """Generation 0 keeps the plain name; a rebuild's generation n is ``<name>__g<n>``."""
+    return name if generation == 0 else f"{name}__g{generation}"
+
+
+def generations(db: Database[Doc], session: ClientSession | None = None) -> dict[str, int]:
+    found = {doc["_id"]: int(doc.get("generation", 0)) for doc in db[PROJECTION_STATE].find({}, session=session)}
+    return {group: found.get(group, 0) for group in PROJECTION_COLLECTIONS}
+
+
+def names_for(gens: dict[str, int]) -> dict[str, str]:
+    """Plain collection name -> the live generation's name."""
+    return {
+        name: generation_name(name, gens.get(group, 0))
+        for group, names in PROJECTION_COLLECTIONS.items()
+        for name in names
+    }
+
+
+def live_names(db: Database[Doc], session: ClientSession | None = None) -> dict[str, str]:
+    return names_for(generations(db, session))
+
+
+def set_generation(db: Database[Doc], group: str, generation: int) -> None:
+    db[PROJECTION_STATE].update_one({"_id": group}, {"$set": {"generation": generation}}, upsert=True)
+
+
+def ensure_indexes(db: Database[Doc], names: dict[str, str] | None = None) -> None:
+    """Create the indexes every query here relies on (a non-indexed query scans the collection)."""
+    if names is None:
+        db[ARCHIVE].create_index([("type", ASCENDING), ("time", ASCENDING)])
+        db[ARCHIVE].create_index([("subject", ASCENDING)])
+        db[ARCHIVE].create_index([("applied_at", ASCENDING)])
+        names = live_names(db)
+    for name, actual in names.items():
+        for keys in INDEXES.get(name, []):
+            db[actual].create_index(keys)
+
+
+class ProjectionStore:
+    """Reads and writes the projection collections of one generation each."""
+
+    def __init__(
+        self, db: Database[Doc], session: ClientSession | None = None, names: dict[str, str] | None = None
+    ) -> None:
+        self.db = db
+        self.session = session
+        self.names = names if names is not None else live_names(db, session)
+
+    def _c(self, name: str) -> Any:
+        return self.db[self.names[name]]
+
+    def load_registrations(self, ids: Iterable[str]) -> dict[str, RegistrationState]:
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        found = self._c(REGISTRATION_FACTS).find({"_id": {"$in": wanted}}, session=self.session)
+        return {doc["_id"]: RegistrationState.from_doc(doc) for doc in found}
+
+    def load_events(self, ids: Iterable[str]) -> dict[str, EventMeta]:
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        fields = {name: 1 for name in ("org_id", "title", "ends_at", "timezone", "venue", "capacity", "status")}
+        fields.update({"ended_at": 1, "cancelled_at": 1, "meta": 1})
+        found = self._c(EVENT_FIGURES).find({"_id": {"$in": wanted}}, fields, session=self.session)
+        return {doc["_id"]: EventMeta.from_doc(doc) for doc in found if "meta" in doc}
+
+    def load_people(self, ids: Iterable[str]) -> dict[str, PersonState]:
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        found = self._c(PEOPLE).find({"_id": {"$in": wanted}}, session=self.session)
+        return {doc["_id"]: PersonState.from_doc(doc) for doc in found}
+
+    def write(self, changes: BatchChanges) -> None:
+        """Store new states and add the figure increments: one bulk write per collection."""
+        session = self.session
+        if changes.registrations:
+            self._c(REGISTRATION_FACTS).bulk_write(
+                [ReplaceOne({"_id": key}, state.to_doc(), upsert=True) for key, state in changes.registrations.items()],
+                ordered=False,
+                session=session,
+            )
+        event_ops = []
+        for event_id in set(changes.events) | set(changes.event_counters):
+            update: Doc = {}
+            meta = changes.events.get(event_id)
+            if meta is not None:
+                update["$set"] = meta.fields()
+            counters = changes.event_counters.get(event_id)
+            if counters:
+                update["$inc"] = counters
+            if update:
+                event_ops.append(UpdateOne({"_id": event_id}, update, upsert=True))
+        if event_ops:
+            self._c(EVENT_FIGURES).bulk_write(event_ops, ordered=False, session=session)
+        if changes.lanes:
+            lane_ops = []
+            for key, counters in changes.lanes.items():
+                org_id, event_id, lane = changes.lane_ids[key]
+                lane_ops.append(
+                    UpdateOne(
+                        {"_id": key},
+                        {"$set": {"org_id": org_id, "event_id": event_id, "lane": lane}, "$inc": counters},
+                        upsert=True,
+                    )
+                )
+            self._c(EVENT_LANES).bulk_write(lane_ops, ordered=False, session=session)
+        if changes.people:
+            self._c(PEOPLE).bulk_write(
+                [ReplaceOne({"_id": key}, state.to_doc(), upsert=True) for key, state in changes.people.items()],
+                ordered=False,
+                session=session,
+            )
+        if changes.cohorts:
+            self._c(COHORTS).bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": f"{org_id}|{cohort}"},
+                        {"$set": {"org_id": org_id, "cohort": cohort}, "$inc": counters},
+                        upsert=True,
+                    )
+                    for (org_id, cohort), counters in changes.cohorts.items()
+                ],
+                ordered=False,
+                session=session,
+            )
+        if changes.funnel:
+            self._c(FUNNEL).bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": f"{org_id}|{month}|{kind}"},
+                        {"$set": {"org_id": org_id, "month": month, "kind": kind}, "$inc": counters},
+                        upsert=True,
+                    )
+                    for (org_id, month, kind), counters in changes.funnel.items()
+                ],
+                ordered=False,
+                session=session,
+            )
+
+
+# -- the archive ------------------------------------------------------------------------------------
+
+
+class ArchiveReader:
+    """Reads archived envelopes back, in ``_id`` order or by the time they were applied."""
+
+    def __init__(self, db: Database[Doc]) -> None:
+        self.archive = db[ARCHIVE]
+
+    def count(self, since: datetime | None = None) -> int:
+        return int(self.archive.count_documents(self._query(since)))
+
+    @staticmethod
+    def _query(since: datetime | None) -> Doc:
+        query: Doc = {"envelope": {"$exists": True}}
+        if since is not None:
+            query["applied_at"] = {"$gte": since}
+        return query
+
+    def batches(self, batch_size: int, since: datetime | None = None) -> Iterator[list[Envelope]]:
+        cursor = self.archive.find(self._query(since), {"envelope": 1}, batch_size=batch_size)
+        batch: list[Envelope] = []
+        for doc in cursor:
+            batch.append(Envelope.from_dict(doc["envelope"]))
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+
+# -- rebuild helpers --------------------------------------------------------------------------------
+
+
+def drop_collections(db: Database[Doc], names: Iterable[str]) -> None:
+    for name in names:
+        db.drop_collection(name)
+
+
+# -- comparing projections --------------------------------------------------------------------------
+
+
+def _without_zeros(value: Any) -> Any:
+    if isinstance(value, dict):
+        cleaned = {key: _without_zeros(inner) for key, inner in value.items()}
+        return {key: inner for key, inner in cleaned.items() if inner != 0 and inner != {}}
+    if isinstance(value, list):
+        return [_without_zeros(inner) for inner in value]
+    return value
+
+
+def snapshot(db: Database[Doc], names: Sequence[str] | None = None) -> dict[str, dict[Any, Any]]:
+    """Every document of the live projections, counters that net to zero (and documents
+    left empty by them) removed: what a projection *says*, for comparing two of them."""
+    live = live_names(db)
+    out: dict[str, dict[Any, Any]] = {}
+    for name in names or list(live):
+        docs: dict[Any, Any] = {}
+        for doc in db[live[name]].find():
+            cleaned = _without_zeros(doc)
+            identity = {"_id", "org_id", "event_id", "lane", "cohort", "month", "kind"}
+            if set(cleaned) - identity:
+                docs[doc["_id"]] = cleaned
+        out[name] = docs
+    return out

@@ -1,50 +1,52 @@
-"""Applies messages to the projections, batched into one bulk write per batch."""
+"""Applies messages to the projections: load what the batch touches, fold it
+with the domain rules, write states and increments in one bulk write per
+collection. The consumer calls ``project`` inside the transaction that also
+archives the messages; the rebuild calls ``apply_batch`` on fresh collections."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
-from pymongo import UpdateOne
-
-from analytics.adapters.mongo import EVENT_FIGURES
-from analytics.domain.projections import EventFigures, figures_change
+from analytics.adapters.mongo import ProjectionStore
+from analytics.domain.events import EventMeta
+from analytics.domain.people import PersonState
+from analytics.domain.projections import PROJECTIONS, BatchChanges, Message, fold_batch, touched
+from analytics.domain.registrations import RegistrationState
 from turnout_common.envelope import Envelope
 from turnout_common.mongo import UnitOfWork
 
-HANDLED_TYPES = (
-    "event.scheduled",
-    "event.updated",
-    "event.cancelled",
-    "event.ended",
-    "attendee.registered",
-    "registration.cancelled",
-    "attendee.checked_in",
-    "attendee.checked_out",
-)
+
+class ProjectionStorage(Protocol):
+    """Where projection state lives (MongoDB in production, dictionaries in unit tests)."""
+
+    def load_registrations(self, ids: Iterable[str]) -> dict[str, RegistrationState]: ...
+    def load_events(self, ids: Iterable[str]) -> dict[str, EventMeta]: ...
+    def load_people(self, ids: Iterable[str]) -> dict[str, PersonState]: ...
+    def write(self, changes: BatchChanges) -> None: ...
 
 
-def merge(changes: Sequence[EventFigures]) -> dict[str, EventFigures]:
-    """Fold many changes to the same event into one (the counters commute)."""
-    merged: dict[str, EventFigures] = {}
-    for change in changes:
-        target = merged.setdefault(change.event_id, EventFigures(change.event_id, change.org_id))
-        for name, amount in change.inc.items():
-            target.add(name, amount)
-        target.set.update(change.set)
-    return merged
+def apply_batch(store: ProjectionStorage, messages: Sequence[Message], projections: Sequence[str] = PROJECTIONS) -> int:
+    """Fold ``messages`` into the projections of ``store``; return how many states changed."""
+    needed = touched(messages, projections)
+    changes = fold_batch(
+        messages,
+        store.load_registrations(needed.registrations),
+        store.load_events(needed.events),
+        store.load_people(needed.people),
+        projections,
+    )
+    if changes.is_empty():
+        return 0
+    store.write(changes)
+    return len(changes.registrations) + len(changes.events) + len(changes.people)
 
 
 def project(uow: UnitOfWork, messages: Sequence[Envelope]) -> None:
-    """The consumer's handler: update event figures for new messages."""
-    changes = [c for m in messages if (c := figures_change(m.type, m.data)) is not None]
-    ops: list[UpdateOne] = []
-    for change in merge(changes).values():
-        update: dict[str, Any] = {"$setOnInsert": {"org_id": change.org_id}}
-        if change.inc:
-            update["$inc"] = change.inc
-        if change.set:
-            update["$set"] = change.set
-        ops.append(UpdateOne({"_id": change.event_id}, update, upsert=True))
-    if ops:
-        uow.db[EVENT_FIGURES].bulk_write(ops, ordered=False, session=uow.session)
+    """The consumer's handler: update every projection for new messages, in the batch's transaction.
+
+    Two workers touching one person (their messages come from different
+    partitions) both read and write that person's document in their
+    transactions; MongoDB's write conflict makes one retry on fresh data.
+    """
+    apply_batch(ProjectionStore(uow.db, uow.session), messages)

@@ -144,33 +144,9 @@ def _timezone(name: str) -> str:
     return name
 
 
-def _unpaired_surrogate(value: Any, path: str = "") -> str | None:
-    """Where a string holds a lone UTF-16 surrogate (a JSON "\\ud800" escape) that
-    MongoDB and UTF-8 cannot store."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path or "body"
-    elif isinstance(value, dict):
-        for key, inner in value.items():
-            found = _unpaired_surrogate(inner, f"{path}.{key}" if path else key)
-            if found:
-                return found
-    elif isinstance(value, list):
-        for index, inner in enumerate(value):
-            found = _unpaired_surrogate(inner, f"{path}.{index}" if path else str(index))
-            if found:
-                return found
-    return None
-
-
 def _body() -> dict[str, Any]:
     """The validated body (``g.body``), refusing text that cannot be stored."""
-    body: dict[str, Any] = g.body
-    bad = _unpaired_surrogate(body)
-    if bad is not None:
-        raise ApiError(400, "bad_encoding", "text contains an unpaired UTF-16 surrogate", field=bad)
+    body: dict[str, Any] = g.body  # validated, lone surrogates refused (turnout_common.web)
     return body
 
 

@@ -13,6 +13,7 @@ another site's, is refused with 403. No token is needed in the forms.
 
 from __future__ import annotations
 
+import os
 import re
 import zoneinfo
 from datetime import UTC, datetime
@@ -123,7 +124,15 @@ def _require(permission: str = "view") -> Principal:
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site: never another host ("//evil", "/\\evil", "https://...")."""
+    """Only a path on this site, or a page of the analytics service (one sign-in
+    serves all three): never another host ("//evil", "/\\evil", "https://...")."""
+    for name, default in (
+        ("TURNOUT_PUBLIC_URL_ANALYTICS", "http://127.0.0.1:8003"),
+        ("TURNOUT_PUBLIC_URL_FOLLOWUP", "http://127.0.0.1:8002"),
+    ):
+        base = os.environ.get(name, default).rstrip("/") + "/"
+        if target and target.startswith(base) and not any(ord(ch) < 32 or ch == "\\" for ch in target):
+            return target
     if (
         not target
         or not target.startswith("/")

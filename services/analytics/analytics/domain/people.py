@@ -1,0 +1,372 @@
+"""A person's facts across gatherings and follow-ups, and what they add to the
+cohort-retention and follow-up-funnel figures.
+
+A person's messages come from several partitions (check-ins are keyed by the
+gathering, follow-ups by the person), so nothing here depends on order: visits
+are keyed by gathering (the first check-in and the last check-out win),
+follow-up timestamps keep their earliest value, flags only turn on. The
+summary fields (events attended, first and last seen, streaks, hours) and the
+contributions to the cross-event figures are pure functions of that state.
+"""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from analytics.domain.facts import Counters, Stamp, earlier, later, month_index, month_of, parse_time
+
+PERSON_TYPES = frozenset(
+    {
+        "attendee.registered",
+        "attendee.checked_in",
+        "attendee.checked_out",
+        "followup.scheduled",
+        "followup.sent",
+        "followup.failed",
+        "followup.bounced",
+        "followup.opened",
+        "followup.clicked",
+        "feedback.submitted",
+        "contact.unsubscribed",
+        "introduction.accepted",
+    }
+)
+FOLLOWUP_STAGES = ("sent", "opened", "clicked", "returned")
+REGULAR_VISITS = 3
+# When a regular starts to count as "at risk": this long without a visit, and
+# twice their usual gap (see ``analytics.domain.reports.at_risk``, which decides).
+QUIET_DAYS = 45
+GAP_FACTOR = 2.0
+
+
+@dataclass(slots=True)
+class Visit:
+    event_id: str
+    checkin_at: datetime | None = None
+    checkin_id: str = ""
+    starts_at: datetime | None = None
+    kind: str | None = None
+    first_time: bool = False
+    checkout_at: datetime | None = None
+    checkout_id: str = ""
+    centihours: int = 0
+
+    @property
+    def attended(self) -> bool:
+        return self.checkin_at is not None
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "checkin_at": self.checkin_at,
+            "checkin_id": self.checkin_id,
+            "starts_at": self.starts_at,
+            "kind": self.kind,
+            "first_time": self.first_time,
+            "checkout_at": self.checkout_at,
+            "checkout_id": self.checkout_id,
+            "centihours": self.centihours,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Visit:
+        return cls(**{name: doc.get(name, default) for name, default in _VISIT_DEFAULTS.items()})
+
+
+_VISIT_DEFAULTS: dict[str, Any] = {
+    "event_id": "",
+    "checkin_at": None,
+    "checkin_id": "",
+    "starts_at": None,
+    "kind": None,
+    "first_time": False,
+    "checkout_at": None,
+    "checkout_id": "",
+    "centihours": 0,
+}
+
+
+@dataclass(slots=True)
+class FollowupFact:
+    followup_id: str
+    nudge_kind: str | None = None
+    event_id: str | None = None
+    sent_at: datetime | None = None
+    opened_at: datetime | None = None
+    clicked_at: datetime | None = None
+    bounced: bool = False
+    failed: bool = False
+    feedback: bool = False
+
+    @property
+    def reached(self) -> datetime | None:
+        """When the message is known to have left: sent, or failing that its first sign of life."""
+        known = [moment for moment in (self.sent_at, self.opened_at, self.clicked_at) if moment is not None]
+        return min(known) if known else None
+
+    @property
+    def acted_on(self) -> bool:
+        return self.clicked_at is not None or self.feedback
+
+    def to_doc(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _FOLLOWUP_FIELDS}
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> FollowupFact:
+        return cls(**{name: doc.get(name, default) for name, default in _FOLLOWUP_FIELDS.items()})
+
+
+_FOLLOWUP_FIELDS: dict[str, Any] = {
+    "followup_id": "",
+    "nudge_kind": None,
+    "event_id": None,
+    "sent_at": None,
+    "opened_at": None,
+    "clicked_at": None,
+    "bounced": False,
+    "failed": False,
+    "feedback": False,
+}
+
+
+@dataclass(slots=True)
+class PersonState:
+    person_id: str
+    org_id: str
+    first_name: str | None = None
+    last_name: str | None = None
+    name_stamp: Stamp | None = None
+    visits: dict[str, Visit] = field(default_factory=dict)
+    followups: dict[str, FollowupFact] = field(default_factory=dict)
+    unsubscribed: bool = False
+    introductions: set[str] = field(default_factory=set)
+    ratings: dict[str, int] = field(default_factory=dict)  # event id -> rating of the newest feedback
+    rating_stamps: dict[str, list[Any]] = field(default_factory=dict)
+
+    def to_doc(self) -> dict[str, Any]:
+        """The stored form: the facts, then the summary (indexed for the dashboard's queries)."""
+        return {
+            "_id": self.person_id,
+            "org_id": self.org_id,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "name_stamp": list(self.name_stamp) if self.name_stamp else None,
+            "visits": [self.visits[key].to_doc() for key in sorted(self.visits)],
+            "followups": [self.followups[key].to_doc() for key in sorted(self.followups)],
+            "unsubscribed": self.unsubscribed,
+            "introductions": sorted(self.introductions),
+            "ratings": [
+                {"event_id": key, "rating": self.ratings[key], "stamp": self.rating_stamps.get(key)}
+                for key in sorted(self.ratings)
+            ],
+            **summarize(self),
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> PersonState:
+        stamp = doc.get("name_stamp")
+        return cls(
+            person_id=doc["_id"],
+            org_id=doc["org_id"],
+            first_name=doc.get("first_name"),
+            last_name=doc.get("last_name"),
+            name_stamp=(stamp[0], stamp[1]) if stamp else None,
+            visits={v["event_id"]: Visit.from_doc(v) for v in doc.get("visits", [])},
+            followups={f["followup_id"]: FollowupFact.from_doc(f) for f in doc.get("followups", [])},
+            unsubscribed=bool(doc.get("unsubscribed", False)),
+            introductions=set(doc.get("introductions", [])),
+            ratings={r["event_id"]: int(r["rating"]) for r in doc.get("ratings", [])},
+            rating_stamps={r["event_id"]: r["stamp"] for r in doc.get("ratings", []) if r.get("stamp")},
+        )
+
+
+def _min(current: datetime | None, candidate: datetime) -> datetime:
+    return candidate if current is None or candidate < current else current
+
+
+def _followup(state: PersonState, data: dict[str, Any]) -> FollowupFact | None:
+    followup_id = data.get("followup_id")
+    if not followup_id:
+        return None
+    fact = state.followups.get(followup_id)
+    if fact is None:
+        fact = state.followups[followup_id] = FollowupFact(followup_id)
+    kind = data.get("nudge_kind")
+    if kind and (fact.nudge_kind is None or kind < fact.nudge_kind):
+        fact.nudge_kind = kind
+    event_id = data.get("event_id")
+    if event_id and (fact.event_id is None or event_id < fact.event_id):
+        fact.event_id = event_id
+    return fact
+
+
+def fold_person(state: PersonState, message_type: str, data: dict[str, Any], stamp: Stamp) -> None:
+    """Apply one message to a person's facts (in place; idempotent, order-free)."""
+    if message_type == "attendee.registered":
+        name_stamp: Stamp = (parse_time(data["registered_at"]), stamp[1])
+        if later(state.name_stamp, name_stamp):
+            state.name_stamp = name_stamp
+            state.first_name = data["first_name"]
+            state.last_name = data["last_name"]
+    elif message_type == "attendee.checked_in":
+        visit = state.visits.setdefault(data["event_id"], Visit(data["event_id"]))
+        at = parse_time(data["scanned_at"])
+        current = (visit.checkin_at, visit.checkin_id) if visit.checkin_at is not None else None
+        if earlier(current, (at, stamp[1])):
+            visit.checkin_at, visit.checkin_id = at, stamp[1]
+            visit.starts_at = parse_time(data["event_starts_at"])
+            visit.kind = data["event_kind"]
+            visit.first_time = bool(data["first_time_ever"])
+    elif message_type == "attendee.checked_out":
+        visit = state.visits.setdefault(data["event_id"], Visit(data["event_id"]))
+        at = parse_time(data["scanned_at"])
+        current = (visit.checkout_at, visit.checkout_id) if visit.checkout_at is not None else None
+        if later(current, (at, stamp[1])):
+            visit.checkout_at, visit.checkout_id = at, stamp[1]
+            visit.centihours = max(0, round(float(data["hours"]) * 100))
+    elif message_type in ("followup.scheduled", "followup.failed", "followup.bounced"):
+        fact = _followup(state, data)
+        if fact is not None and message_type == "followup.bounced":
+            fact.bounced = True
+        elif fact is not None and message_type == "followup.failed" and data["permanent"]:
+            fact.failed = True
+    elif message_type == "followup.sent":
+        fact = _followup(state, data)
+        if fact is not None:
+            fact.sent_at = _min(fact.sent_at, parse_time(data["sent_at"]))
+    elif message_type == "followup.opened":
+        fact = _followup(state, data)
+        if fact is not None:
+            fact.opened_at = _min(fact.opened_at, parse_time(data["opened_at"]))
+    elif message_type == "followup.clicked":
+        fact = _followup(state, data)
+        if fact is not None:
+            fact.clicked_at = _min(fact.clicked_at, parse_time(data["clicked_at"]))
+    elif message_type == "feedback.submitted":
+        fact = _followup(state, data)
+        if fact is not None:
+            fact.feedback = True
+        rating_stamp = [parse_time(data["submitted_at"]), stamp[1]]
+        current_stamp = state.rating_stamps.get(data["event_id"])
+        if current_stamp is None or (rating_stamp[0], rating_stamp[1]) > (current_stamp[0], current_stamp[1]):
+            state.rating_stamps[data["event_id"]] = rating_stamp
+            state.ratings[data["event_id"]] = int(data["rating"])
+    elif message_type == "contact.unsubscribed":
+        state.unsubscribed = True
+    elif message_type == "introduction.accepted":
+        state.introductions.add(data["introduction_id"])
+
+
+# -- the summary --------------------------------------------------------------------------------------
+
+
+def visit_time(visit: Visit) -> datetime:
+    """When the visited gathering started (the check-in time if the start is unknown)."""
+    moment = visit.starts_at or visit.checkin_at
+    assert moment is not None, "only attended visits have a time"
+    return moment
+
+
+def attended_visits(state: PersonState) -> list[Visit]:
+    """Visits with a check-in, oldest event first."""
+    visits = [v for v in state.visits.values() if v.checkin_at is not None]
+    return sorted(visits, key=lambda v: (visit_time(v), v.event_id))
+
+
+def month_streaks(months: list[str]) -> tuple[int, int]:
+    """(longest run of consecutive months, run ending at the last month) of sorted ``YYYY-MM``s."""
+    if not months:
+        return 0, 0
+    indexes = sorted({month_index(m) for m in months})
+    longest = run = 1
+    for previous, current in itertools.pairwise(indexes):
+        run = run + 1 if current == previous + 1 else 1
+        longest = max(longest, run)
+    return longest, run
+
+
+def summarize(state: PersonState) -> dict[str, Any]:
+    """The derived fields stored beside the facts (the dashboard queries and sorts on them)."""
+    visits = attended_visits(state)
+    checkins = [v.checkin_at for v in visits if v.checkin_at is not None]
+    starts = [visit_time(v) for v in visits]
+    months = sorted({month_of(moment) for moment in starts})
+    longest, last_run = month_streaks(months)
+    gaps = [(b - a).total_seconds() / 86400 for a, b in itertools.pairwise(starts)]
+    followups = [f for f in state.followups.values() if f.reached is not None]
+    typical_gap = round(statistics.median(gaps), 1) if gaps else None
+    regular = len(visits) >= REGULAR_VISITS
+    last_seen = max(checkins) if checkins else None
+    risk_from = None
+    if regular and last_seen is not None:
+        risk_from = last_seen + timedelta(days=max(QUIET_DAYS, GAP_FACTOR * (typical_gap or 0)))
+    return {
+        "events_attended": len(visits),
+        "first_seen": min(checkins) if checkins else None,
+        "last_seen": last_seen,
+        "first_event": visits[0].event_id if visits else None,
+        "last_event_at": starts[-1] if starts else None,
+        "cohort": months[0] if months else None,
+        "months": months,
+        "streak_longest": longest,
+        "streak_last": last_run,
+        "streak_last_month": months[-1] if months else None,
+        "regular": regular,
+        "typical_gap_days": typical_gap,
+        "risk_from": risk_from,
+        "centihours": sum(v.centihours for v in state.visits.values()),
+        "followups_received": len(followups),
+        "followups_acted": sum(1 for f in followups if f.acted_on),
+    }
+
+
+# -- contributions to the cross-event figures ---------------------------------------------------------
+
+
+def cohort_counters(state: PersonState | None) -> dict[str, Counters]:
+    """Cohort month -> {size, returned, m<k>}: the person belongs to the cohort of their
+    first month and counts in every month offset ``k`` in which they came."""
+    if state is None:
+        return {}
+    summary = summarize(state)
+    months: list[str] = summary["months"]
+    if not months:
+        return {}
+    first = month_index(months[0])
+    counters: Counters = {"size": 1, "returned": 1 if summary["events_attended"] >= 2 else 0}
+    for month in months:
+        counters[f"m{month_index(month) - first}"] = 1
+    return {months[0]: {name: value for name, value in counters.items() if value}}
+
+
+def funnel_counters(state: PersonState | None) -> dict[str, Counters]:
+    """``<month>|<nudge kind>`` -> {sent, opened, clicked, returned, bounced} of this person's follow-ups.
+
+    Opening is implied by a click (tracking pixels are often blocked);
+    "returned" means the person checked in at a gathering after the follow-up
+    left. The month is the month the follow-up left.
+    """
+    if state is None:
+        return {}
+    checkins = [v.checkin_at for v in state.visits.values() if v.checkin_at is not None]
+    out: dict[str, Counters] = {}
+    for fact in state.followups.values():
+        reached = fact.reached
+        if reached is None or fact.nudge_kind is None:
+            continue
+        cell = out.setdefault(f"{month_of(reached)}|{fact.nudge_kind}", {})
+        stages = {
+            "sent": True,
+            "opened": fact.opened_at is not None or fact.clicked_at is not None,
+            "clicked": fact.clicked_at is not None,
+            "returned": any(moment > reached for moment in checkins),
+            "bounced": fact.bounced,
+        }
+        for name, reached_stage in stages.items():
+            if reached_stage:
+                cell[name] = cell.get(name, 0) + 1
+    return out

@@ -1,0 +1,508 @@
+"""The dashboard's read use cases: small indexed queries on the projections,
+turned into plain JSON-ready answers by the domain's report rules. Every query
+is scoped to one organization."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo import DESCENDING
+from pymongo.database import Database
+
+from analytics.adapters.mongo import COHORTS, EVENT_FIGURES, EVENT_LANES, FUNNEL, PEOPLE, live_names
+from analytics.domain import reports
+from analytics.domain.facts import month_index, month_of
+from turnout_common.clock import to_rfc3339
+
+Doc = dict[str, Any]
+MAX_EVENTS = 2000
+MAX_PEOPLE_PAGE = 500
+MAX_AT_RISK_SCAN = 2000
+PEOPLE_SORTS = {
+    "events_attended": [("events_attended", DESCENDING)],
+}
+EVENT_FIELDS = {
+    name: 1
+    for name in (
+        "org_id",
+        "title",
+        "kind",
+        "starts_at",
+        "ends_at",
+        "timezone",
+        "status",
+        "capacity",
+        "registered",
+        "waitlisted",
+        "walk_ins",
+        "cancelled",
+        "checked_in",
+        "first_timers",
+        "returning",
+        "checked_out",
+        "not_arrived",
+        "volunteer_centihours",
+        "methods",
+    )
+}
+
+
+def _t(moment: datetime | None) -> str | None:
+    return to_rfc3339(moment) if moment is not None else None
+
+
+def _hours(centihours: Any) -> float:
+    return round(int(centihours or 0) / 100, 2)
+
+
+def _range_query(date_range: reports.DateRange, field: str = "starts_at") -> Doc:
+    bounds: Doc = {}
+    if date_range.start is not None:
+        bounds["$gte"] = datetime(date_range.start.year, date_range.start.month, date_range.start.day, tzinfo=UTC)
+    end = date_range.end_exclusive()
+    if end is not None:
+        bounds["$lt"] = datetime(end.year, end.month, end.day, tzinfo=UTC)
+    return {field: bounds} if bounds else {}
+
+
+def _month_query(date_range: reports.DateRange, field: str) -> Doc:
+    first, last = date_range.months()
+    bounds: Doc = {}
+    if first:
+        bounds["$gte"] = first
+    if last:
+        bounds["$lte"] = last
+    return {field: bounds} if bounds else {}
+
+
+# -- events -----------------------------------------------------------------------------------------
+
+
+def event_summary(doc: Mapping[str, Any]) -> Doc:
+    """One event's figures as the API and the pages show them."""
+    counts = {
+        name: int(doc.get(name, 0) or 0)
+        for name in (
+            "registered",
+            "waitlisted",
+            "walk_ins",
+            "cancelled",
+            "checked_in",
+            "first_timers",
+            "returning",
+            "checked_out",
+        )
+    }
+    ended = doc.get("status") == "ended"
+    return {
+        "event_id": doc["_id"],
+        "title": doc.get("title"),
+        "kind": doc.get("kind"),
+        "starts_at": _t(doc.get("starts_at")),
+        "ends_at": _t(doc.get("ends_at")),
+        "timezone": doc.get("timezone"),
+        "status": doc.get("status"),
+        "capacity": doc.get("capacity"),
+        **counts,
+        "no_shows": int(doc.get("not_arrived", 0) or 0) if ended else None,
+        "show_rate": reports.show_rate(counts["registered"], counts["checked_in"]),
+        "volunteer_hours": _hours(doc.get("volunteer_centihours")),
+        "methods": {key: value for key, value in (doc.get("methods") or {}).items() if value},
+    }
+
+
+def _events(db: Database[Doc], names: Mapping[str, str], org_id: str, query: Doc) -> list[Doc]:
+    cursor = db[names[EVENT_FIGURES]].find({"org_id": org_id, **query}, EVENT_FIELDS)
+    return list(cursor.sort("starts_at", DESCENDING).limit(MAX_EVENTS))
+
+
+def list_events(
+    db: Database[Doc], org_id: str, date_range: reports.DateRange = reports.DateRange(), kind: str | None = None
+) -> list[Doc]:
+    """The organization's events in the range (newest first), with their figures."""
+    query = _range_query(date_range)
+    if kind:
+        query["kind"] = kind
+    return [event_summary(doc) for doc in _events(db, live_names(db), org_id, query)]
+
+
+def event_figures(db: Database[Doc], org_id: str, event_id: str) -> Doc | None:
+    doc = db[live_names(db)[EVENT_FIGURES]].find_one({"_id": event_id, "org_id": org_id})
+    return event_summary(doc) if doc is not None else None
+
+
+def _curve(arrivals: Mapping[str, int]) -> list[Doc]:
+    return [
+        {
+            "minutes": point.minutes,
+            "label": reports.bucket_label(point.minutes),
+            "arrivals": point.arrivals,
+            "cumulative": point.cumulative,
+        }
+        for point in reports.arrival_curve(arrivals)
+    ]
+
+
+def _lanes(db: Database[Doc], names: Mapping[str, str], org_id: str, event_id: str) -> list[reports.LaneThroughput]:
+    docs = list(db[names[EVENT_LANES]].find({"event_id": event_id, "org_id": org_id}))
+    return reports.lane_throughput(
+        {doc["lane"]: doc.get("arrivals") or {} for doc in docs},
+        {doc["lane"]: int(doc.get("checked_in", 0)) for doc in docs},
+    )
+
+
+def _lane_rows(lanes: Iterable[reports.LaneThroughput]) -> list[Doc]:
+    return [
+        {
+            "kiosk_id": lane.kiosk_id,
+            "label": lane.kiosk_id or "No kiosk (staff or import)",
+            "checked_in": lane.checked_in,
+            "peak_arrivals_5min": lane.peak_arrivals,
+            "peak_per_minute": lane.peak_per_minute,
+            "peak_window": reports.bucket_label(lane.peak_bucket) if lane.peak_bucket is not None else None,
+        }
+        for lane in lanes
+        if lane.checked_in > 0
+    ]
+
+
+def live_snapshot(db: Database[Doc], org_id: str, event_id: str, names: Mapping[str, str] | None = None) -> Doc | None:
+    """What the live view shows: the counters, the arrival curve and the lanes."""
+    names = names or live_names(db)
+    doc = db[names[EVENT_FIGURES]].find_one({"_id": event_id, "org_id": org_id})
+    if doc is None:
+        return None
+    summary = event_summary(doc)
+    return {
+        "event_id": event_id,
+        "title": summary["title"],
+        "status": summary["status"],
+        "registered": summary["registered"],
+        "checked_in": summary["checked_in"],
+        "checked_out": summary["checked_out"],
+        "first_timers": summary["first_timers"],
+        "returning": summary["returning"],
+        "walk_ins": summary["walk_ins"],
+        "not_arrived": int(doc.get("not_arrived", 0) or 0),
+        "show_rate": summary["show_rate"],
+        "arrivals": _curve(doc.get("arrivals") or {}),
+        "lanes": _lane_rows(_lanes(db, names, org_id, event_id)),
+    }
+
+
+def _history_of_kind(db: Database[Doc], names: Mapping[str, str], org_id: str, kind: str | None) -> list[Doc]:
+    query: Doc = {"status": "ended"}
+    if kind:
+        query["kind"] = kind
+    fields = {"arrivals": 1, "checked_in": 1, "registered": 1, "starts_at": 1}
+    cursor = db[names[EVENT_FIGURES]].find({"org_id": org_id, **query}, fields)
+    return list(cursor.sort("starts_at", DESCENDING).limit(20))
+
+
+def event_report(db: Database[Doc], org_id: str, event_id: str, now: datetime) -> Doc | None:
+    """Everything about one event, plus a staffing hint for the next one of its kind."""
+    names = live_names(db)
+    doc = db[names[EVENT_FIGURES]].find_one({"_id": event_id, "org_id": org_id})
+    if doc is None:
+        return None
+    summary = event_summary(doc)
+    lanes = _lanes(db, names, org_id, event_id)
+    history = _history_of_kind(db, names, org_id, summary["kind"])
+    if doc.get("status") == "ended" and all(item["_id"] != event_id for item in history):
+        history.append(doc)
+    peaks = [
+        reports.event_peak(item.get("arrivals") or {}, int(item.get("checked_in", 0)), int(item.get("registered", 0)))
+        for item in history
+    ]
+    lane_peaks = [lane.peak_arrivals for lane in lanes if lane.kiosk_id is not None]
+    upcoming = db[names[EVENT_FIGURES]].find_one(
+        {"org_id": org_id, "kind": summary["kind"], "status": "scheduled", "starts_at": {"$gt": now}},
+        {"title": 1, "starts_at": 1, "registered": 1},
+        sort=[("starts_at", 1)],
+    )
+    hint = reports.staffing_hint(peaks, lane_peaks, int(upcoming.get("registered", 0)) if upcoming else None)
+    top = reports.peak(doc.get("arrivals") or {})
+    first_timers = db[names[PEOPLE]].count_documents({"org_id": org_id, "first_event": event_id})
+    came_back = db[names[PEOPLE]].count_documents(
+        {"org_id": org_id, "first_event": event_id, "events_attended": {"$gt": 1}}
+    )
+    return {
+        "event": summary,
+        "arrivals": _curve(doc.get("arrivals") or {}),
+        "peak": {"window": reports.bucket_label(top[0]), "arrivals": top[1], "per_minute": round(top[1] / 5, 2)}
+        if top
+        else None,
+        "lanes": _lane_rows(lanes),
+        "first_timers_returned": {
+            "first_timers": first_timers,
+            "came_back": came_back,
+            "rate": reports.share(came_back, first_timers),
+        },
+        "staffing_hint": None
+        if hint is None
+        else {
+            "lanes": hint.lanes,
+            "expected_arrivals": hint.expected_arrivals,
+            "expected_peak_5min": hint.expected_peak,
+            "lane_capacity_5min": hint.lane_capacity,
+            "capacity_measured": hint.capacity_measured,
+            "open_from_minutes": hint.open_from_minutes,
+            "based_on_events": hint.based_on_events,
+            "next_event": {
+                "event_id": upcoming["_id"],
+                "title": upcoming.get("title"),
+                "starts_at": _t(upcoming.get("starts_at")),
+                "registered": int(upcoming.get("registered", 0)),
+            }
+            if upcoming
+            else None,
+            "text": hint.text,
+        },
+    }
+
+
+# -- across events ----------------------------------------------------------------------------------
+
+
+def trends(
+    db: Database[Doc], org_id: str, date_range: reports.DateRange = reports.DateRange(), kind: str | None = None
+) -> list[Doc]:
+    query = _range_query(date_range)
+    if kind:
+        query["kind"] = kind
+    docs = _events(db, live_names(db), org_id, query)
+    return [
+        {
+            "month": point.month,
+            "kind": point.kind,
+            "events": point.events,
+            "registered": point.registered,
+            "checked_in": point.checked_in,
+            "average_attendance": point.average_attendance,
+        }
+        for point in reports.attendance_trend(docs)
+    ]
+
+
+def retention(
+    db: Database[Doc], org_id: str, now: datetime, date_range: reports.DateRange = reports.DateRange()
+) -> Doc:
+    """The cohort heatmap: month of first attendance x months since, share who came."""
+    names = live_names(db)
+    docs = list(db[names[COHORTS]].find({"org_id": org_id, **_month_query(date_range, "cohort")}))
+    # As many month columns as the oldest cohort has lived through (at most a year).
+    oldest = min((str(doc["cohort"]) for doc in docs if int(doc.get("size", 0)) > 0), default=None)
+    reached = month_index(month_of(now)) - month_index(oldest) if oldest else 0
+    rows = reports.retention_matrix(docs, now, max_offset=max(1, min(12, reached)))
+    return {
+        "first_timer_return_rate": reports.first_timer_return_rate(rows),
+        "people": sum(row.size for row in rows),
+        "average": reports.average_retention(rows),
+        "cohorts": [
+            {
+                "cohort": row.cohort,
+                "size": row.size,
+                "returned": row.returned,
+                "return_rate": reports.share(row.returned, row.size),
+                "retention": row.retention,
+                "counts": row.counts,
+            }
+            for row in rows
+        ],
+    }
+
+
+def _held_event_starts(db: Database[Doc], names: Mapping[str, str], org_id: str, now: datetime) -> list[datetime]:
+    docs = db[names[EVENT_FIGURES]].find(
+        {"org_id": org_id, "starts_at": {"$lte": now}, "status": {"$ne": "cancelled"}}, {"starts_at": 1}
+    )
+    return sorted(doc["starts_at"] for doc in docs.limit(MAX_EVENTS) if doc.get("starts_at") is not None)
+
+
+def _person_row(doc: Mapping[str, Any], now: datetime) -> Doc:
+    name = " ".join(part for part in (doc.get("first_name"), doc.get("last_name")) if part) or "(name unknown)"
+    return {
+        "person_id": doc["_id"],
+        "name": name,
+        "events_attended": int(doc.get("events_attended", 0)),
+        "first_seen": _t(doc.get("first_seen")),
+        "last_seen": _t(doc.get("last_seen")),
+        "current_streak_months": reports.current_streak(
+            int(doc.get("streak_last", 0)), doc.get("streak_last_month"), now
+        ),
+        "longest_streak_months": int(doc.get("streak_longest", 0)),
+        "volunteer_hours": _hours(doc.get("centihours")),
+        "followups_received": int(doc.get("followups_received", 0)),
+        "followups_acted_on": int(doc.get("followups_acted", 0)),
+        "unsubscribed": bool(doc.get("unsubscribed", False)),
+    }
+
+
+PERSON_FIELDS = {
+    name: 1
+    for name in (
+        "first_name",
+        "last_name",
+        "events_attended",
+        "first_seen",
+        "last_seen",
+        "streak_last",
+        "streak_last_month",
+        "streak_longest",
+        "centihours",
+        "followups_received",
+        "followups_acted",
+        "unsubscribed",
+        "typical_gap_days",
+        "last_event_at",
+    )
+}
+
+
+def people_at_risk(db: Database[Doc], org_id: str, now: datetime, limit: int = 200) -> list[Doc]:
+    """Regulars who stopped coming: most loyal first."""
+    rule = reports.RiskRule()
+    names = live_names(db)
+    # Only people whose quiet spell passed their own threshold (an indexed
+    # range), the most recently drifted first; the rule then has the last word.
+    query = {
+        "org_id": org_id,
+        "risk_from": {"$lte": now},
+        "last_seen": {"$gte": now - timedelta(days=rule.lost_after_days)},
+    }
+    docs = db[names[PEOPLE]].find(query, PERSON_FIELDS).sort("risk_from", DESCENDING).limit(MAX_AT_RISK_SCAN)
+    starts = _held_event_starts(db, names, org_id, now)
+    rows = []
+    for doc in docs:
+        risk = reports.at_risk(
+            int(doc.get("events_attended", 0)),
+            doc.get("last_seen"),
+            doc.get("typical_gap_days"),
+            now,
+            starts,
+            rule,
+            doc.get("last_event_at"),
+        )
+        if risk is None:
+            continue
+        rows.append(
+            {
+                **_person_row(doc, now),
+                "days_since_last_visit": risk.days_quiet,
+                "usual_gap_days": risk.usual_gap_days,
+                "events_missed_since": risk.missed_events,
+            }
+        )
+    rows.sort(key=lambda row: (-row["events_attended"], -row["days_since_last_visit"], row["name"]))
+    return rows[:limit]
+
+
+def people(db: Database[Doc], org_id: str, now: datetime, limit: int = 100, offset: int = 0) -> list[Doc]:
+    """People who came at least once, most events first."""
+    cursor = db[live_names(db)[PEOPLE]].find({"org_id": org_id, "events_attended": {"$gt": 0}}, PERSON_FIELDS)
+    docs = cursor.sort([("events_attended", DESCENDING), ("_id", 1)]).skip(offset).limit(min(limit, MAX_PEOPLE_PAGE))
+    return [_person_row(doc, now) for doc in docs]
+
+
+def person(db: Database[Doc], org_id: str, person_id: str, now: datetime) -> Doc | None:
+    names = live_names(db)
+    doc = db[names[PEOPLE]].find_one({"_id": person_id, "org_id": org_id})
+    if doc is None:
+        return None
+    events = {
+        item["_id"]: item
+        for item in db[names[EVENT_FIGURES]].find(
+            {"org_id": org_id, "_id": {"$in": [v["event_id"] for v in doc.get("visits", [])]}}, {"title": 1}
+        )
+    }
+    visits = sorted(
+        (v for v in doc.get("visits", []) if v.get("checkin_at") is not None),
+        key=lambda v: v.get("starts_at") or v["checkin_at"],
+    )
+    return {
+        **_person_row(doc, now),
+        "visits": [
+            {
+                "event_id": v["event_id"],
+                "title": (events.get(v["event_id"]) or {}).get("title"),
+                "kind": v.get("kind"),
+                "starts_at": _t(v.get("starts_at")),
+                "checked_in_at": _t(v.get("checkin_at")),
+                "first_time": bool(v.get("first_time")),
+                "volunteer_hours": _hours(v.get("centihours")),
+            }
+            for v in visits
+        ],
+        "followups": [
+            {
+                "followup_id": f["followup_id"],
+                "nudge_kind": f.get("nudge_kind"),
+                "event_id": f.get("event_id"),
+                "sent_at": _t(f.get("sent_at")),
+                "opened_at": _t(f.get("opened_at")),
+                "clicked_at": _t(f.get("clicked_at")),
+                "bounced": bool(f.get("bounced")),
+            }
+            for f in doc.get("followups", [])
+        ],
+    }
+
+
+def followup_funnel(db: Database[Doc], org_id: str, date_range: reports.DateRange = reports.DateRange()) -> Doc:
+    """Sent -> opened -> clicked -> came to a later event, per nudge kind (by the month sent)."""
+    cells = db[live_names(db)[FUNNEL]].find({"org_id": org_id, **_month_query(date_range, "month")})
+    rows = reports.funnel(cells)
+    return {
+        "kinds": [
+            {
+                "nudge_kind": row.nudge_kind,
+                "sent": row.sent,
+                "opened": row.opened,
+                "clicked": row.clicked,
+                "came_back": row.returned,
+                "bounced": row.bounced,
+                **row.rates(),
+            }
+            for row in rows
+        ]
+    }
+
+
+def overview(
+    db: Database[Doc],
+    org_id: str,
+    now: datetime,
+    date_range: reports.DateRange = reports.DateRange(),
+    kind: str | None = None,
+) -> Doc:
+    """Headline figures of the organization in the range."""
+    events = list_events(db, org_id, date_range, kind)
+    held = [e for e in events if e["status"] != "cancelled"]
+    registered = sum(e["registered"] for e in held)
+    checked_in = sum(e["checked_in"] for e in held)
+    ended = [e for e in held if e["status"] == "ended"]
+    cohorts = retention(db, org_id, now, date_range)
+    return {
+        "events": len(held),
+        "registered": registered,
+        "checked_in": checked_in,
+        "show_rate": reports.show_rate(registered, checked_in),
+        "first_timers": sum(e["first_timers"] for e in held),
+        "returning": sum(e["returning"] for e in held),
+        "walk_ins": sum(e["walk_ins"] for e in held),
+        "no_shows": sum(e["no_shows"] or 0 for e in ended),
+        "volunteer_hours": round(sum(e["volunteer_hours"] for e in held), 2),
+        "first_timer_return_rate": cohorts["first_timer_return_rate"],
+        "live_events": [e for e in held if e["status"] == "scheduled" and _in_progress(e, now)],
+    }
+
+
+def _in_progress(event: Mapping[str, Any], now: datetime) -> bool:
+    starts, ends = event.get("starts_at"), event.get("ends_at")
+    if not starts or not ends:
+        return False
+    start = datetime.fromisoformat(starts.replace("Z", "+00:00"))
+    end = datetime.fromisoformat(ends.replace("Z", "+00:00"))
+    return start - timedelta(hours=1) <= now <= end
