@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 def create_app() -> Flask:
     from checkin import bootstrap
     from checkin.config import Settings
-    from checkin.entrypoints import api, api_badges, api_imports, api_kiosks, kiosk_page, pages
+    from checkin.entrypoints import api, api_badges, api_imports, api_kiosks, kiosk_page, pages, public
 
     settings = Settings.from_env()
     app = Flask(__name__, template_folder="entrypoints/templates", static_folder="entrypoints/static")
@@ -27,4 +27,5 @@ def create_app() -> Flask:
     api_badges.init_app(app)
     pages.init_app(app)
     kiosk_page.init_app(app)
+    public.init_app(app)
     return app

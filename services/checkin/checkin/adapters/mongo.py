@@ -27,6 +27,7 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[USERS].create_index([("org_id", ASCENDING)])
     db[EVENTS].create_index([("org_id", ASCENDING), ("starts_at", DESCENDING)])
     db[EVENTS].create_index([("status", ASCENDING), ("ends_at", ASCENDING)])
+    db[EVENTS].create_index([("public_token", ASCENDING)])
     db[PEOPLE].create_index([("org_id", ASCENDING), ("email_norm", ASCENDING)], unique=True)
     db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("person_id", ASCENDING)], unique=True)
     db[REGISTRATIONS].create_index([("badge_code", ASCENDING)], unique=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -51,6 +52,7 @@ def schedule_event(
         "checkin_closes_at": plan.checkin_closes_at,
         "status": EventStatus.SCHEDULED.value,
         "registered_count": 0,
+        "public_token": secrets.token_urlsafe(12),
         "created_at": utcnow(),
     }
 
