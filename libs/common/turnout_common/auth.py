@@ -34,6 +34,9 @@ SESSION_MAX_AGE = 12 * 3600
 # A kiosk stays paired for its event's life; revocation (checked by checkin on
 # every kiosk call) is how it ends early.
 KIOSK_MAX_AGE = 30 * 24 * 3600
+# API tokens (for integrations) carry their own expiry, at most a year; checkin
+# checks they were not revoked.
+API_TOKEN_MAX_AGE = 366 * 24 * 3600
 SESSION_COOKIE = "turnout_session"
 
 
@@ -87,7 +90,7 @@ class TokenSigner:
         except BadSignature as exc:
             raise InvalidToken("token signature is not valid") from exc
         if max_age is not None and isinstance(payload, dict):
-            limit = KIOSK_MAX_AGE if payload.get("k") == "kiosk" else max_age
+            limit = {"kiosk": KIOSK_MAX_AGE, "api": API_TOKEN_MAX_AGE}.get(str(payload.get("k")), max_age)
             age = time.time() - issued.timestamp()
             if age > limit or age < -60:
                 raise InvalidToken("token expired; sign in again")

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 def create_app() -> Flask:
     from checkin import bootstrap
     from checkin.config import Settings
-    from checkin.entrypoints import api, api_badges, api_imports, api_kiosks, kiosk_page, pages, public
+    from checkin.entrypoints import api, api_access, api_badges, api_imports, api_kiosks, kiosk_page, pages, public
 
     settings = Settings.from_env()
     app = Flask(__name__, template_folder="entrypoints/templates", static_folder="entrypoints/static")
@@ -23,6 +23,7 @@ def create_app() -> Flask:
     bootstrap.init_app(app, settings)
     api.init_app(app)
     api_kiosks.init_app(app)
+    api_access.init_app(app)
     api_imports.init_app(app)
     api_badges.init_app(app)
     pages.init_app(app)

@@ -18,6 +18,7 @@ from turnout_common.contracts import ContractRegistry, registry
 from turnout_common.mongo import UnitOfWork
 
 if TYPE_CHECKING:
+    from checkin.service_layer.access import AccessChecks
     from checkin.service_layer.kiosks import KioskSessions, RosterCache
 
 SOURCE = "/turnout/checkin"
@@ -35,6 +36,7 @@ class Context:
     events: EventCache
     kiosk_sessions: KioskSessions
     rosters: RosterCache
+    access: AccessChecks
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.client, self.db, self.contracts)
@@ -44,6 +46,7 @@ def build_context(settings: Settings, app_name: str) -> Context:
     client = mongo.connect(settings.mongodb_uri, app_name)
     db = client[settings.database]
     ensure_indexes(db)
+    from checkin.service_layer.access import AccessChecks
     from checkin.service_layer.kiosks import KioskSessions, RosterCache
 
     return Context(
@@ -55,6 +58,7 @@ def build_context(settings: Settings, app_name: str) -> Context:
         EventCache(db),
         KioskSessions(db),
         RosterCache(),
+        AccessChecks(db),
     )
 
 

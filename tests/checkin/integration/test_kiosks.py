@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask.testing import FlaskClient
@@ -305,3 +306,25 @@ def test_a_scan_queued_offline_is_judged_by_when_it_was_scanned(client: FlaskCli
         headers=headers(token),
     )
     assert stale.status_code == 409 and stale.get_json()["error"]["code"] == "checkin_closed"
+
+
+def test_a_second_scan_says_when_and_where_in_local_time(client: FlaskClient, org: Org) -> None:
+    event = create_event(client, org.token, timezone="America/Chicago")
+    reg = registered(client, org.token, event["id"], "amber@example.org", first_name="Amber", last_name="Nguyen")
+    token, _ = paired(client, org, event["id"])
+    first = client.post(
+        "/api/v1/kiosk/checkins",
+        json={"badge_code": reg["badge_code"], "client_key": "twice-0001"},
+        headers=headers(token),
+    )
+    assert first.status_code == 201
+    local = datetime.fromisoformat(first.get_json()["checked_in_at"].replace("Z", "+00:00")).astimezone(
+        ZoneInfo("America/Chicago")
+    )
+    second = client.post(
+        "/api/v1/kiosk/checkins",
+        json={"badge_code": reg["badge_code"], "client_key": "twice-0002"},
+        headers=headers(token),
+    )
+    assert second.status_code == 200
+    assert second.get_json()["message"] == f"Amber N. already checked in at {local:%H:%M} at Front door"

@@ -17,6 +17,7 @@ REGISTRATIONS = "registrations"
 CHECKIN_REQUESTS = "checkin_requests"
 KIOSKS = "kiosks"
 AUDIT_LOG = "audit_log"
+API_TOKENS = "api_tokens"
 IMPORTS = "imports"
 IMPORT_ROWS = "import_rows"
 
@@ -25,6 +26,7 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[ORGANIZATIONS].create_index([("slug", ASCENDING)], unique=True)
     db[USERS].create_index([("email", ASCENDING)], unique=True)
     db[USERS].create_index([("org_id", ASCENDING)])
+    db[API_TOKENS].create_index([("org_id", ASCENDING), ("created_at", DESCENDING)])
     db[EVENTS].create_index([("org_id", ASCENDING), ("starts_at", DESCENDING)])
     db[EVENTS].create_index([("status", ASCENDING), ("ends_at", ASCENDING)])
     db[EVENTS].create_index([("public_token", ASCENDING)])

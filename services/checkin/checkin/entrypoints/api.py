@@ -20,6 +20,9 @@ from turnout_common.web import ApiError, init_web, operation
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 STATUS_BY_CODE = {
+    "user_not_found": 404,
+    "token_not_found": 404,
+    "forbidden_role": 403,
     "invalid_field": 400,
     "pairing_code_expired": 410,
     "invalid_pairing_code": 404,

@@ -274,12 +274,20 @@ def heartbeat() -> Any:
 
 
 def check_kiosk_session(principal: Principal) -> None:
-    """Kiosk tokens are revocable: the pairing they carry must still be current."""
-    if principal.kind != "kiosk":
-        return
-    current = context_of(current_app).kiosk_sessions.current_session(principal.subject_id)
-    if current is None or current != principal.session_id:
-        raise ApiError(401, "kiosk_revoked", "this kiosk was revoked or re-paired; ask the organizer to pair it again")
+    """Revocable tokens: a kiosk's pairing must still be current, an API token
+    not revoked, a user not deactivated."""
+    context = context_of(current_app)
+    if principal.kind == "kiosk":
+        current = context.kiosk_sessions.current_session(principal.subject_id)
+        if current is None or current != principal.session_id:
+            raise ApiError(
+                401, "kiosk_revoked", "this kiosk was revoked or re-paired; ask the organizer to pair it again"
+            )
+    elif principal.kind == "api":
+        if not context.access.api_token_valid(principal.session_id or ""):
+            raise ApiError(401, "token_revoked", "this API token was revoked or has expired")
+    elif not context.access.user_active(principal.subject_id):
+        raise ApiError(401, "user_deactivated", "this account was deactivated")
 
 
 def init_app(app: Flask) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pymongo.errors import DuplicateKeyError
 
-from checkin.adapters.mongo import AUDIT_LOG, CHECKIN_REQUESTS, PEOPLE, REGISTRATIONS
+from checkin.adapters.mongo import AUDIT_LOG, CHECKIN_REQUESTS, EVENTS, KIOSKS, PEOPLE, REGISTRATIONS
 from checkin.bootstrap import Context
 from checkin.domain.model import RuleBroken, check_door_open, display_name, volunteer_hours
 from checkin.service_layer.messages import checked_in_message, checked_out_message
@@ -215,6 +216,12 @@ def _not_checked_in(
         # Valid and not yet in: the door refused it, or a concurrent scan raced us.
         raise refusal or RuleBroken("conflict", "checked in concurrently; please scan again")
     name = display_name(registration["first_name"], registration["last_name"])
+    event = uow.db[EVENTS].find_one({"_id": registration["event_id"]}, {"timezone": 1}, session=uow.session) or {}
+    at = existing["received_at"].astimezone(ZoneInfo(event.get("timezone", "UTC")))
+    where = ""
+    if existing.get("kiosk_id"):
+        kiosk = uow.db[KIOSKS].find_one({"_id": existing["kiosk_id"]}, {"name": 1}, session=uow.session)
+        where = f" at {kiosk['name']}" if kiosk else ""
     answer = CheckinAnswer(
         200,
         {
@@ -223,7 +230,7 @@ def _not_checked_in(
             "name": name,
             "checked_in_at": to_rfc3339(existing["received_at"]),
             "kiosk_id": existing.get("kiosk_id"),
-            "message": f"{name} already checked in at {existing['received_at']:%H:%M} UTC",
+            "message": f"{name} already checked in at {at:%H:%M}{where}",
         },
     )
     _remember(uow, request_id, command, answer, now)

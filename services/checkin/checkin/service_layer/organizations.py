@@ -66,7 +66,7 @@ def sign_in(ctx: Context, email: str, password: str) -> tuple[str, Doc]:
     if user is None:
         verify_password(password, _DUMMY_HASH)
         raise RuleBroken("invalid_credentials", "email or password is wrong")
-    if not verify_password(password, user["password_hash"]):
+    if not verify_password(password, user["password_hash"]) or user.get("deactivated_at"):
         raise RuleBroken("invalid_credentials", "email or password is wrong")
     org = ctx.db[ORGANIZATIONS].find_one({"_id": user["org_id"]}) or {}
     principal = Principal(
