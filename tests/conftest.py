@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo import MongoClient
@@ -77,3 +78,39 @@ def service_env(infra: Infrastructure, unique: str, monkeypatch: pytest.MonkeyPa
         monkeypatch.setenv(key, value)
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return env
+
+
+# The launched stack and the browser are shared by the end-to-end and browser
+# tests: one of each per test session (a second Playwright in one process fails).
+from tests.e2e.stack import running_stack  # noqa: E402,F401 - a session fixture
+
+CHROMIUM = Path(os.environ.get("TURNOUT_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Any) -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}: the browser tests need it "
+            "(apt-get update && apt-get install -y chromium; or set TURNOUT_CHROMIUM)",
+            pytrace=False,
+        )
+    launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    yield launched
+    launched.close()

@@ -3,52 +3,19 @@ Chromium against the whole launched stack (the e2e ``running_stack``)."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
-from tests.e2e.conftest import RunningStack, running_stack
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.stack import RunningStack
 
-__all__ = ["CHROMIUM", "TABLET", "Kiosk", "browser", "kiosk_factory", "playwright", "running_stack"]
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "TABLET", "Kiosk", "kiosk_factory"]
 
-CHROMIUM = Path(os.environ.get("TURNOUT_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TABLET: ViewportSize = {"width": 1024, "height": 768}
-
-
-def _require_chromium() -> None:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium is not installed at {CHROMIUM}: the kiosk browser tests need it "
-            "(apt-get update && apt-get install -y chromium; or set TURNOUT_CHROMIUM)",
-            pytrace=False,
-        )
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="session")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    _require_chromium()
-    launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-    yield launched
-    launched.close()
 
 
 class Kiosk:

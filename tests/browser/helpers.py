@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from tests.e2e.conftest import RunningStack
+from tests.e2e.stack import RunningStack
 
 STAFF_PIN = "2468"
 

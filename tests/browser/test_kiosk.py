@@ -26,7 +26,7 @@ from tests.browser.helpers import (
     registrations,
     wait_for_checked_in,
 )
-from tests.e2e.conftest import RunningStack
+from tests.e2e.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from tests.e2e.conftest import RunningStack
+from tests.e2e.stack import RunningStack
 
 
 def create_open_event(stack: RunningStack, title: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,11 @@ from typing import Any
 import pytest
 import requests
 
-from tests.e2e.conftest import RunningStack
+from tests.e2e.stack import RunningStack
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 LIVE_EVENT = "Community supper volunteer shift"
 
 
@@ -33,20 +31,6 @@ def _shots() -> list[Path]:
     for place in places:
         place.mkdir(parents=True, exist_ok=True)
     return places
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
-        yield chromium
-        chromium.close()
 
 
 def _analytics_events(stack: RunningStack) -> list[dict[str, Any]]:

@@ -14,8 +14,8 @@ import requests
 from kafka import KafkaConsumer, KafkaProducer
 from pymongo import MongoClient
 
-from tests.e2e.conftest import RunningStack
 from tests.e2e.helpers import attendance, check_in_all, create_open_event, register_many, wait_for_count
+from tests.e2e.stack import RunningStack
 from turnout_common.consumer import ConsumerWorker
 from turnout_common.contracts import CHECKIN_TOPIC
 from turnout_common.kafka import make_consumer, make_producer
