@@ -5,6 +5,7 @@ check-out, the staff PIN, the service worker and the camera fallback."""
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -31,12 +32,14 @@ from tests.e2e.stack import RunningStack
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# Screenshots go to test-artifacts/; TURNOUT_UPDATE_SCREENSHOTS=1 also refreshes
+# the ones the README links (tests never change tracked files by default).
+SCREENSHOTS = REPO / ("docs/screenshots" if os.environ.get("TURNOUT_UPDATE_SCREENSHOTS") == "1" else "test-artifacts")
 VENDOR_JSQR = REPO / "services/checkin/checkin/entrypoints/static/kiosk/vendor/jsQR.js"
 
 
 def snap(page: Page, name: str) -> None:
-    """docs/screenshots/kiosk-<name>.png at the tablet viewport, once the screen has settled."""
+    """kiosk-<name>.png at the tablet viewport, once the screen has settled."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.wait_for_timeout(450)
     page.screenshot(path=str(SCREENSHOTS / f"kiosk-{name}.png"))
