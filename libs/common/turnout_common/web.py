@@ -239,6 +239,22 @@ def same_origin_request() -> bool:
     return _origin_of(source) in allowed
 
 
+def cookie_principal() -> Principal | None:
+    """The organizer user signed in by the session cookie, for server-rendered
+    pages (None if absent, forged, expired or revoked)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    app_state: WebState = current_app.extensions["turnout"]
+    try:
+        principal = app_state.signer.verify(token)
+        if app_state.principal_check is not None:
+            app_state.principal_check(principal)
+    except (InvalidToken, ApiError):
+        return None
+    return principal if principal.kind == "user" else None
+
+
 @dataclass(slots=True)
 class WebState:
     service: str

@@ -23,9 +23,9 @@ from analytics.domain.events import KINDS
 from analytics.domain.reports import NUDGE_KINDS, bucket_label
 from analytics.entrypoints.filters import Filters, check_id, filters, integer
 from analytics.service_layer import views
-from turnout_common.auth import SESSION_COOKIE, InvalidToken, Principal
+from turnout_common.auth import Principal
 from turnout_common.clock import utcnow
-from turnout_common.web import ApiError, operation
+from turnout_common.web import ApiError, cookie_principal, operation
 
 bp = Blueprint("pages", __name__)
 
@@ -71,14 +71,7 @@ def ctx() -> Context:
 
 
 def signed_in() -> Principal | None:
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    try:
-        principal = ctx().signer.verify(token)
-    except InvalidToken:
-        return None
-    return principal if principal.kind == "user" else None
+    return cookie_principal()
 
 
 def principal() -> Principal:

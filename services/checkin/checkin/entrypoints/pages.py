@@ -28,9 +28,9 @@ from werkzeug.wrappers import Response
 from checkin.bootstrap import Context, context_of
 from checkin.domain.model import EventKind, RuleBroken, check_timezone, plan_schedule
 from checkin.service_layer import badges, events, organizations, registrations
-from turnout_common.auth import SESSION_COOKIE, SESSION_MAX_AGE, InvalidToken, Principal
+from turnout_common.auth import SESSION_COOKIE, SESSION_MAX_AGE, Principal
 from turnout_common.clock import as_utc, to_rfc3339, utcnow
-from turnout_common.web import ApiError, operation, same_origin_request
+from turnout_common.web import cookie_principal, operation, same_origin_request
 
 bp = Blueprint("pages", __name__)
 
@@ -92,20 +92,7 @@ def _check_same_origin() -> None:
 
 def session_principal() -> Principal | None:
     """The organizer user signed in by the session cookie, if any."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    try:
-        principal = ctx().signer.verify(token)
-    except InvalidToken:
-        return None
-    check = current_app.extensions["turnout"].principal_check
-    if check is not None:
-        try:
-            check(principal)
-        except ApiError:
-            return None
-    return principal if principal.kind == "user" else None
+    return cookie_principal()
 
 
 def _require(permission: str = "view") -> Principal:
