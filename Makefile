@@ -59,7 +59,10 @@ unit: $(STAMP)
 	$(VENV)/bin/pytest tests -m "not integration and not e2e"
 
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	$(PY) bench/checkin_load.py
+	$(PY) bench/kiosk_roster.py
+	$(PY) bench/followup_send.py
+	$(PY) bench/analytics_dashboard.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

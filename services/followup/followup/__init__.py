@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from flask import Flask
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def create_app() -> Flask:
     from followup import bootstrap
     from followup.config import Settings
-    from followup.entrypoints import api
+    from followup.entrypoints import api, pages, public
 
     settings = Settings.from_env()
     app = Flask(__name__, template_folder="entrypoints/templates")
     app.config["SETTINGS"] = settings
     bootstrap.init_app(app, settings)
     api.init_app(app)
+    app.register_blueprint(public.bp)
+    app.register_blueprint(pages.bp)
     return app

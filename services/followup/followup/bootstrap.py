@@ -1,4 +1,5 @@
-"""Wires follow-up's adapters: one MongoDB client per process, indexes, tokens."""
+"""Wires follow-up's adapters: one MongoDB client per process, indexes,
+link tokens, the templates and (for the worker) the mail transport."""
 
 from __future__ import annotations
 
@@ -9,25 +10,83 @@ from flask import Flask
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from followup.adapters.http_provider import HttpProviderTransport
 from followup.adapters.mongo import ensure_indexes
+from followup.adapters.rendering import JinjaRenderer
+from followup.adapters.smtp import SmtpTransport
 from followup.config import Settings
+from followup.domain.links import LinkTokens
+from followup.service_layer.context import Services
+from followup.service_layer.ports import MailTransport
 from turnout_common import logs, mongo
 from turnout_common.auth import TokenSigner
 
 
+def make_transport(settings: Settings) -> MailTransport:
+    """SMTP (``SMTP_*``) or an HTTP provider API (``FOLLOWUP_HTTP_API_*``), per ``FOLLOWUP_TRANSPORT``."""
+    if settings.transport == "http":
+        return HttpProviderTransport(
+            settings.http_api_url,
+            settings.http_api_token,
+            settings.http_message_stream,
+            timeout=settings.smtp_timeout_seconds,
+        )
+    return SmtpTransport(
+        settings.smtp_host,
+        settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+        timeout=settings.smtp_timeout_seconds,
+        ca_file=settings.smtp_tls_ca_file,
+    )
+
+
+def build_services(
+    settings: Settings,
+    app_name: str,
+    *,
+    with_transport: bool = False,
+    transport: MailTransport | None = None,
+    client: MongoClient[dict[str, Any]] | None = None,
+) -> Services:
+    client = client or mongo.connect(settings.mongodb_uri, app_name)
+    db = client[settings.database]
+    ensure_indexes(db)
+    if transport is None and with_transport:
+        transport = make_transport(settings)
+    return Services(
+        client=client,
+        db=db,
+        settings=settings,
+        links=LinkTokens(settings.secret_key),
+        renderer=JinjaRenderer(),
+        transport=transport,
+    )
+
+
 @dataclass(slots=True)
 class Context:
-    client: MongoClient[dict[str, Any]]
-    db: Database[dict[str, Any]]
+    """The web app's wiring: the services plus the session-token verifier."""
+
+    services: Services
     signer: TokenSigner
-    settings: Settings
+
+    @property
+    def client(self) -> MongoClient[dict[str, Any]]:
+        return self.services.client
+
+    @property
+    def db(self) -> Database[dict[str, Any]]:
+        return self.services.db
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
 
 
 def build_context(settings: Settings, app_name: str) -> Context:
-    client = mongo.connect(settings.mongodb_uri, app_name)
-    db = client[settings.database]
-    ensure_indexes(db)
-    return Context(client, db, TokenSigner(settings.secret_key), settings)
+    return Context(build_services(settings, app_name), TokenSigner(settings.secret_key))
 
 
 def init_app(app: Flask, settings: Settings) -> None:

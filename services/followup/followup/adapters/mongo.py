@@ -1,4 +1,10 @@
-"""Follow-up's collections."""
+"""Follow-up's collections and their indexes.
+
+SecantusDB (the local database) reads every index entry that matches a
+query's equality/range prefix before applying a limit, so the hot queries
+here are shaped to match few entries: senders claim small ``send_batches``
+documents, then read a batch's nudges by ``batch_id``.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,41 @@ from turnout_common.outbox import ensure_outbox_indexes
 
 CONTACTS = "contacts"
 ATTENDANCE = "attendance"
+EVENTS = "events"  # gatherings, as checkin's messages describe them
+PLANS = "followup_plans"  # one per ended gathering: its nudges still to be planned
+NUDGES = "nudges"  # one per (gathering, person, kind): the emails and their states
+SEND_BATCHES = "send_batches"  # what a sender claims: a few hundred nudges due together
+RENDERED = "rendered_messages"  # every rendered attempt, exactly as handed to the transport
+INTRODUCTIONS = "introductions"
+SETTINGS = "followup_settings"
+SUPPRESSIONS = "suppressions"
+FIGURES = "followup_figures"
+DELIVERIES = "deliveries"  # the delivery journal: <followup>:<attempt>:sending|accepted (append-only)
+IN_DOUBT = "in_doubt"  # nudges whose delivery is unknown, until a person resolves them
+SCANS = "followup_scans"
 
 
 def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[CONTACTS].create_index([("org_id", ASCENDING), ("email", ASCENDING)])
+    db[CONTACTS].create_index([("email_norm", ASCENDING)])
     db[ATTENDANCE].create_index([("event_id", ASCENDING), ("person_id", ASCENDING)], unique=True)
     db[ATTENDANCE].create_index([("person_id", ASCENDING)])
+    db[EVENTS].create_index([("org_id", ASCENDING), ("kind", ASCENDING), ("starts_at", ASCENDING)])
+    db[PLANS].create_index([("state", ASCENDING), ("due_at", ASCENDING)])
+    db[PLANS].create_index([("has_dirty", ASCENDING)])
+    # The exactly-once guard: one nudge per (gathering, person, kind[, discriminator]).
+    db[NUDGES].create_index([("key", ASCENDING)], unique=True)
+    db[NUDGES].create_index([("batch_id", ASCENDING)])
+    db[NUDGES].create_index([("event_id", ASCENDING), ("person_id", ASCENDING)])
+    # Deliberately no index on ``state``: every send changes it, and each index
+    # makes that write slower; ``in_doubt`` keeps the few that need finding.
+    db[SEND_BATCHES].create_index([("state", ASCENDING), ("due_at", ASCENDING)])
+    db[SEND_BATCHES].create_index([("state", ASCENDING), ("lease_until", ASCENDING)])
+    db[RENDERED].create_index([("followup_id", ASCENDING)])
+    # No pair is suggested twice in one organization, whatever the gathering.
+    db[INTRODUCTIONS].create_index([("org_id", ASCENDING), ("pair_key", ASCENDING)], unique=True)
+    db[INTRODUCTIONS].create_index([("event_id", ASCENDING), ("people", ASCENDING)])
+    db[INTRODUCTIONS].create_index([("org_id", ASCENDING), ("people", ASCENDING)])
+    db[SUPPRESSIONS].create_index([("org_id", ASCENDING), ("created_at", ASCENDING)])
+    db[SUPPRESSIONS].create_index([("email_norm", ASCENDING)])
     ensure_outbox_indexes(db)

@@ -16,6 +16,7 @@ def contact_from_registration(data: dict[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "org_id": data["org_id"],
         "email": data["email"],
+        "email_norm": str(data["email"]).strip().lower(),
         "first_name": data["first_name"],
         "last_name": data["last_name"],
     }
@@ -23,6 +24,7 @@ def contact_from_registration(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def consent_update(data: dict[str, Any]) -> dict[str, Any]:
+    """Consent given at this registration (never taken away by one without it)."""
     if data["consent_email"]:
         return {"consent_email": True, "consent_source": f"registration:{data['registration_id']}"}
     return {}

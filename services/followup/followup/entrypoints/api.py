@@ -1,25 +1,141 @@
-"""Follow-up's JSON API (``/api/v1``)."""
+"""Follow-up's JSON API (``/api/v1``): messages and their status, previews,
+settings, the suppression list, and the bounce webhook."""
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, g, render_template, request
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 import followup
 from followup.adapters.mongo import CONTACTS
 from followup.bootstrap import Context, context_of
+from followup.domain.links import InvalidLink
+from followup.domain.nudges import ALL_KINDS, NudgeKind
+from followup.service_layer import organizer, tracking
+from followup.service_layer.context import Services
+from followup.service_layer.organizer import RESOLUTIONS, STATUS_QUERIES, Conflict
+from followup.service_layer.tracking import NotFound
 from turnout_common.contracts import ALL_TOPICS_FOR_READINESS
 from turnout_common.metrics import MongoFiguresCollector
 from turnout_common.runtime import KafkaCheck, mongo_check
 from turnout_common.web import ApiError, init_web, operation
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-pages = Blueprint("pages", __name__)
+
+EMAIL = {
+    "type": "string",
+    "minLength": 3,
+    "maxLength": 254,
+    "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+    "description": "a valid email address",
+}
+URL = {
+    "type": ["string", "null"],
+    "maxLength": 2000,
+    "pattern": r"^https?://\S+$",
+    "description": "an http(s) URL",
+}
+COLOR = {"type": "string", "pattern": r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$", "description": "a colour like #1f5f8b"}
+SWITCHES = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {kind.value: {"type": "boolean"} for kind in ALL_KINDS},
+    "description": "nudge kind -> on/off",
+}
+ORG_SETTINGS_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "nudges": SWITCHES,
+        "branding": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                "primary_color": COLOR,
+                "accent_color": COLOR,
+                "postal_address": {"type": "string", "maxLength": 500},
+                "reply_to": {**EMAIL, "type": ["string", "null"]},
+                "website_url": URL,
+            },
+        },
+        "introductions_per_person": {"type": "integer", "minimum": 0, "maximum": 20},
+        "win_back": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "min_events": {"type": "integer", "minimum": 1, "maximum": 1000},
+                "quiet_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+                "max_quiet_days": {"type": "integer", "minimum": 2, "maximum": 3650},
+            },
+        },
+    },
+}
+EVENT_SETTINGS_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "minProperties": 1,
+    "properties": {
+        "nudges": SWITCHES,
+        "content": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "note": {"type": ["string", "null"], "maxLength": 5000},
+                "photos_url": URL,
+            },
+        },
+    },
+}
+SUPPRESSION_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["email"],
+    "properties": {"email": EMAIL, "note": {"type": "string", "maxLength": 1000}},
+}
+RESOLUTION_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["action"],
+    "properties": {"action": {"enum": list(RESOLUTIONS)}, "note": {"type": "string", "maxLength": 500}},
+}
+BOUNCE_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["email", "type"],
+    "properties": {
+        "email": EMAIL,
+        "type": {"enum": ["hard", "soft"]},
+        "reason": {"type": "string", "maxLength": 1000},
+        "message_id": {"type": "string", "maxLength": 300},
+        "followup_id": {"type": "string", "minLength": 1, "maxLength": 64},
+    },
+}
 
 
 def ctx() -> Context:
     return context_of(current_app)
+
+
+def svc() -> Services:
+    return ctx().services
+
+
+def page_args() -> tuple[int, int]:
+    try:
+        limit = int(request.args.get("limit", "100"))
+        skip = int(request.args.get("offset", "0"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_query", "limit and offset must be integers") from exc
+    if not 1 <= limit <= 1000 or not 0 <= skip <= 1_000_000_000:
+        raise ApiError(400, "invalid_query", "limit must be 1-1000 and offset >= 0")
+    return limit, skip
 
 
 @bp.get("/contacts")
@@ -30,13 +146,7 @@ def ctx() -> Context:
     tags=["contacts"],
 )
 def list_contacts() -> Any:
-    try:
-        limit = int(request.args.get("limit", "100"))
-        skip = int(request.args.get("offset", "0"))
-    except ValueError as exc:
-        raise ApiError(400, "invalid_query", "limit and offset must be integers") from exc
-    if not 1 <= limit <= 1000 or skip < 0:
-        raise ApiError(400, "invalid_query", "limit must be 1-1000 and offset >= 0")
+    limit, skip = page_args()
     docs = ctx().db[CONTACTS].find({"org_id": g.principal.org_id}).sort("_id", 1).skip(skip).limit(limit)
     return {
         "contacts": [
@@ -53,10 +163,247 @@ def list_contacts() -> Any:
     }
 
 
-@pages.get("/")
-@operation("Landing page (HTML)", content="text/html", tags=["pages"])
-def home() -> str:
-    return render_template("home.html")
+@bp.get("/events/<event_id>/messages")
+@operation(
+    "A gathering's follow-up messages with their status "
+    "(scheduled, retry, sending, sent, failed, bounced, opened, clicked, delivery_unknown, skipped)",
+    auth="view",
+    query={
+        "limit": "1-1000, default 100",
+        "offset": "default 0",
+        "status": "only messages with this status",
+        "kind": "only this nudge kind",
+    },
+    responses={200: "messages, counts per status and the plan", 404: "not in your organization"},
+    tags=["messages"],
+)
+def list_messages(event_id: str) -> Any:
+    limit, skip = page_args()
+    status = request.args.get("status") or None
+    kind = request.args.get("kind") or None
+    if status is not None and status not in STATUS_QUERIES:
+        raise ApiError(400, "invalid_query", f"status must be one of {', '.join(STATUS_QUERIES)}", field="status")
+    if kind is not None and kind not in {k.value for k in ALL_KINDS}:
+        raise ApiError(400, "invalid_query", "kind must be a nudge kind", field="kind")
+    return organizer.list_messages(
+        svc(), g.principal.org_id, event_id, limit=limit, offset=skip, status=status, kind=kind
+    )
+
+
+@bp.get("/messages/<followup_id>")
+@operation(
+    "One message: its status history and the email exactly as handed to the transport",
+    auth="view",
+    responses={200: "the message", 404: "not in your organization"},
+    tags=["messages"],
+)
+def get_message(followup_id: str) -> Any:
+    return organizer.message_detail(svc(), g.principal.org_id, followup_id)
+
+
+@bp.post("/messages/<followup_id>/resolution")
+@operation(
+    "Resolve a delivery_unknown (or failed) message: resend, mark_sent or mark_failed",
+    body=RESOLUTION_BODY,
+    auth="manage",
+    responses={200: "resolved", 404: "not in your organization", 409: "not in a state this action resolves"},
+    tags=["messages"],
+)
+def resolve_message(followup_id: str) -> Any:
+    body = g.body
+    return organizer.resolve(svc(), g.principal.org_id, followup_id, body["action"], body.get("note", ""))
+
+
+@bp.get("/events/<event_id>/preview")
+@operation(
+    "Render any nudge for any attendee of a gathering (as it would go out now)",
+    auth="view",
+    query={
+        "nudge": "the nudge kind (required)",
+        "person_id": "an attendee's person id (required)",
+        "format": "json (default), html or text",
+    },
+    responses={200: "subject, headers, text and HTML", 404: "no such gathering or attendee"},
+    tags=["messages"],
+)
+def preview(event_id: str) -> Any:
+    kind_name = request.args.get("nudge", "")
+    person_id = request.args.get("person_id", "")
+    fmt = request.args.get("format", "json")
+    try:
+        kind = NudgeKind(kind_name)
+    except ValueError as exc:
+        kinds = ", ".join(k.value for k in ALL_KINDS)
+        raise ApiError(400, "invalid_query", f"nudge must be one of {kinds}", field="nudge") from exc
+    if not person_id or len(person_id) > 64:
+        raise ApiError(400, "invalid_query", "person_id is required", field="person_id")
+    if fmt not in ("json", "html", "text"):
+        raise ApiError(400, "invalid_query", "format must be json, html or text", field="format")
+    mail = organizer.preview(svc(), g.principal.org_id, event_id, kind, person_id)
+    if fmt == "html":
+        return Response(mail.html, content_type="text/html; charset=utf-8")
+    if fmt == "text":
+        return Response(mail.text, content_type="text/plain; charset=utf-8")
+    rendered = organizer.parse_rendered(mail.raw)
+    return {"nudge": kind.value, "person_id": person_id, "to": mail.to_address, **rendered}
+
+
+@bp.get("/settings")
+@operation("Your organization's follow-up settings (nudges on/off, branding, rules)", auth="view", tags=["settings"])
+def get_settings() -> Any:
+    return organizer.org_settings(svc(), g.principal.org_id)
+
+
+@bp.patch("/settings")
+@operation(
+    "Change your organization's follow-up settings (only the fields given)",
+    body=ORG_SETTINGS_BODY,
+    auth="manage",
+    tags=["settings"],
+)
+def patch_settings() -> Any:
+    body = g.body
+    win = body.get("win_back") or {}
+    current = organizer.org_settings(svc(), g.principal.org_id)["win_back"]
+    quiet = win.get("quiet_days", current["quiet_days"])
+    longest = win.get("max_quiet_days", current["max_quiet_days"])
+    if quiet >= longest:
+        raise ApiError(400, "invalid_field", "win_back.quiet_days must be less than max_quiet_days", "win_back")
+    return organizer.update_org_settings(svc(), g.principal.org_id, body)
+
+
+@bp.get("/events/<event_id>/settings")
+@operation(
+    "A gathering's follow-up settings (its nudge switches and content)",
+    auth="view",
+    responses={200: "the settings", 404: "not in your organization"},
+    tags=["settings"],
+)
+def get_event_settings(event_id: str) -> Any:
+    return organizer.event_settings(svc(), g.principal.org_id, event_id)
+
+
+@bp.patch("/events/<event_id>/settings")
+@operation(
+    "Change a gathering's follow-up settings: switch nudges on/off for it, the organizer's note, photos link",
+    body=EVENT_SETTINGS_BODY,
+    auth="manage",
+    responses={200: "the settings", 404: "not in your organization"},
+    tags=["settings"],
+)
+def patch_event_settings(event_id: str) -> Any:
+    return organizer.update_event_settings(svc(), g.principal.org_id, event_id, g.body)
+
+
+@bp.get("/suppressions")
+@operation(
+    "Your organization's suppression list (unsubscribes, hard bounces, addresses you blocked)",
+    auth="manage",
+    query={"limit": "1-1000, default 100", "offset": "default 0"},
+    tags=["suppressions"],
+)
+def list_suppressions() -> Any:
+    limit, skip = page_args()
+    return {"suppressions": organizer.list_suppressions(svc(), g.principal.org_id, limit, skip)}
+
+
+@bp.post("/suppressions")
+@operation(
+    "Stop all follow-up email to an address",
+    body=SUPPRESSION_BODY,
+    auth="manage",
+    responses={201: "suppressed"},
+    tags=["suppressions"],
+)
+def add_suppression() -> Any:
+    body = g.body
+    return organizer.add_suppression(svc(), g.principal.org_id, body["email"], body.get("note", "")), 201
+
+
+@bp.delete("/suppressions/<address>")
+@operation(
+    "Lift a suppression (not a person's own unsubscribe)",
+    auth="manage",
+    responses={204: "lifted", 404: "not on the list", 409: "the person unsubscribed themselves"},
+    tags=["suppressions"],
+)
+def delete_suppression(address: str) -> Any:
+    if len(address) > 254:
+        raise ApiError(400, "invalid_field", "not an email address", field="email")
+    organizer.remove_suppression(svc(), g.principal.org_id, address)
+    return "", 204
+
+
+@bp.post("/webhooks/bounces")
+@operation(
+    "Inbound bounce notification from the mail provider (shared secret in X-Webhook-Secret)",
+    body=BOUNCE_BODY,
+    responses={200: "recorded", 401: "wrong secret", 503: "webhook not configured"},
+    tags=["webhooks"],
+)
+def bounce_webhook() -> Any:
+    secret = ctx().settings.webhook_secret
+    if not secret:
+        raise ApiError(503, "webhook_disabled", "set FOLLOWUP_WEBHOOK_SECRET to accept bounce notifications")
+    given = request.headers.get("X-Webhook-Secret", "")
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        given = given or header[7:].strip()
+    if not hmac.compare_digest(given.encode(), secret.encode()):
+        raise ApiError(401, "invalid_secret", "the webhook secret does not match")
+    body = g.body
+    report = tracking.record_bounce(
+        svc(),
+        email=body["email"],
+        bounce_type=body["type"],
+        reason=body.get("reason", ""),
+        followup=body.get("followup_id"),
+        message_id=body.get("message_id"),
+    )
+    return {"matched": report.matched, "suppressed": report.suppressed}
+
+
+class FollowupFigures(Collector):
+    """The shared figures (outbox, lag, dead letters) plus follow-up's delivery outcomes."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.base = MongoFiguresCollector("followup", services.db)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.base.collect()
+        outcomes = CounterMetricFamily(
+            "turnout_followup_messages", "Follow-up messages by outcome, since the start", labels=["outcome"]
+        )
+        unknown = GaugeMetricFamily(
+            "turnout_followup_delivery_unknown",
+            "Messages whose delivery is in doubt (a sender stopped mid-send); an organizer must resolve them",
+        )
+        due = GaugeMetricFamily("turnout_followup_due_batches", "Send batches due now and not yet claimed")
+        try:
+            figures = organizer.figures(self.services)
+            for outcome in ("sent", "failed", "bounced", "retry", "skipped"):
+                outcomes.add_metric([outcome], figures[outcome])
+            outcomes.add_metric(["delivery_unknown"], figures["delivery_unknown_total"])
+            unknown.add_metric([], figures["delivery_unknown_now"])
+            due.add_metric([], figures["due_batches"])
+        except Exception:  # noqa: BLE001 - a scrape must not fail because MongoDB is down
+            pass
+        yield outcomes
+        yield unknown
+        yield due
+
+
+def _not_found(error: NotFound) -> Any:
+    return ApiError(404, "not_found", str(error)).to_response()
+
+
+def _conflict(error: Conflict) -> Any:
+    return ApiError(409, "conflict", str(error)).to_response()
+
+
+def _invalid_link(error: InvalidLink) -> Any:
+    return ApiError(400, "invalid_link", str(error)).to_response()
 
 
 def init_app(app: Flask) -> None:
@@ -68,8 +415,10 @@ def init_app(app: Flask) -> None:
         version=followup.__version__,
         signer=context.signer,
         readiness=[mongo_check(context.client), KafkaCheck(settings.kafka_bootstrap_servers, ALL_TOPICS_FOR_READINESS)],
-        metrics_collector=MongoFiguresCollector("followup", context.db),
+        metrics_collector=FollowupFigures(context.services),
         description="Contacts, consent and the follow-up emails after each event.",
     )
+    app.register_error_handler(NotFound, _not_found)
+    app.register_error_handler(Conflict, _conflict)
+    app.register_error_handler(InvalidLink, _invalid_link)
     app.register_blueprint(bp)
-    app.register_blueprint(pages)

@@ -1,32 +1,69 @@
-"""``python -m followup.entrypoints.worker``: consumes ``turnout.checkin`` into contacts and attendance."""
+"""``python -m followup.entrypoints.worker``: the consumer of ``turnout.checkin``
+(contacts, attendance, plans), the scheduler (who gets what, when) and the
+senders (exactly-once delivery), as threads of one process.
+
+``FOLLOWUP_WORKER_LOOPS`` picks a subset (e.g. senders on their own
+machines); ``FOLLOWUP_SENDER_THREADS`` sets how many senders run.
+"""
 
 from __future__ import annotations
 
-from turnout_common import logs, mongo
+import logging
+import os
+import socket
+import threading
+
+from turnout_common import logs
 from turnout_common.contracts import CHECKIN_TOPIC
-from turnout_common.runtime import exit_with, run_loops
+from turnout_common.runtime import Loop, exit_with, run_loops
 from turnout_common.worker_main import ConsumerSpec, consumer_loop
+
+log = logging.getLogger("followup.worker")
 
 
 def main() -> None:
-    from followup.adapters.mongo import ensure_indexes
+    from followup.bootstrap import build_services
     from followup.config import Settings
     from followup.service_layer.handlers import HANDLED_TYPES, apply_checkin_messages
+    from followup.service_layer.scheduling import run_scheduler_once
+    from followup.service_layer.sending import FaultInjector, Sender
 
     settings = Settings.from_env()
     logs.configure_logging("followup", settings.log_level)
-    client = mongo.connect(settings.mongodb_uri, "turnout-followup-worker")
-    db = client[settings.database]
-    ensure_indexes(db)
-    spec = ConsumerSpec(
-        service="followup",
-        group_id=settings.consumer_group,
-        topics=(CHECKIN_TOPIC,),
-        handler=apply_checkin_messages,
-        handled_types=HANDLED_TYPES,
-    )
-    loop = consumer_loop(spec, client, db, settings.kafka_bootstrap_servers, settings.topic_partitions)
-    exit_with(run_loops("followup-worker", [("consumer", loop)]))
+    svc = build_services(settings, "turnout-followup-worker", with_transport=True)
+    loops: list[tuple[str, Loop]] = []
+    if "consumer" in settings.worker_loops:
+        spec = ConsumerSpec(
+            service="followup",
+            group_id=settings.consumer_group,
+            topics=(CHECKIN_TOPIC,),
+            handler=apply_checkin_messages,
+            handled_types=HANDLED_TYPES,
+        )
+        loops.append(
+            (
+                "consumer",
+                consumer_loop(spec, svc.client, svc.db, settings.kafka_bootstrap_servers, settings.topic_partitions),
+            )
+        )
+    if "scheduler" in settings.worker_loops:
+        owner = f"{socket.gethostname()}:{os.getpid()}:scheduler"
+
+        def scheduler(stop: threading.Event) -> None:
+            while not stop.is_set():
+                try:
+                    run_scheduler_once(svc, owner)
+                except Exception:
+                    log.exception("scheduler pass failed")
+                stop.wait(settings.scheduler_interval_seconds)
+
+        loops.append(("scheduler", scheduler))
+    if "sender" in settings.worker_loops:
+        faults = FaultInjector(settings.fault_at, settings.fault_after_messages) if settings.fault_at else None
+        for index in range(settings.sender_threads):
+            sender = Sender(svc, f"sender-{index}", faults)
+            loops.append((f"sender-{index}", sender.run))
+    exit_with(run_loops("followup-worker", loops))
 
 
 if __name__ == "__main__":

@@ -1,26 +1,135 @@
-"""What follow-up does with checkin's messages: keep its own contact list and
-who attended what (the facts its nudges are chosen from)."""
+"""What follow-up does with checkin's messages: keep its own facts (contacts
+and consent, gatherings, who registered, came, left and for how long) and
+plan each ended gathering's nudges.
+
+Planning itself runs in the scheduler (``scheduling.py``), not here, so a
+gathering of ten thousand does not become one huge consumer transaction:
+``event.ended`` only records a *plan*. A fact that arrives for a gathering
+already planned (a late check-in from a kiosk's offline queue) marks the
+person *dirty* on the plan, and the scheduler reconsiders their nudges.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from pymongo import UpdateOne
 
-from followup.adapters.mongo import ATTENDANCE, CONTACTS
+from followup.adapters.mongo import ATTENDANCE, CONTACTS, EVENTS, PLANS
 from followup.domain.contacts import consent_update, contact_from_registration
+from turnout_common.clock import parse_rfc3339, utcnow
 from turnout_common.envelope import Envelope
 from turnout_common.mongo import UnitOfWork
 
-HANDLED_TYPES = ("attendee.registered", "registration.cancelled", "attendee.checked_in", "attendee.checked_out")
+EVENT_TYPES = ("event.scheduled", "event.updated", "event.cancelled", "event.ended")
+FACT_TYPES = ("attendee.registered", "registration.cancelled", "attendee.checked_in", "attendee.checked_out")
+HANDLED_TYPES = EVENT_TYPES + FACT_TYPES
+
+
+def _time(value: Any) -> Any:
+    return parse_rfc3339(value) if isinstance(value, str) else None
+
+
+def _event_fields(message: Envelope) -> dict[str, Any]:
+    data = message.data
+    fields: dict[str, Any] = {
+        "org_id": data["org_id"],
+        "title": data["title"],
+        "kind": data["kind"],
+        "starts_at": _time(data["starts_at"]),
+        "ends_at": _time(data["ends_at"]),
+        "timezone": data["timezone"],
+    }
+    if message.type in ("event.scheduled", "event.updated"):
+        fields.update(status=data["status"], venue=data.get("venue"), description=data.get("description"))
+    elif message.type == "event.cancelled":
+        fields.update(status="cancelled", cancelled_at=_time(data["cancelled_at"]))
+    else:
+        fields.update(status="ended", ended_at=_time(data["ended_at"]), ended_by=data["ended_by"])
+    return fields
+
+
+def _attendance_update(message: Envelope) -> dict[str, Any]:
+    data = message.data
+    if message.type == "attendee.registered":
+        return {
+            "$set": {
+                "org_id": data["org_id"],
+                "registration_id": data["registration_id"],
+                "registration_status": data["status"],
+                "consent_email": data["consent_email"],
+                "offers": data["offers"],
+                "seeks": data["seeks"],
+                "event_kind": data["event_kind"],
+                "registered_at": _time(data["registered_at"]),
+            },
+            "$setOnInsert": {"checked_in_at": None},
+        }
+    if message.type == "registration.cancelled":
+        return {"$set": {"org_id": data["org_id"], "registration_status": "cancelled"}}
+    if message.type == "attendee.checked_in":
+        return {
+            "$set": {
+                "org_id": data["org_id"],
+                "registration_id": data["registration_id"],
+                "checked_in_at": _time(data["received_at"]),
+                "first_time_ever": data["first_time_ever"],
+                "event_kind": data["event_kind"],
+            }
+        }
+    return {
+        "$set": {
+            "org_id": data["org_id"],
+            "hours": data["hours"],
+            "checked_out_at": _time(data["received_at"]),
+        }
+    }
 
 
 def apply_checkin_messages(uow: UnitOfWork, messages: Sequence[Envelope]) -> None:
+    """Apply new messages (in partition order) inside the consumer's transaction."""
+    session = uow.session
     contacts: list[UpdateOne] = []
     attendance: list[UpdateOne] = []
+    events: list[UpdateOne] = []
+    plans: list[UpdateOne] = []
+    touched_events = {m.data["event_id"] for m in messages if m.type in FACT_TYPES}
+    planned_before: set[str] = set()
+    if touched_events:
+        found = uow.db[PLANS].find({"_id": {"$in": sorted(touched_events)}}, {"_id": 1}, session=session)
+        planned_before = {doc["_id"] for doc in found}
+    ended_here: set[str] = set()
+    dirty: dict[str, set[str]] = defaultdict(set)
+    now = utcnow()
     for message in messages:
         data = message.data
-        key = {"event_id": data["event_id"], "person_id": data["person_id"]}
+        event_id = data["event_id"]
+        if message.type in EVENT_TYPES:
+            events.append(UpdateOne({"_id": event_id}, {"$set": _event_fields(message)}, upsert=True))
+            if message.type == "event.ended":
+                ended_here.add(event_id)
+                plans.append(
+                    UpdateOne(
+                        {"_id": event_id},
+                        {
+                            "$setOnInsert": {
+                                "org_id": data["org_id"],
+                                "state": "pending",
+                                "ended_at": _time(data["ended_at"]),
+                                "due_at": None,
+                                "dirty": [],
+                                "has_dirty": False,
+                                "created_at": now,
+                                "lease_owner": None,
+                                "lease_until": None,
+                            }
+                        },
+                        upsert=True,
+                    )
+                )
+            continue
         if message.type == "attendee.registered":
             contacts.append(
                 UpdateOne(
@@ -32,35 +141,24 @@ def apply_checkin_messages(uow: UnitOfWork, messages: Sequence[Envelope]) -> Non
                     upsert=True,
                 )
             )
-            attendance.append(
-                UpdateOne(
-                    key,
-                    {
-                        "$set": {"org_id": data["org_id"], "registration_status": data["status"]},
-                        "$setOnInsert": {"checked_in_at": None},
-                    },
-                    upsert=True,
-                )
-            )
-        elif message.type == "registration.cancelled":
-            attendance.append(UpdateOne(key, {"$set": {"registration_status": "cancelled"}}, upsert=True))
-        elif message.type == "attendee.checked_in":
-            attendance.append(
-                UpdateOne(
-                    key,
-                    {
-                        "$set": {
-                            "org_id": data["org_id"],
-                            "checked_in_at": data["received_at"],
-                            "first_time_ever": data["first_time_ever"],
-                        }
-                    },
-                    upsert=True,
-                )
-            )
-        elif message.type == "attendee.checked_out":
-            attendance.append(UpdateOne(key, {"$set": {"hours": data["hours"]}}, upsert=True))
+        attendance.append(
+            UpdateOne({"event_id": event_id, "person_id": data["person_id"]}, _attendance_update(message), upsert=True)
+        )
+        # A fact about a gathering whose nudges were (or are being) planned
+        # already: the scheduler must look at this person again.
+        if event_id in planned_before or event_id in ended_here:
+            dirty[event_id].add(data["person_id"])
+    if events:
+        uow.db[EVENTS].bulk_write(events, ordered=True, session=session)
     if contacts:
-        uow.db[CONTACTS].bulk_write(contacts, ordered=True, session=uow.session)
+        uow.db[CONTACTS].bulk_write(contacts, ordered=True, session=session)
     if attendance:
-        uow.db[ATTENDANCE].bulk_write(attendance, ordered=True, session=uow.session)
+        uow.db[ATTENDANCE].bulk_write(attendance, ordered=True, session=session)
+    if plans:
+        uow.db[PLANS].bulk_write(plans, ordered=True, session=session)
+    for event_id, people in dirty.items():
+        uow.db[PLANS].update_one(
+            {"_id": event_id},
+            {"$addToSet": {"dirty": {"$each": sorted(people)}}, "$set": {"has_dirty": True}},
+            session=session,
+        )

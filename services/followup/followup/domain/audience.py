@@ -1,0 +1,161 @@
+"""Who gets which nudge: decided from the facts when a gathering's nudges are
+planned, and decided *again* from the facts at send time (a late check-in
+turns a "we missed you" into a "thank you"; an unsubscribe stops everything
+still waiting)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from followup.domain.nudges import NudgeKind
+
+INTRODUCTION_EVENT_KINDS = frozenset({"networking", "volunteer_shift"})
+VOLUNTEER_KINDS = frozenset({"volunteer_shift"})
+# A volunteer-hours email waits this long for the check-out (and its hours)
+# to arrive, then is skipped.
+HOURS_WAIT = timedelta(hours=24)
+HOURS_RECHECK = timedelta(minutes=10)
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceFacts:
+    """What follow-up knows of one person at one gathering."""
+
+    registration_status: str | None = None  # registered, waitlisted, cancelled, or None (walk-in)
+    checked_in: bool = False
+    first_time_ever: bool = False
+    hours: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactFacts:
+    email: str | None
+    consent: bool
+    unsubscribed: bool = False
+    suppressed: bool = False
+
+
+def unreachable_reason(contact: ContactFacts | None) -> str | None:
+    """Why nothing may be sent to this contact, or None. Nothing without consent."""
+    if contact is None or not contact.email:
+        return "no_contact"
+    if contact.unsubscribed:
+        return "unsubscribed"
+    if contact.suppressed:
+        return "suppressed"
+    if not contact.consent:
+        return "no_consent"
+    return None
+
+
+def event_nudges(event_kind: str, attendance: AttendanceFacts, enabled: Callable[[NudgeKind], bool]) -> list[NudgeKind]:
+    """The per-person nudges a gathering's end calls for (introductions are matched separately)."""
+    kinds: list[NudgeKind] = []
+    if attendance.checked_in:
+        kinds.append(NudgeKind.THANK_YOU)
+        if attendance.first_time_ever:
+            kinds.append(NudgeKind.FIRST_TIMER_WELCOME)
+        if event_kind in VOLUNTEER_KINDS:
+            kinds.append(NudgeKind.VOLUNTEER_HOURS)
+    elif attendance.registration_status == "registered":
+        kinds.append(NudgeKind.WE_MISSED_YOU)
+    return [kind for kind in kinds if enabled(kind)]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: str  # "send", "skip" or "wait"
+    reason: str | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def send(cls) -> Decision:
+        return cls("send")
+
+    @classmethod
+    def skip(cls, reason: str) -> Decision:
+        return cls("skip", reason)
+
+    @classmethod
+    def wait(cls, until: datetime, reason: str) -> Decision:
+        return cls("wait", reason, until)
+
+
+@dataclass(frozen=True, slots=True)
+class SendFacts:
+    """Everything the send-time decision looks at, for one nudge."""
+
+    kind: NudgeKind
+    contact: ContactFacts | None
+    enabled: bool
+    event_kind: str | None
+    attendance: AttendanceFacts | None
+    send_at: datetime
+    next_window_opening: datetime  # == now when now is inside the daytime window
+    pending_suggestions: int = 0  # introduction_request: suggestions still open
+    introduction_agreed: bool = False  # introduction: both people accepted
+    still_away: bool = False  # win_back: no attendance since the nudge was planned
+
+
+def decide_at_send_time(facts: SendFacts, now: datetime) -> Decision:
+    """Send now, skip for good (with the reason), or wait until a later time."""
+    if not facts.enabled:
+        return Decision.skip("disabled")
+    reason = unreachable_reason(facts.contact)
+    if reason:
+        return Decision.skip(reason)
+    attendance = facts.attendance or AttendanceFacts()
+    kind = facts.kind
+    if kind == NudgeKind.THANK_YOU and not attendance.checked_in:
+        return Decision.skip("not_checked_in")
+    if kind == NudgeKind.WE_MISSED_YOU:
+        if attendance.checked_in:
+            return Decision.skip("checked_in_after_all")
+        if attendance.registration_status != "registered":
+            return Decision.skip("registration_cancelled")
+    if kind == NudgeKind.FIRST_TIMER_WELCOME and not (attendance.checked_in and attendance.first_time_ever):
+        return Decision.skip("not_a_first_timer")
+    if kind == NudgeKind.VOLUNTEER_HOURS:
+        if not attendance.checked_in:
+            return Decision.skip("not_checked_in")
+        if attendance.hours is None:
+            if now >= facts.send_at + HOURS_WAIT:
+                return Decision.skip("no_hours_recorded")
+            return Decision.wait(now + HOURS_RECHECK, "waiting_for_check_out")
+    if kind == NudgeKind.INTRODUCTION_REQUEST and facts.pending_suggestions <= 0:
+        return Decision.skip("no_open_suggestions")
+    if kind == NudgeKind.INTRODUCTION and not facts.introduction_agreed:
+        return Decision.skip("not_agreed")
+    if kind == NudgeKind.WIN_BACK and not facts.still_away:
+        return Decision.skip("came_back")
+    if facts.next_window_opening > now:
+        return Decision.wait(facts.next_window_opening, "outside_daytime_window")
+    return Decision.send()
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceHistory:
+    """One person's attendance across an organization's gatherings."""
+
+    person_id: str
+    org_id: str
+    attended: int
+    last_attended_at: datetime
+    last_event_id: str
+
+
+def drifted_regulars(
+    history: list[AttendanceHistory],
+    *,
+    min_events: int,
+    quiet_days: int,
+    max_quiet_days: int,
+    now: datetime,
+) -> list[AttendanceHistory]:
+    """Win-back: attended at least ``min_events``, none in the last ``quiet_days`` days
+    (but not so long ago, ``max_quiet_days``, that an email would come out of nowhere)."""
+    newest = now - timedelta(days=quiet_days)
+    oldest = now - timedelta(days=max_quiet_days)
+    return [h for h in history if h.attended >= min_events and oldest <= h.last_attended_at < newest]

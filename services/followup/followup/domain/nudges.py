@@ -1,0 +1,182 @@
+"""Nudges: the follow-up emails, their identity and their sending state machine.
+
+A nudge is one email to one person about one gathering, of one kind. Its
+identity is its *key* ``event|person|kind`` (plus a discriminator where a
+kind may occur more than once per gathering, e.g. one ``introduction`` per
+matched pair); the key is unique in the database, and the follow-up id and
+the email's ``Message-ID`` are derived from it, so the same nudge always has
+the same ids, however often it is scheduled or retried.
+
+The sending state machine (see docs/followup.md)::
+
+    scheduled ──claim──▶ claimed ──▶ sending ──▶ sent
+        ▲   ▲               │           │  ├──▶ retry ──(due)──▶ claimed …
+        │   └──lease lost───┘           │  ├──▶ failed | bounced   (permanent)
+        │                               │  └──▶ delivery_unknown  (in doubt)
+        └───────────── skipped (no consent, unsubscribed, no longer applies)
+
+A message is handed to the mail transport only after its ``sending`` state
+is durable, and the outcome is recorded before the next message starts, so
+a crashed sender leaves at most one message in ``sending``: that one may or
+may not have been accepted, and it becomes ``delivery_unknown`` (never
+resent automatically); every ``claimed`` one provably never left and goes
+back to ``scheduled``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from followup.domain.mail import Accepted, InDoubt, NotSent, Outcome, Rejected
+
+
+class NudgeKind(StrEnum):
+    THANK_YOU = "thank_you"
+    WE_MISSED_YOU = "we_missed_you"
+    FIRST_TIMER_WELCOME = "first_timer_welcome"
+    INTRODUCTION_REQUEST = "introduction_request"
+    INTRODUCTION = "introduction"
+    WIN_BACK = "win_back"
+    VOLUNTEER_HOURS = "volunteer_hours"
+
+
+ALL_KINDS: tuple[NudgeKind, ...] = tuple(NudgeKind)
+
+
+class NudgeState(StrEnum):
+    SCHEDULED = "scheduled"
+    CLAIMED = "claimed"
+    SENDING = "sending"
+    SENT = "sent"
+    RETRY = "retry"
+    FAILED = "failed"
+    BOUNCED = "bounced"
+    SKIPPED = "skipped"
+    DELIVERY_UNKNOWN = "delivery_unknown"
+
+
+# States a sender may pick up (when due).
+PENDING: frozenset[NudgeState] = frozenset({NudgeState.SCHEDULED, NudgeState.RETRY})
+# States nothing changes any more (except tracking: opens, clicks, bounces).
+FINAL: frozenset[NudgeState] = frozenset(
+    {NudgeState.SENT, NudgeState.FAILED, NudgeState.BOUNCED, NudgeState.SKIPPED, NudgeState.DELIVERY_UNKNOWN}
+)
+
+
+def nudge_key(event_id: str | None, person_id: str, kind: NudgeKind | str, discriminator: str | None = None) -> str:
+    """The unique key of a nudge: one per (gathering, person, kind[, discriminator])."""
+    parts = [event_id or "-", person_id, str(kind)]
+    if discriminator:
+        parts.append(discriminator)
+    return "|".join(parts)
+
+
+def followup_id(key: str) -> str:
+    """A stable 32-hex-digit id derived from the nudge key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def message_id(followup: str, domain: str) -> str:
+    """The email's Message-ID: the same for every attempt of the same nudge."""
+    return f"<{followup}@{domain}>"
+
+
+def followup_from_message_id(value: str) -> str | None:
+    """The follow-up id inside one of our Message-IDs, or None."""
+    inner = value.strip().removeprefix("<").removesuffix(">")
+    local, _, _ = inner.partition("@")
+    if len(local) == 32 and all(ch in "0123456789abcdef" for ch in local):
+        return local
+    return None
+
+
+def after_lease_expired(state: NudgeState) -> NudgeState:
+    """What a nudge left behind by a dead sender becomes.
+
+    ``claimed``: it was rendered but never handed to the transport: send it
+    again. ``sending``: the transport may have accepted it; resending could
+    deliver it twice, so it is marked ``delivery_unknown`` for a person to
+    resolve (at most once in the ambiguous window, never silently).
+    """
+    if state == NudgeState.CLAIMED:
+        return NudgeState.SCHEDULED
+    if state == NudgeState.SENDING:
+        return NudgeState.DELIVERY_UNKNOWN
+    return state
+
+
+def display_status(
+    state: str, *, opened: bool = False, clicked: bool = False, bounced: bool = False, feedback: bool = False
+) -> str:
+    """The status an organizer sees: engagement outranks plain ``sent``."""
+    if state == NudgeState.SENT:
+        if bounced:
+            return "bounced"
+        if clicked or feedback:
+            return "clicked"
+        if opened:
+            return "opened"
+    if state in (NudgeState.CLAIMED, NudgeState.SENDING):
+        return "sending"
+    return state
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter for temporary failures, then give up."""
+
+    base_seconds: float = 60.0
+    max_seconds: float = 3600.0
+    max_attempts: int = 8
+
+    def delay(self, attempts: int, rng: random.Random | None = None) -> timedelta:
+        """Wait before attempt ``attempts + 1`` (``attempts`` >= 1 made so far)."""
+        raw = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
+        jitter = (rng or random).uniform(0.8, 1.2)
+        return timedelta(seconds=raw * jitter)
+
+    def exhausted(self, attempts: int) -> bool:
+        return attempts >= self.max_attempts
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """Where a nudge goes after one delivery attempt."""
+
+    state: NudgeState
+    error: str | None = None
+    retry_at: datetime | None = None
+    permanent: bool = False
+    suppress_address: bool = False
+    bounce: bool = False
+
+
+def after_attempt(
+    outcome: Outcome,
+    attempts: int,
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random | None = None,
+) -> Transition:
+    """The next state after the transport answered ``outcome`` on attempt ``attempts``."""
+    if isinstance(outcome, Accepted):
+        return Transition(NudgeState.SENT)
+    if isinstance(outcome, InDoubt):
+        return Transition(NudgeState.DELIVERY_UNKNOWN, error=outcome.detail)
+    if isinstance(outcome, Rejected) and outcome.permanent:
+        if outcome.recipient:
+            return Transition(
+                NudgeState.BOUNCED, error=outcome.detail, permanent=True, suppress_address=True, bounce=True
+            )
+        return Transition(NudgeState.FAILED, error=outcome.detail, permanent=True)
+    if isinstance(outcome, Rejected | NotSent):
+        if policy.exhausted(attempts):
+            return Transition(
+                NudgeState.FAILED, error=f"gave up after {attempts} attempts: {outcome.detail}", permanent=True
+            )
+        return Transition(NudgeState.RETRY, error=outcome.detail, retry_at=now + policy.delay(attempts, rng))
+    raise TypeError(f"unknown delivery outcome {outcome!r}")

@@ -1,0 +1,61 @@
+"""Organizer pages (server-rendered, no CDN): a gathering's messages with
+their status, and one message exactly as sent. Sign in on checkin: the
+session cookie is shared by every service on the same host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, g, render_template, request
+
+from followup.bootstrap import context_of
+from followup.service_layer import organizer
+from followup.service_layer.organizer import STATUS_QUERIES
+from turnout_common.web import ApiError, operation
+
+bp = Blueprint("pages", __name__)
+HTML = "text/html"
+
+
+@bp.get("/")
+@operation("Landing page (HTML)", content=HTML, tags=["pages"])
+def home() -> str:
+    return render_template("home.html")
+
+
+@bp.get("/events/<event_id>/messages")
+@operation(
+    "A gathering's follow-up messages with their status (HTML)",
+    content=HTML,
+    auth="view",
+    query={"status": "only this status", "offset": "default 0"},
+    responses={200: "the page", 404: "not in your organization"},
+    tags=["pages"],
+)
+def messages_page(event_id: str) -> str:
+    status = request.args.get("status") or None
+    if status is not None and status not in STATUS_QUERIES:
+        raise ApiError(400, "invalid_query", f"status must be one of {', '.join(STATUS_QUERIES)}", field="status")
+    try:
+        offset = max(0, int(request.args.get("offset", "0")))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_query", "offset must be an integer", field="offset") from exc
+    listing = organizer.list_messages(
+        context_of(current_app).services, g.principal.org_id, event_id, limit=200, offset=offset, status=status
+    )
+    return render_template(
+        "messages.html", listing=listing, status=status, statuses=list(STATUS_QUERIES), offset=offset
+    )
+
+
+@bp.get("/messages/<followup_id>")
+@operation(
+    "One follow-up message as sent (HTML): headers, text and the HTML in a sandboxed frame",
+    content=HTML,
+    auth="view",
+    responses={200: "the page", 404: "not in your organization"},
+    tags=["pages"],
+)
+def message_page(followup_id: str) -> Any:
+    detail = organizer.message_detail(context_of(current_app).services, g.principal.org_id, followup_id)
+    return render_template("message.html", message=detail)
