@@ -133,6 +133,10 @@ def test_scoping_and_permissions(client: FlaskClient, svc: Services, sent: Gathe
     some = nudge_of(svc, "a-cat", "we_missed_you")
     assert client.get(f"/api/v1/messages/{some['_id']}", headers=other).status_code == 404
     assert client.get(f"/api/v1/events/{sent.event_id}/messages").status_code == 401
+    # A signed-out organizer opening a page is sent to sign in on checkin, and back.
+    page = client.get(f"/events/{sent.event_id}/messages")
+    assert page.status_code == 302
+    assert "/login?next=" in page.headers["Location"] and "messages" in page.headers["Location"]
     assert client.get("/api/v1/settings", headers={"Authorization": "Bearer forged"}).status_code == 401
     viewer = auth(org_id, "viewer")
     answer = client.patch("/api/v1/settings", json={"nudges": {"win_back": False}}, headers=viewer)

@@ -4,9 +4,11 @@ session cookie is shared by every service on the same host."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
+from urllib.parse import quote
 
-from flask import Blueprint, current_app, g, render_template, request
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request
 
 from followup.bootstrap import context_of
 from followup.service_layer import organizer
@@ -15,6 +17,16 @@ from turnout_common.web import ApiError, operation
 
 bp = Blueprint("pages", __name__)
 HTML = "text/html"
+
+
+@bp.errorhandler(ApiError)
+def _page_error(error: ApiError) -> Any:
+    """A signed-out organizer is sent to sign in on checkin, and brought back here."""
+    if error.status == 401:
+        checkin = os.environ.get("TURNOUT_PUBLIC_URL_CHECKIN", "http://127.0.0.1:8001").rstrip("/")
+        return redirect(f"{checkin}/login?next={quote(request.url, safe='')}")
+    response: tuple[Response, int] = error.to_response()
+    return response
 
 
 @bp.get("/")
