@@ -341,15 +341,7 @@ def bench_latency(args: argparse.Namespace) -> dict[str, Any]:
     from turnout_local.stack import Stack, StackConfig
 
     data_dir = Path(tempfile.mkdtemp(prefix="turnout-bench-latency-"))
-    config = StackConfig(
-        data_dir=data_dir,
-        checkin_port=free_port(),
-        followup_port=free_port(),
-        analytics_port=free_port(),
-        kafka_port=free_port(),
-        mongodb_port=free_port(),
-        extra_env={"LOG_LEVEL": "WARNING"},
-    )
+    config = StackConfig.on_free_ports(data_dir)
     stack = Stack(config)
     try:
         stack.start_infrastructure()

@@ -46,7 +46,6 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "deploy" / "local") not in sys.path:
     sys.path.append(str(REPO / "deploy" / "local"))  # when the venv lacks the editable install
 
-from turnout_local.processes import free_port  # noqa: E402
 from turnout_local.stack import DEMO_EMAIL, DEMO_PASSWORD, Stack, StackConfig  # noqa: E402
 
 # Stack children (``Stack.children`` keys) and the role their CPU and memory are booked to.
@@ -291,15 +290,7 @@ class Client:
 
 
 def make_stack(data_dir: Path) -> Stack:
-    config = StackConfig(
-        data_dir=data_dir,
-        checkin_port=free_port(),
-        followup_port=free_port(),
-        analytics_port=free_port(),
-        kafka_port=free_port(),
-        mongodb_port=free_port(),
-        extra_env={"LOG_LEVEL": "WARNING"},
-    )
+    config = StackConfig.on_free_ports(data_dir)
     return Stack(config)
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from turnout_local.processes import free_port
 from turnout_local.stack import DEMO_EMAIL, DEMO_PASSWORD, Stack, StackConfig
 
 
@@ -35,15 +34,7 @@ class RunningStack:
 @pytest.fixture(scope="session")
 def running_stack() -> Iterator[RunningStack]:
     data_dir = Path(tempfile.mkdtemp(prefix="turnout-e2e-"))
-    config = StackConfig(
-        data_dir=data_dir,
-        checkin_port=free_port(),
-        followup_port=free_port(),
-        analytics_port=free_port(),
-        kafka_port=free_port(),
-        mongodb_port=free_port(),
-        extra_env={"LOG_LEVEL": "WARNING"},
-    )
+    config = StackConfig.on_free_ports(data_dir)
     stack = Stack(config)
     try:
         stack.start_infrastructure()

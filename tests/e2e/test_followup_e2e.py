@@ -55,15 +55,9 @@ class FollowupStack:
 def followup_stack() -> Iterator[FollowupStack]:
     smtp = SmtpServer(free_port()).__enter__()
     data_dir = Path(tempfile.mkdtemp(prefix="turnout-e2e-followup-"))
-    config = StackConfig(
-        data_dir=data_dir,
-        checkin_port=free_port(),
-        followup_port=free_port(),
-        analytics_port=free_port(),
-        kafka_port=free_port(),
-        mongodb_port=free_port(),
-        extra_env={
-            "LOG_LEVEL": "WARNING",
+    config = StackConfig.on_free_ports(
+        data_dir,
+        {
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(smtp.port),
             "MAIL_FROM": "Turnout <hello@mail.example.org>",

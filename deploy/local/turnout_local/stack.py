@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from turnout_local.processes import Child, start_broker, start_database, wait_until
+from turnout_local.processes import Child, free_port, start_broker, start_database, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -61,6 +61,19 @@ class StackConfig:
             kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             mongodb_uri=env.get("MONGODB_URI") or None,
             partitions=int(env.get("TURNOUT_TOPIC_PARTITIONS", "6")),
+        )
+
+    @classmethod
+    def on_free_ports(cls, data_dir: Path, extra_env: dict[str, str] | None = None) -> StackConfig:
+        """A stack beside any other (tests, benchmarks): every port free, quiet logs."""
+        return cls(
+            data_dir=data_dir,
+            checkin_port=free_port(),
+            followup_port=free_port(),
+            analytics_port=free_port(),
+            kafka_port=free_port(),
+            mongodb_port=free_port(),
+            extra_env={"LOG_LEVEL": "WARNING", **(extra_env or {})},
         )
 
     def port_of(self, service: str) -> int:

@@ -171,6 +171,21 @@ def _scanned_at(body: dict[str, Any]) -> Any:
     return _timestamp(body, "scanned_at") if "scanned_at" in body else None
 
 
+def _scan(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """What a kiosk's check-in and check-out have in common: its event, the
+    client key, which badge or registration, and when it was scanned."""
+    return {
+        "org_id": principal.org_id,
+        "event_id": principal.event_id or "",
+        "client_key": body["client_key"],
+        "method": body.get("method", "qr" if "badge_code" in body else "search"),
+        "badge_code": body.get("badge_code"),
+        "registration_id": body.get("registration_id"),
+        "kiosk_id": principal.subject_id,
+        "scanned_at": _scanned_at(body),
+    }
+
+
 @bp.post("/kiosk/checkins")
 @operation(
     "Check someone in at this kiosk (idempotent by client_key)",
@@ -185,19 +200,10 @@ def _scanned_at(body: dict[str, Any]) -> Any:
     tags=["kiosk"],
 )
 def kiosk_checkin() -> Any:
-    body, principal = g.body, kiosk()
+    body = g.body
     answer = checkins.record_checkin(
         ctx(),
-        checkins.CheckinCommand(
-            org_id=principal.org_id,
-            event_id=principal.event_id or "",
-            client_key=body["client_key"],
-            method=body.get("method", "qr" if "badge_code" in body else "search"),
-            badge_code=body.get("badge_code"),
-            registration_id=body.get("registration_id"),
-            kiosk_id=principal.subject_id,
-            scanned_at=_scanned_at(body),
-        ),
+        checkins.CheckinCommand(**_scan(body, kiosk())),
     )
     return answer.body, answer.status
 
@@ -211,19 +217,10 @@ def kiosk_checkin() -> Any:
     tags=["kiosk"],
 )
 def kiosk_checkout() -> Any:
-    body, principal = g.body, kiosk()
+    body = g.body
     answer = checkins.record_checkout(
         ctx(),
-        checkins.CheckoutCommand(
-            org_id=principal.org_id,
-            event_id=principal.event_id or "",
-            client_key=body["client_key"],
-            badge_code=body.get("badge_code"),
-            registration_id=body.get("registration_id"),
-            kiosk_id=principal.subject_id,
-            method=body.get("method", "qr" if "badge_code" in body else "search"),
-            scanned_at=_scanned_at(body),
-        ),
+        checkins.CheckoutCommand(**_scan(body, kiosk())),
     )
     return answer.body, answer.status
 
