@@ -3,10 +3,12 @@ domain write together with the messages it causes (the transactional outbox)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import os
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
@@ -24,8 +26,21 @@ Doc = dict[str, Any]
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure,)
 
 
+SLOW_MS_ENV = "TURNOUT_MONGO_SLOW_MS"
+slow_log = logging.getLogger("turnout.mongo.slow")
+
+
 def connect(uri: str, app_name: str) -> MongoClient[Doc]:
-    """Create the process's client (call after fork, never at import time)."""
+    """Create the process's client (call after fork, never at import time).
+
+    With ``TURNOUT_MONGO_SLOW_MS`` set, every command slower than that many
+    milliseconds is logged (logger ``turnout.mongo.slow``) with the shape of
+    its filter and update, never the values. Unset, no listener is registered.
+    """
+    listeners: list[monitoring.CommandListener] = []
+    threshold = slow_threshold_ms(os.environ.get(SLOW_MS_ENV))
+    if threshold is not None:
+        listeners.append(SlowCommandLogger(threshold, app_name))
     return MongoClient(
         uri,
         appname=app_name,
@@ -33,7 +48,111 @@ def connect(uri: str, app_name: str) -> MongoClient[Doc]:
         serverSelectionTimeoutMS=5000,
         connectTimeoutMS=3000,
         maxPoolSize=50,
+        event_listeners=listeners,
     )
+
+
+def slow_threshold_ms(raw: str | None) -> float | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        slow_log.warning("ignoring %s=%r: not a number", SLOW_MS_ENV, raw)
+        return None
+    return value if value >= 0 else None
+
+
+def query_shape(value: Any) -> Any:
+    """The shape of a filter, update, sort or pipeline: field names and
+    operators kept, every value replaced by "?" (values may be personal data)."""
+    if isinstance(value, Mapping):
+        return {str(key): query_shape(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        if not any(isinstance(item, Mapping | list | tuple) for item in value):
+            return "?"  # a list of values ($in, $nin, $all ...): neither values nor length
+        shapes: list[Any] = []
+        for item in value:
+            shape = query_shape(item)
+            if shape not in shapes:  # many identical statements (a bulk write) shown once
+                shapes.append(shape)
+        return shapes
+    return "?"
+
+
+# The parts of a command that describe what it asks for (never documents to insert).
+_SHAPED_PARTS = ("filter", "query", "q", "update", "u", "sort", "projection", "fields", "hint", "pipeline", "key")
+_STATEMENT_PARTS = ("updates", "deletes")
+
+
+def command_shape(command: Mapping[str, Any]) -> dict[str, Any]:
+    shape: dict[str, Any] = {}
+    name = next(iter(command), None)  # the command's name; its value is the collection
+    for part in _SHAPED_PARTS:
+        if part in command and part != name:
+            shape[part] = query_shape(command[part])
+    for part in _STATEMENT_PARTS:
+        statements = command.get(part)
+        if isinstance(statements, list):
+            shape[part] = query_shape(
+                [
+                    {name: stmt[name] for name in ("q", "u", "multi", "upsert") if name in stmt}
+                    for stmt in statements
+                    if isinstance(stmt, Mapping)
+                ]
+            )
+            shape[f"{part}_count"] = len(statements)
+    if isinstance(command.get("documents"), list):
+        shape["documents_count"] = len(command["documents"])
+    if "limit" in command:
+        shape["limit"] = "?"
+    return shape
+
+
+class SlowCommandLogger(monitoring.CommandListener):
+    """Logs every command slower than ``threshold_ms`` (shape only, no values)."""
+
+    def __init__(self, threshold_ms: float, app_name: str = "") -> None:
+        self.threshold_us = threshold_ms * 1000
+        self.app_name = app_name
+        # (connection, request id) -> (collection, command); filled at start,
+        # read only when a command turns out slow.
+        self._started: dict[tuple[Any, int], tuple[str | None, Mapping[str, Any]]] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        command = event.command
+        collection = command.get(event.command_name)
+        if event.command_name == "getMore":
+            collection = command.get("collection")
+        self._started[(event.connection_id, event.request_id)] = (
+            collection if isinstance(collection, str) else None,
+            command,
+        )
+
+    def _finished(self, event: monitoring.CommandSucceededEvent | monitoring.CommandFailedEvent, ok: bool) -> None:
+        started = self._started.pop((event.connection_id, event.request_id), None)
+        if event.duration_micros < self.threshold_us:
+            return
+        collection, command = started if started is not None else (None, {})
+        slow_log.warning(
+            "slow mongo command",
+            extra={
+                "app": self.app_name,
+                "command": event.command_name,
+                "database": event.database_name,
+                "collection": collection,
+                "duration_ms": round(event.duration_micros / 1000, 2),
+                "ok": ok,
+                "in_transaction": "txnNumber" in command,
+                "shape": command_shape(command),
+            },
+        )
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        self._finished(event, True)
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._finished(event, False)
 
 
 def is_transient(error: PyMongoError) -> bool:
