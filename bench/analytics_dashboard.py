@@ -53,13 +53,22 @@ from analytics.adapters.mongo import (  # noqa: E402
     EVENT_FIGURES,
     EVENT_LANES,
     FUNNEL,
+    LOYALTY,
     PEOPLE,
+    PEOPLE_SUMMARY,
     REGISTRATION_FACTS,
     ensure_indexes,
 )
 from analytics.domain.events import EventMeta  # noqa: E402
 from analytics.domain.facts import add_into  # noqa: E402
-from analytics.domain.people import FollowupFact, PersonState, Visit, cohort_counters, funnel_counters  # noqa: E402
+from analytics.domain.people import (  # noqa: E402
+    FollowupFact,
+    PersonState,
+    Visit,
+    cohort_counters,
+    funnel_counters,
+    loyalty_counters,
+)
 from analytics.domain.registrations import RegistrationState, Scan, arrival_bucket  # noqa: E402
 from turnout_common.auth import Principal, TokenSigner  # noqa: E402
 from turnout_common.config import secret_key  # noqa: E402
@@ -156,14 +165,21 @@ def load_projections(db: Any, org_id: str, events: int, checkins: int, facts_sec
     insert_batches(db[EVENT_LANES], lanes.values())
     cohorts: dict[str, dict[str, int]] = {}
     funnel: dict[str, dict[str, int]] = {}
+    loyalty: dict[str, dict[str, int]] = {}
     for person in people.values():
         for key, cell in cohort_counters(person).items():
             add_into(cohorts, key, cell)
+        for key, cell in loyalty_counters(person).items():
+            add_into(loyalty, key, cell)
         for key, cell in funnel_counters(person).items():
             add_into(funnel, key, cell)
     insert_batches(db[PEOPLE], (person.to_doc() for person in people.values()), size=500)
+    insert_batches(db[PEOPLE_SUMMARY], (person.summary_doc() for person in people.values()), size=1000)
     timings["people_and_events_s"] = round(time.monotonic() - t0, 1)
     db[COHORTS].insert_many([{"_id": f"{org_id}|{k}", "org_id": org_id, "cohort": k, **v} for k, v in cohorts.items()])
+    db[LOYALTY].insert_many(
+        [{"_id": f"{org_id}|{k}", "org_id": org_id, "events_attended": int(k), **v} for k, v in loyalty.items()]
+    )
     db[FUNNEL].insert_many(
         [
             {"_id": f"{org_id}|{k}", "org_id": org_id, "month": k.split("|")[0], "kind": k.split("|")[1], **v}
@@ -189,7 +205,15 @@ def load_projections(db: Any, org_id: str, events: int, checkins: int, facts_sec
         registration_facts_extrapolated_s=round(total_visits / (written / elapsed)),
     )
     ensure_indexes(db)
-    return {"people": len(people), "checkins": total_visits, "events": events, "event_ids": event_ids, **timings}
+    busiest = max(people.values(), key=lambda person: len(person.visits))
+    return {
+        "people": len(people),
+        "checkins": total_visits,
+        "events": events,
+        "event_ids": event_ids,
+        "person_id": busiest.person_id,
+        **timings,
+    }
 
 
 def bench_api(args: argparse.Namespace) -> dict[str, Any]:
@@ -203,7 +227,7 @@ def bench_api(args: argparse.Namespace) -> dict[str, Any]:
         db = client["bench_analytics"]
         org_id = "benchorg0000000000000001"
         loaded = load_projections(db, org_id, args.events, args.checkins, args.registration_facts_seconds)
-        log(f"loaded: {json.dumps({k: v for k, v in loaded.items() if k != 'event_ids'})}")
+        log(f"loaded: {json.dumps({k: v for k, v in loaded.items() if k not in ('event_ids', 'person_id')})}")
         env = {
             **os.environ,
             "MONGODB_URI": uri,
@@ -244,6 +268,9 @@ def bench_api(args: argparse.Namespace) -> dict[str, Any]:
             "funnel": "/api/v1/funnel",
             "people at risk": "/api/v1/people/at-risk",
             "people (page 1)": "/api/v1/people",
+            "people (page 250 of 500)": "/api/v1/people?offset=24900",
+            "people loyalty": "/api/v1/people/loyalty",
+            "one person": f"/api/v1/people/{loaded['person_id']}",
             "event report": f"/api/v1/events/{recent}/report",
             "event figures": f"/api/v1/events/{recent}/attendance",
         }
@@ -260,7 +287,10 @@ def bench_api(args: argparse.Namespace) -> dict[str, Any]:
                     raise AssertionError(f"{path}: {answer.status_code} {answer.text[:200]}")
             results[name] = {"p50_ms": round(percentile(times, 0.5), 1), "p95_ms": round(percentile(times, 0.95), 1)}
             log(f"  {name:34s} p50 {results[name]['p50_ms']:8.1f} ms   p95 {results[name]['p95_ms']:8.1f} ms")
-        return {"loaded": {k: v for k, v in loaded.items() if k != "event_ids"}, "endpoints": results}
+        return {
+            "loaded": {k: v for k, v in loaded.items() if k not in ("event_ids", "person_id")},
+            "endpoints": results,
+        }
     finally:
         if web is not None:
             web.terminate()
@@ -293,9 +323,10 @@ def bench_rebuild(args: argparse.Namespace) -> dict[str, Any]:
         )
         db = client["bench_rebuild"]
         ensure_indexes(db)
-        history = History()
+        history = History(validate=False)  # the tests validate the same generator's messages
         rng = random.Random(3)
-        people = [uuid.uuid4().hex[:24] for _ in range(max(50, args.archive_messages // 60))]
+        # About 7 visits a person: more people than the rebuild keeps in memory at once.
+        people = [uuid.uuid4().hex[:24] for _ in range(max(50, args.archive_messages // 20))]
         day = datetime.now(UTC) - timedelta(days=400)
         log(f"generating {args.archive_messages:,} archived messages ...")
         index = 0
@@ -461,7 +492,7 @@ def main() -> int:
     parser.add_argument("--checkins", type=int, default=1_000_000)
     parser.add_argument("--registration-facts-seconds", type=float, default=180)
     parser.add_argument("--requests", type=int, default=40, help="timed requests per endpoint")
-    parser.add_argument("--archive-messages", type=int, default=60_000)
+    parser.add_argument("--archive-messages", type=int, default=300_000)
     parser.add_argument("--latency-checkins", type=int, default=400)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--json", type=Path)

@@ -124,11 +124,22 @@ def test_live_counter_moves_within_a_second_and_the_pages_render(running_stack: 
     for place in places:
         page.screenshot(path=str(place / "analytics-retention.png"), full_page=True)
 
+    # How often people come, and everyone who came, most events first, with the total.
+    page.goto(f"{analytics}/dashboard/people")
+    bands = page.locator("table").first.locator("tbody tr")
+    assert bands.nth(0).locator("td").first.inner_text() == "once"
+    heading = page.locator("h2", has_text="page 1 of").inner_text()
+    listed = page.locator("table").nth(1).locator("tbody tr").count()
+    total = int(heading.split()[0].replace(",", ""))
+    assert total >= 1 and listed == min(total, 100)
+    for place in places:
+        page.screenshot(path=str(place / "analytics-people.png"), full_page=True)
+
     # Readable on a tablet: nothing wider than the screen but the tables' own scrollers.
     tablet = browser.new_context(viewport={"width": 820, "height": 1180}, bypass_csp=True)
     tablet.add_cookies([{"name": "turnout_session", "value": running_stack.token, "url": analytics}])
     tablet_page = tablet.new_page()
-    for path in ("/dashboard", f"/dashboard/events/{busiest['event_id']}", "/dashboard/retention"):
+    for path in ("/dashboard", f"/dashboard/events/{busiest['event_id']}", "/dashboard/retention", "/dashboard/people"):
         tablet_page.goto(f"{analytics}{path}")
         width = tablet_page.evaluate("document.documentElement.scrollWidth")
         assert width <= 820, (path, width)

@@ -67,7 +67,14 @@ def consume(infra: Infrastructure, db: Any, topics: tuple[str, str], until: Any,
 
 def api_answers(client: Any, org_id: str, events: list[str]) -> dict[str, Any]:
     paths = ["/api/v1/events", "/api/v1/trends", "/api/v1/retention", "/api/v1/funnel", "/api/v1/people"]
-    paths += ["/api/v1/people/at-risk", "/api/v1/overview", "/api/v1/events?format=csv", "/api/v1/retention?format=csv"]
+    paths += [
+        "/api/v1/people/at-risk",
+        "/api/v1/people/loyalty",
+        "/api/v1/people?limit=2&offset=3",
+        "/api/v1/overview",
+        "/api/v1/events?format=csv",
+        "/api/v1/retention?format=csv",
+    ]
     for event_id in events:
         paths += [f"/api/v1/events/{event_id}/report", f"/api/v1/events/{event_id}/lanes?format=csv"]
     answers = {}
@@ -136,6 +143,14 @@ def test_scripted_history_through_kafka_then_rebuilt_then_replayed(
     assert people["Ana"]["followups_received"] == 1 and people["Ana"]["followups_acted_on"] == 1
     assert people["Ana"]["longest_streak_months"] >= 2
     assert "Eve" not in people  # cancelled, never came
+    assert before["/api/v1/people"]["total"] == 7
+    assert [p["events_attended"] for p in before["/api/v1/people"]["people"]] == [3, 2, 2, 1, 1, 1, 1]
+    # A page from the middle is that slice of the whole list (ranks 4 and 5).
+    assert before["/api/v1/people?limit=2&offset=3"]["people"] == before["/api/v1/people"]["people"][3:5]
+    loyalty = before["/api/v1/people/loyalty"]
+    assert loyalty["people"] == 7
+    assert [(c["events_attended"], c["people"]) for c in loyalty["counts"]] == [(1, 4), (2, 2), (3, 1)]
+    assert [(b["label"], b["people"]) for b in loyalty["bands"][:3]] == [("once", 4), ("twice", 2), ("3 to 5 times", 1)]
     assert [p["name"].split()[0] for p in before["/api/v1/people/at-risk"]["people"]] == ["Ana"]
     funnel = {row["nudge_kind"]: row for row in before["/api/v1/funnel"]["kinds"]}
     assert (funnel["thank_you"]["sent"], funnel["thank_you"]["opened"], funnel["thank_you"]["clicked"]) == (2, 2, 1)
@@ -198,3 +213,49 @@ def test_rebuild_picks_up_messages_archived_while_it_runs(
         assert snapshot(db) == snapshot(expected)
     finally:
         mongo_client.drop_database(expected.name)
+
+
+def test_the_worker_rebuilds_projections_of_an_older_version_as_it_starts(
+    mongo_client: MongoClient[Doc], service_env: dict[str, str]
+) -> None:
+    """A deployment whose people projection predates the slim summary and the
+    loyalty counts gets them rebuilt from its archive, with the same figures."""
+    from analytics.adapters.mongo import PROJECTION_STATE, PROJECTION_VERSIONS, outdated_groups
+    from analytics.service_layer.rebuild import upgrade_outdated
+
+    scripted = scripted_history()
+    db = mongo_client[service_env["ANALYTICS_MONGODB_DATABASE"]]
+    assert upgrade_outdated(mongo_client, db) is None  # nothing archived: nothing to rebuild
+    assert outdated_groups(db) == []
+    ensure_indexes(db)
+    project_directly(db, scripted.history.messages)
+    expected = snapshot(db)
+    # What an older version left: the people facts, no summary, no loyalty counts, version 1.
+    db.drop_collection("people_summary")
+    db.drop_collection("loyalty")
+    db[PROJECTION_STATE].update_one({"_id": "people"}, {"$set": {"version": 1}}, upsert=True)
+    assert outdated_groups(db) == ["people"]
+
+    report = upgrade_outdated(mongo_client, db)
+    assert report is not None and report.projections == ("people",)
+    assert outdated_groups(db) == [] and generations(db)["people"] == 1
+    assert db[PROJECTION_STATE].find_one({"_id": "people"})["version"] == PROJECTION_VERSIONS["people"]
+    assert snapshot(db) == expected
+    assert upgrade_outdated(mongo_client, db) is None  # once is enough
+
+
+def test_a_rebuild_whose_cache_fills_up_gives_the_same_figures(
+    mongo_client: MongoClient[Doc], service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from analytics.service_layer import rebuild as rebuilding
+
+    scripted = scripted_history()
+    db = mongo_client[service_env["ANALYTICS_MONGODB_DATABASE"]]
+    ensure_indexes(db)
+    project_directly(db, scripted.history.messages + scripted.other.messages)
+    live = snapshot(db)
+    # Flush the states held between batches every few people and registrations.
+    monkeypatch.setattr(rebuilding, "MAX_CACHED_PEOPLE", 2)
+    monkeypatch.setattr(rebuilding, "MAX_CACHED_REGISTRATIONS", 3)
+    rebuild(mongo_client, db, batch_size=5, switch_grace=0)
+    assert snapshot(db) == live

@@ -36,6 +36,7 @@ class FakeProjectionStore:
         self.people: dict[str, PersonState] = {}
         self.cohorts: dict[tuple[str, str], dict[str, Any]] = {}
         self.funnel: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.loyalty: dict[tuple[str, int], dict[str, Any]] = {}
 
     def load_registrations(self, ids: Iterable[str]) -> dict[str, RegistrationState]:
         return {i: copy.deepcopy(self.registrations[i]) for i in ids if i in self.registrations}
@@ -55,6 +56,7 @@ class FakeProjectionStore:
             (self.lanes, changes.lanes),
             (self.cohorts, changes.cohorts),
             (self.funnel, changes.funnel),
+            (self.loyalty, changes.loyalty),
         ):
             for key, counters in increments.items():
                 cell = target.setdefault(key, {})  # type: ignore[attr-defined]
@@ -71,4 +73,5 @@ class FakeProjectionStore:
             "people": {k: v.to_doc() for k, v in self.people.items()},
             "cohorts": _clean({"|".join(k): v for k, v in self.cohorts.items()}),
             "funnel": _clean({"|".join(k): v for k, v in self.funnel.items()}),
+            "loyalty": _clean({f"{k[0]}|{k[1]}": v for k, v in self.loyalty.items()}),
         }

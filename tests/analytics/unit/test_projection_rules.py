@@ -156,6 +156,25 @@ def test_scripted_history_figures(scripted: Scripted) -> None:
     ana = store.people[scripted.people["ana"]]
     assert summarize(ana)["events_attended"] == 3
     assert summarize(ana)["centihours"] == 300
+    # How often people came: each person counts once, at their current number of events.
+    org = scripted.history.org_id
+    assert {n: cell["people"] for (o, n), cell in store.loyalty.items() if o == org and cell.get("people")} == {
+        1: 4,
+        2: 2,
+        3: 1,
+    }
+
+
+def test_a_copied_person_is_independent_of_the_original(scripted: Scripted) -> None:
+    store = project(scripted.history.messages, 50)
+    ana = store.people[scripted.people["ana"]]
+    copied = ana.copy()
+    assert copied == ana
+    next(iter(copied.visits.values())).centihours += 100
+    next(iter(copied.followups.values())).feedback = False
+    copied.introductions.add("x")
+    assert copied != ana and summarize(copied)["centihours"] == summarize(ana)["centihours"] + 100
+    assert next(iter(ana.followups.values())).feedback is True and "x" not in ana.introductions
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

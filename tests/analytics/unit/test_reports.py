@@ -7,6 +7,8 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from analytics.domain import reports
 from analytics.entrypoints.csv_export import escape_cell, to_csv
 
@@ -113,3 +115,35 @@ def test_csv_cells_that_look_like_formulas_are_defused() -> None:
     text = to_csv([{"name": "=cmd|' /C calc'!A0", "n": -5}], [("name", "name"), ("n", "minutes")])
     rows = list(csv.reader(io.StringIO(text)))
     assert rows == [["name", "minutes"], ["'=cmd|' /C calc'!A0", "-5"]]
+
+
+def test_loyalty_bands_group_people_by_how_often_they_came() -> None:
+    bands = reports.loyalty_bands([(1, 6), (2, 2), (4, 1), (12, 1)])
+    assert [(b.label, b.people, b.share) for b in bands] == [
+        ("once", 6, 0.6),
+        ("twice", 2, 0.2),
+        ("3 to 5 times", 1, 0.1),
+        ("6 to 10 times", 0, 0.0),
+        ("11 times or more", 1, 0.1),
+    ]
+    assert [b.share for b in reports.loyalty_bands([])] == [None] * 5
+
+
+@pytest.mark.parametrize(
+    ("offset", "limit", "window"),
+    [
+        (0, 2, (9, 9, 0)),  # the top 2 are both at 9 events
+        (0, 4, (5, 9, 0)),  # 3 at 9, then into the 5s
+        (2, 3, (5, 9, 2)),  # skip the first two 9s
+        (3, 2, (5, 5, 0)),  # starts exactly at the 5s
+        (5, 100, (1, 5, 2)),  # to the end
+        (10, 5, None),  # past the end
+    ],
+)
+def test_a_people_page_reads_only_the_events_attended_range_it_covers(
+    offset: int, limit: int, window: tuple[int, int, int] | None
+) -> None:
+    from analytics.service_layer.views import rank_window
+
+    # 3 people came 9 times, 4 came 5 times, 3 came once: ranks 0-2, 3-6, 7-9.
+    assert rank_window([(9, 3), (5, 4), (1, 3)], offset, limit) == window

@@ -25,26 +25,38 @@ EVENT_FIGURES = "event_figures"
 REGISTRATION_FACTS = "registration_facts"
 EVENT_LANES = "event_lanes"
 PEOPLE = "people"
+PEOPLE_SUMMARY = "people_summary"
+# How many people came to exactly n events (n >= 1), per organization: the loyalty
+# distribution, and what lets the people list page by rank without sorting everyone.
+LOYALTY = "loyalty"
 COHORTS = "cohorts"
 FUNNEL = "funnel_cells"
 
 # The collections of each projection group (see ``analytics.domain.projections.PROJECTIONS``).
 PROJECTION_COLLECTIONS: dict[str, tuple[str, ...]] = {
     "events": (EVENT_FIGURES, REGISTRATION_FACTS, EVENT_LANES),
-    "people": (PEOPLE, COHORTS, FUNNEL),
+    "people": (PEOPLE, PEOPLE_SUMMARY, LOYALTY, COHORTS, FUNNEL),
 }
-# Which generation of each projection group is live: {_id: group, generation: n}.
-# A rebuild writes generation n+1 beside the live one and switches this pointer.
+# Which generation of each projection group is live, and the shape it was built
+# with: {_id: group, generation: n, version: v}. A rebuild writes generation
+# n+1 beside the live one and switches this pointer.
 PROJECTION_STATE = "projection_state"
+# The shape of each group's collections. Raise a group's version when a change
+# needs its collections built again from the archive (the worker does so on
+# start): people 2 = the slim ``people_summary`` and the ``loyalty`` counts.
+PROJECTION_VERSIONS: dict[str, int] = {"events": 1, "people": 2}
 
 INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     EVENT_FIGURES: [[("org_id", ASCENDING), ("starts_at", DESCENDING)]],
     EVENT_LANES: [[("event_id", ASCENDING)]],
-    PEOPLE: [
+    # ``people`` holds each person's facts and is only read by ``_id``; the
+    # dashboard's lists and filters run on the slim ``people_summary``.
+    PEOPLE_SUMMARY: [
         [("org_id", ASCENDING), ("events_attended", DESCENDING), ("_id", ASCENDING)],
         [("org_id", ASCENDING), ("risk_from", DESCENDING)],
         [("org_id", ASCENDING), ("first_event", ASCENDING)],
     ],
+    LOYALTY: [[("org_id", ASCENDING), ("events_attended", ASCENDING)]],
     COHORTS: [[("org_id", ASCENDING), ("cohort", ASCENDING)]],
     FUNNEL: [[("org_id", ASCENDING), ("month", ASCENDING)]],
 }
@@ -74,7 +86,22 @@ def live_names(db: Database[Doc], session: ClientSession | None = None) -> dict[
 
 
 def set_generation(db: Database[Doc], group: str, generation: int) -> None:
-    db[PROJECTION_STATE].update_one({"_id": group}, {"$set": {"generation": generation}}, upsert=True)
+    """Switch ``group`` to ``generation``, built by this code (so of the current version)."""
+    update = {"generation": generation, "version": PROJECTION_VERSIONS[group]}
+    db[PROJECTION_STATE].update_one({"_id": group}, {"$set": update}, upsert=True)
+
+
+def outdated_groups(db: Database[Doc]) -> list[str]:
+    """Projection groups whose live collections were built by an older version of the rules."""
+    stored = {doc["_id"]: int(doc.get("version", 1)) for doc in db[PROJECTION_STATE].find({})}
+    return [group for group, version in PROJECTION_VERSIONS.items() if stored.get(group, 1) < version]
+
+
+def mark_current(db: Database[Doc], groups: Iterable[str]) -> None:
+    """Record that ``groups`` are of the current version (nothing to rebuild: no archive yet)."""
+    for group in groups:
+        update = {"version": PROJECTION_VERSIONS[group]}
+        db[PROJECTION_STATE].update_one({"_id": group}, {"$set": update}, upsert=True)
 
 
 def ensure_indexes(db: Database[Doc], names: dict[str, str] | None = None) -> None:
@@ -125,6 +152,21 @@ class ProjectionStore:
         found = self._c(PEOPLE).find({"_id": {"$in": wanted}}, session=self.session)
         return {doc["_id"]: PersonState.from_doc(doc) for doc in found}
 
+    def insert_states(self, registrations: dict[str, RegistrationState], people: dict[str, PersonState]) -> None:
+        """Store states known to be new (a rebuild's first write of them): an insert is
+        much cheaper than an upserting replace on SecantusDB."""
+        if registrations:
+            self._c(REGISTRATION_FACTS).insert_many(
+                [state.to_doc() for state in registrations.values()], ordered=False, session=self.session
+            )
+        if people:
+            self._c(PEOPLE).insert_many(
+                [state.to_doc() for state in people.values()], ordered=False, session=self.session
+            )
+            self._c(PEOPLE_SUMMARY).insert_many(
+                [state.summary_doc() for state in people.values()], ordered=False, session=self.session
+            )
+
     def write(self, changes: BatchChanges) -> None:
         """Store new states and add the figure increments: one bulk write per collection."""
         session = self.session
@@ -165,6 +207,11 @@ class ProjectionStore:
                 ordered=False,
                 session=session,
             )
+            self._c(PEOPLE_SUMMARY).bulk_write(
+                [ReplaceOne({"_id": key}, state.summary_doc(), upsert=True) for key, state in changes.people.items()],
+                ordered=False,
+                session=session,
+            )
         if changes.cohorts:
             self._c(COHORTS).bulk_write(
                 [
@@ -174,6 +221,19 @@ class ProjectionStore:
                         upsert=True,
                     )
                     for (org_id, cohort), counters in changes.cohorts.items()
+                ],
+                ordered=False,
+                session=session,
+            )
+        if changes.loyalty:
+            self._c(LOYALTY).bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": f"{org_id}|{attended}"},
+                        {"$set": {"org_id": org_id, "events_attended": attended}, "$inc": counters},
+                        upsert=True,
+                    )
+                    for (org_id, attended), counters in changes.loyalty.items()
                 ],
                 ordered=False,
                 session=session,
@@ -253,7 +313,7 @@ def snapshot(db: Database[Doc], names: Sequence[str] | None = None) -> dict[str,
         docs: dict[Any, Any] = {}
         for doc in db[live[name]].find():
             cleaned = _without_zeros(doc)
-            identity = {"_id", "org_id", "event_id", "lane", "cohort", "month", "kind"}
+            identity = {"_id", "org_id", "event_id", "lane", "cohort", "month", "kind", "events_attended"}
             if set(cleaned) - identity:
                 docs[doc["_id"]] = cleaned
         out[name] = docs

@@ -18,7 +18,14 @@ from typing import Any, Protocol
 
 from analytics.domain.events import EVENT_TYPES, EventMeta, fold_event
 from analytics.domain.facts import Counters, Stamp, add_into, difference, keyed_difference, parse_time
-from analytics.domain.people import PERSON_TYPES, PersonState, cohort_counters, fold_person, funnel_counters
+from analytics.domain.people import (
+    PERSON_TYPES,
+    PersonState,
+    cohort_counters,
+    fold_person,
+    funnel_counters,
+    loyalty_counters,
+)
 from analytics.domain.registrations import (
     REGISTRATION_TYPES,
     RegistrationState,
@@ -88,6 +95,7 @@ class BatchChanges:
     people: dict[str, PersonState] = field(default_factory=dict)  # changed, new state
     cohorts: dict[tuple[str, str], Counters] = field(default_factory=dict)  # (org, month) -> increments
     funnel: dict[tuple[str, str, str], Counters] = field(default_factory=dict)  # (org, month, kind) -> increments
+    loyalty: dict[tuple[str, int], Counters] = field(default_factory=dict)  # (org, events attended) -> increments
 
     def is_empty(self) -> bool:
         return not (self.registrations or self.events or self.people)
@@ -171,7 +179,7 @@ def _fold_people(messages: Sequence[Message], loaded: Mapping[str, PersonState],
         if state is None:
             original = loaded.get(person_id)
             state = states[person_id] = (
-                copy.deepcopy(original) if original is not None else PersonState(person_id, message.data["org_id"])
+                original.copy() if original is not None else PersonState(person_id, message.data["org_id"])
             )
         fold_person(state, message.type, message.data, _stamp(message))
     for person_id, state in states.items():
@@ -184,6 +192,8 @@ def _fold_people(messages: Sequence[Message], loaded: Mapping[str, PersonState],
         for key, counters in keyed_difference(funnel_counters(state), funnel_counters(original)).items():
             month, _, kind = key.partition("|")
             add_into_tuple(changes.funnel, (state.org_id, month, kind), counters)
+        for attended, counters in keyed_difference(loyalty_counters(state), loyalty_counters(original)).items():
+            add_into_tuple(changes.loyalty, (state.org_id, int(attended)), counters)
 
 
 def add_into_tuple(target: dict[Any, Counters], key: Any, counters: Mapping[str, int]) -> None:

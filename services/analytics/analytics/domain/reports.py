@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -36,6 +37,37 @@ def show_rate(registered: int, checked_in: int) -> float | None:
 
 def share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole > 0 else None
+
+
+# -- how often people come ---------------------------------------------------------------------------
+
+LOYALTY_BANDS = (
+    (1, 1, "once"),
+    (2, 2, "twice"),
+    (3, 5, "3 to 5 times"),
+    (6, 10, "6 to 10 times"),
+    (11, None, "11 times or more"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LoyaltyBand:
+    label: str
+    lowest: int
+    highest: int | None
+    people: int
+    share: float | None
+
+
+def loyalty_bands(counts: Iterable[tuple[int, int]]) -> list[LoyaltyBand]:
+    """People by how many events they came to, in bands (once, twice, 3-5, 6-10, 11+)."""
+    counted = list(counts)
+    total = sum(people for _, people in counted)
+    bands = []
+    for lowest, highest, label in LOYALTY_BANDS:
+        people = sum(n for attended, n in counted if attended >= lowest and (highest is None or attended <= highest))
+        bands.append(LoyaltyBand(label, lowest, highest, people, share(people, total)))
+    return bands
 
 
 # -- the arrival curve -----------------------------------------------------------------------------
@@ -218,8 +250,8 @@ def at_risk(
 ) -> Risk | None:
     """A regular who stopped coming: enough visits, and quiet for much longer than usual.
 
-    ``event_starts`` are the organization's held events; those that started
-    after the last event the person came to are reported as missed.
+    ``event_starts`` are the organization's held events, sorted, in UTC; those
+    that started after the last event the person came to are reported as missed.
     """
     if last_seen is None or events_attended < rule.min_visits:
         return None
@@ -228,7 +260,8 @@ def at_risk(
     if quiet < threshold or quiet > rule.lost_after_days:
         return None
     since = as_utc(last_event_at or last_seen)
-    missed = sum(1 for start in event_starts if since < as_utc(start) <= as_utc(now))
+    # ``event_starts`` is sorted: count the starts in (since, now] by bisection.
+    missed = max(0, bisect_right(event_starts, as_utc(now)) - bisect_right(event_starts, since))
     return Risk(int(quiet), typical_gap_days, missed)
 
 

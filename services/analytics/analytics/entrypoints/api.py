@@ -92,6 +92,7 @@ RISK_COLUMNS = [
     ("events_missed_since", "events_missed_since"),
     *PERSON_COLUMNS[7:],
 ]
+LOYALTY_COLUMNS = [("events_attended", "events_attended"), ("people", "people"), ("share", "share")]
 FUNNEL_COLUMNS = [
     ("nudge_kind", "nudge_kind"),
     ("sent", "sent"),
@@ -348,10 +349,27 @@ def list_people() -> Any:
     limit = integer("limit", 100, 1, views.MAX_PEOPLE_PAGE)
     offset = integer("offset", 0, 0, 1_000_000)
     as_csv = wants_csv()
-    rows = views.people(ctx().db, org(), utcnow(), limit, offset)
+    page = views.people_page(ctx().db, org(), utcnow(), limit, offset)
     if as_csv:
-        return csv_export.csv_response(rows, PERSON_COLUMNS, "people")
-    return {"people": rows, "limit": limit, "offset": offset}
+        return csv_export.csv_response(page["people"], PERSON_COLUMNS, "people")
+    return {"people": page["people"], "total": page["total"], "limit": limit, "offset": offset}
+
+
+@bp.get("/people/loyalty")
+@operation(
+    "How often people come: how many people came to exactly n events, and in bands "
+    "(once, twice, 3 to 5, 6 to 10, 11 or more)",
+    auth="view",
+    query=FORMAT,
+    responses={200: "the distribution", **BAD_INPUT},
+    tags=["people"],
+)
+def loyalty() -> Any:
+    as_csv = wants_csv()
+    answer = views.loyalty_report(ctx().db, org())
+    if as_csv:
+        return csv_export.csv_response(answer["counts"], LOYALTY_COLUMNS, "people-by-events-attended")
+    return answer
 
 
 @bp.get("/people/at-risk")

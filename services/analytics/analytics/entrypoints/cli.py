@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=PROJECTIONS,
         help="a projection group to rebuild (repeatable; default: all)",
     )
-    again.add_argument("--batch-size", type=int, default=1000, help="messages per batch (default 1000)")
+    again.add_argument("--batch-size", type=int, default=2000, help="messages per batch (default 2000)")
     args = parser.parse_args(argv)
     if args.batch_size < 1 or args.batch_size > 10_000:
         parser.error("--batch-size must be between 1 and 10000")

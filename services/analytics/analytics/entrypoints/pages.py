@@ -268,8 +268,17 @@ def people() -> Any:
         page = integer("page", 1, 1, 10_000)
     except ApiError as error:
         raise PageError(400, "That page doesn't exist", error.message) from error
-    rows = views.people(ctx().db, who.org_id, utcnow(), 101, (page - 1) * 100)
-    return _render("people.html", people=rows[:100], page=page, more=len(rows) > 100)
+    found = views.people_page(ctx().db, who.org_id, utcnow(), 100, (page - 1) * 100)
+    pages = max(1, -(-found["total"] // 100))
+    return _render(
+        "people.html",
+        people=found["people"],
+        total=found["total"],
+        page=page,
+        pages=pages,
+        more=page < pages,
+        loyalty=views.loyalty_report(ctx().db, who.org_id),
+    )
 
 
 @bp.get("/dashboard/funnel")

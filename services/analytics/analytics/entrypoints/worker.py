@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
+import logging
+
 from turnout_common import logs, mongo
 from turnout_common.contracts import CHECKIN_TOPIC, FOLLOWUP_TOPIC
 from turnout_common.runtime import exit_with, run_loops
 from turnout_common.worker_main import ConsumerSpec, consumer_loop
+
+log = logging.getLogger("analytics.worker")
 
 
 def main() -> None:
     from analytics.adapters.mongo import ARCHIVE, ensure_indexes
     from analytics.config import Settings
     from analytics.service_layer.projector import project
+    from analytics.service_layer.rebuild import Progress, upgrade_outdated
 
     settings = Settings.from_env()
     logs.configure_logging("analytics", settings.log_level)
     client = mongo.connect(settings.mongodb_uri, "turnout-analytics-worker")
     db = client[settings.database]
     ensure_indexes(db)
+
+    def progress(step: Progress) -> None:
+        log.info("projection upgrade: %s %d/%d messages (%.0f/s)", step.phase, step.done, step.total, step.rate)
+
+    # Projections built by an older version of the rules are rebuilt from the
+    # archive before consuming (the dashboard keeps showing the old ones meanwhile).
+    upgraded = upgrade_outdated(client, db, progress)
+    if upgraded is not None:
+        log.info("projections %s rebuilt in %.1fs", ", ".join(upgraded.projections), upgraded.seconds)
     spec = ConsumerSpec(
         service="analytics",
         group_id=settings.consumer_group,

@@ -13,26 +13,34 @@ so nothing archived during the rebuild is missed and nothing is doubled.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from analytics.adapters.mongo import (
+    ARCHIVE,
     PROJECTION_COLLECTIONS,
+    PROJECTION_STATE,
     ArchiveReader,
     ProjectionStore,
     drop_collections,
     ensure_indexes,
     generation_name,
     generations,
+    mark_current,
     names_for,
+    outdated_groups,
     set_generation,
 )
-from analytics.domain.projections import PROJECTIONS, Message
+from analytics.domain.events import EventMeta
+from analytics.domain.people import PersonState
+from analytics.domain.projections import PROJECTIONS, BatchChanges, Message
+from analytics.domain.registrations import RegistrationState
 from analytics.service_layer.projector import apply_batch
 from turnout_common.clock import utcnow
 from turnout_common.mongo import UnitOfWork
@@ -67,6 +75,77 @@ class RebuildReport:
 
 
 ProgressCallback = Callable[[Progress], None]
+# How many states the rebuild keeps in memory between batches (then it writes
+# the changed ones and starts afresh): about 100-200 MB at the most.
+MAX_CACHED_REGISTRATIONS = 100_000
+MAX_CACHED_PEOPLE = 10_000
+
+
+class CachedStore:
+    """The rebuild's store: registration and person states stay in memory across
+    batches and are written when the cache is full or a pass ends, so a state
+    touched by many batches is read once and written once (instead of once per
+    batch). Figure increments and event descriptions are written per batch, as
+    the live consumer does; they are computed against the cached states, so the
+    collections are exactly what batch-by-batch folding gives once flushed."""
+
+    def __init__(self, store: ProjectionStore) -> None:
+        self.store = store
+        self.registrations: dict[str, RegistrationState] = {}
+        self.people: dict[str, PersonState] = {}
+        self.dirty_registrations: set[str] = set()
+        self.dirty_people: set[str] = set()
+        # Looked up and not in the database: their first write is an insert.
+        self.absent_registrations: set[str] = set()
+        self.absent_people: set[str] = set()
+
+    def load_registrations(self, ids: Iterable[str]) -> dict[str, RegistrationState]:
+        wanted = set(ids)
+        missing = [key for key in wanted if key not in self.registrations and key not in self.absent_registrations]
+        found = self.store.load_registrations(missing)
+        self.registrations.update(found)
+        self.absent_registrations.update(key for key in missing if key not in found)
+        return {key: self.registrations[key] for key in wanted if key in self.registrations}
+
+    def load_events(self, ids: Iterable[str]) -> dict[str, EventMeta]:
+        return self.store.load_events(ids)
+
+    def load_people(self, ids: Iterable[str]) -> dict[str, PersonState]:
+        wanted = set(ids)
+        missing = [key for key in wanted if key not in self.people and key not in self.absent_people]
+        found = self.store.load_people(missing)
+        self.people.update(found)
+        self.absent_people.update(key for key in missing if key not in found)
+        return {key: self.people[key] for key in wanted if key in self.people}
+
+    def write(self, changes: BatchChanges) -> None:
+        # fold_batch returns new state objects (it never changes the loaded ones).
+        self.registrations.update(changes.registrations)
+        self.dirty_registrations.update(changes.registrations)
+        self.people.update(changes.people)
+        self.dirty_people.update(changes.people)
+        changes.registrations, changes.people = {}, {}
+        self.store.write(changes)
+        if len(self.registrations) > MAX_CACHED_REGISTRATIONS or len(self.people) > MAX_CACHED_PEOPLE:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every state changed since the last flush, and forget the cache."""
+        new_registrations = self.dirty_registrations & self.absent_registrations
+        new_people = self.dirty_people & self.absent_people
+        self.store.insert_states(
+            {key: self.registrations[key] for key in new_registrations},
+            {key: self.people[key] for key in new_people},
+        )
+        self.store.write(
+            BatchChanges(
+                registrations={key: self.registrations[key] for key in self.dirty_registrations - new_registrations},
+                people={key: self.people[key] for key in self.dirty_people - new_people},
+            )
+        )
+        self.registrations, self.people = {}, {}
+        self.dirty_registrations, self.dirty_people = set(), set()
+        self.absent_registrations, self.absent_people = set(), set()
 
 
 def _pass(
@@ -98,7 +177,7 @@ def rebuild(
     db: Database[Doc],
     projections: Sequence[str] = PROJECTIONS,
     *,
-    batch_size: int = 1000,
+    batch_size: int = 2000,
     on_progress: ProgressCallback | None = None,
     progress_every: float = 1.0,
     max_catch_up_passes: int = 5,
@@ -115,7 +194,7 @@ def rebuild(
     new_collections = {name: target_names[name] for group in chosen for name in PROJECTION_COLLECTIONS[group]}
     drop_collections(db, new_collections.values())
     reader = ArchiveReader(db)
-    target = ProjectionStore(db, names=target_names)
+    target = CachedStore(ProjectionStore(db, names=target_names))
 
     def into_target(batch: Sequence[Message]) -> int:
         return apply_batch(target, batch, chosen)
@@ -123,9 +202,12 @@ def rebuild(
     started = time.monotonic()
     mark = utcnow()
     messages = _pass(reader, into_target, "archive", batch_size, None, on_progress, progress_every)
+    target.flush()
     for _ in range(max_catch_up_passes):
         since, mark = mark - COMMIT_MARGIN, utcnow()
-        if _pass(reader, into_target, "catch-up", batch_size, since, on_progress, progress_every) < batch_size:
+        caught_up = _pass(reader, into_target, "catch-up", batch_size, since, on_progress, progress_every)
+        target.flush()
+        if caught_up < batch_size:
             break
     ensure_indexes(db, new_collections)
     for group, generation in fresh.items():
@@ -142,3 +224,40 @@ def rebuild(
         db, [generation_name(name, current[group]) for group in chosen for name in PROJECTION_COLLECTIONS[group]]
     )
     return RebuildReport(chosen, messages, time.monotonic() - started, {**current, **fresh})
+
+
+UPGRADE_LEASE = timedelta(hours=6)
+
+
+def _take_upgrade_lease(db: Database[Doc]) -> bool:
+    """One worker upgrades at a time; a lease left by a crashed one expires."""
+    now = utcnow()
+    try:
+        db[PROJECTION_STATE].insert_one({"_id": "upgrade-lease", "until": now + UPGRADE_LEASE})
+        return True
+    except DuplicateKeyError:
+        taken = db[PROJECTION_STATE].update_one(
+            {"_id": "upgrade-lease", "until": {"$lt": now}}, {"$set": {"until": now + UPGRADE_LEASE}}
+        )
+        return taken.modified_count == 1
+
+
+def upgrade_outdated(
+    client: MongoClient[Doc], db: Database[Doc], on_progress: ProgressCallback | None = None
+) -> RebuildReport | None:
+    """Rebuild the projection groups built by an older version of the rules (see
+    ``PROJECTION_VERSIONS``), as the worker starts. With nothing archived yet
+    there is nothing to rebuild; if another worker holds the upgrade lease,
+    this one leaves it to them (its own writes are caught up by their rebuild)."""
+    groups = outdated_groups(db)
+    if not groups:
+        return None
+    if db[ARCHIVE].find_one({}, {"_id": 1}) is None:
+        mark_current(db, groups)
+        return None
+    if not _take_upgrade_lease(db):
+        return None
+    try:
+        return rebuild(client, db, groups, on_progress=on_progress)
+    finally:
+        db[PROJECTION_STATE].delete_one({"_id": "upgrade-lease"})

@@ -4,22 +4,33 @@ is scoped to one organization."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import DESCENDING
 from pymongo.database import Database
 
-from analytics.adapters.mongo import COHORTS, EVENT_FIGURES, EVENT_LANES, FUNNEL, PEOPLE, live_names
+from analytics.adapters.mongo import (
+    COHORTS,
+    EVENT_FIGURES,
+    EVENT_LANES,
+    FUNNEL,
+    LOYALTY,
+    PEOPLE,
+    PEOPLE_SUMMARY,
+    live_names,
+)
 from analytics.domain import reports
-from analytics.domain.facts import month_index, month_of
+from analytics.domain.facts import as_utc, month_index, month_of
 from turnout_common.clock import to_rfc3339
 
 Doc = dict[str, Any]
 MAX_EVENTS = 2000
 MAX_PEOPLE_PAGE = 500
 MAX_AT_RISK_SCAN = 2000
+AT_RISK_FIRST_WINDOW_DAYS = 7
+AT_RISK_MAX_WINDOW_DAYS = 120
 PEOPLE_SORTS = {
     "events_attended": [("events_attended", DESCENDING)],
 }
@@ -224,10 +235,12 @@ def event_report(db: Database[Doc], org_id: str, event_id: str, now: datetime) -
     )
     hint = reports.staffing_hint(peaks, lane_peaks, int(upcoming.get("registered", 0)) if upcoming else None)
     top = reports.peak(doc.get("arrivals") or {})
-    first_timers = db[names[PEOPLE]].count_documents({"org_id": org_id, "first_event": event_id})
-    came_back = db[names[PEOPLE]].count_documents(
-        {"org_id": org_id, "first_event": event_id, "events_attended": {"$gt": 1}}
-    )
+    # One indexed read of this event's first-timers (a second condition on
+    # events_attended can make a planner walk that index instead).
+    newcomers = db[names[PEOPLE_SUMMARY]].find({"org_id": org_id, "first_event": event_id}, {"events_attended": 1})
+    attended = [int(item.get("events_attended", 0)) for item in newcomers]
+    first_timers = len(attended)
+    came_back = sum(1 for count in attended if count > 1)
     return {
         "event": summary,
         "arrivals": _curve(doc.get("arrivals") or {}),
@@ -318,7 +331,7 @@ def _held_event_starts(db: Database[Doc], names: Mapping[str, str], org_id: str,
     docs = db[names[EVENT_FIGURES]].find(
         {"org_id": org_id, "starts_at": {"$lte": now}, "status": {"$ne": "cancelled"}}, {"starts_at": 1}
     )
-    return sorted(doc["starts_at"] for doc in docs.limit(MAX_EVENTS) if doc.get("starts_at") is not None)
+    return sorted(as_utc(doc["starts_at"]) for doc in docs.limit(MAX_EVENTS) if doc.get("starts_at") is not None)
 
 
 def _person_row(doc: Mapping[str, Any], now: datetime) -> Doc:
@@ -362,18 +375,28 @@ PERSON_FIELDS = {
 
 
 def people_at_risk(db: Database[Doc], org_id: str, now: datetime, limit: int = 200) -> list[Doc]:
-    """Regulars who stopped coming: most loyal first."""
+    """Regulars who stopped coming: most loyal first, among the most recently drifted."""
     rule = reports.RiskRule()
     names = live_names(db)
-    # Only people whose quiet spell passed their own threshold (an indexed
-    # range), the most recently drifted first; the rule then has the last word.
-    query = {
-        "org_id": org_id,
-        "risk_from": {"$lte": now},
-        "last_seen": {"$gte": now - timedelta(days=rule.lost_after_days)},
-    }
-    docs = db[names[PEOPLE]].find(query, PERSON_FIELDS).sort("risk_from", DESCENDING).limit(MAX_AT_RISK_SCAN)
     starts = _held_event_starts(db, names, org_id, now)
+    # Only people whose quiet spell passed their own threshold (``risk_from``)
+    # within the last year, read a stretch of time at a time from the most
+    # recently drifted back (a week first, then longer stretches while few are
+    # found), until enough are found: each read is one indexed range, so no
+    # query sorts the whole organization. (A second condition, on last_seen,
+    # made SecantusDB scan the collection; the rule below has the last word.)
+    horizon = now - timedelta(days=rule.lost_after_days)
+    docs: list[Doc] = []
+    upper, window = now, timedelta(days=AT_RISK_FIRST_WINDOW_DAYS)
+    while upper > horizon and len(docs) < MAX_AT_RISK_SCAN:
+        lower = max(horizon, upper - window)
+        query = {"org_id": org_id, "risk_from": {"$lte": upper, "$gt": lower}}
+        found = db[names[PEOPLE_SUMMARY]].find(query, PERSON_FIELDS).sort("risk_from", DESCENDING)
+        before = len(docs)
+        docs.extend(found.limit(MAX_AT_RISK_SCAN - len(docs)))
+        if len(docs) - before < MAX_AT_RISK_SCAN // 4:
+            window = min(window * 2, timedelta(days=AT_RISK_MAX_WINDOW_DAYS))
+        upper = lower
     rows = []
     for doc in docs:
         risk = reports.at_risk(
@@ -399,22 +422,99 @@ def people_at_risk(db: Database[Doc], org_id: str, now: datetime, limit: int = 2
     return rows[:limit]
 
 
+def loyalty(db: Database[Doc], org_id: str, names: Mapping[str, str] | None = None) -> list[tuple[int, int]]:
+    """(events attended, people) for every count someone reached, most events first."""
+    names = names or live_names(db)
+    docs = db[names[LOYALTY]].find({"org_id": org_id}, {"events_attended": 1, "people": 1})
+    counts = ((int(doc.get("events_attended", 0)), int(doc.get("people", 0) or 0)) for doc in docs)
+    return sorted(((attended, n) for attended, n in counts if attended > 0 and n > 0), reverse=True)
+
+
+def loyalty_report(db: Database[Doc], org_id: str) -> Doc:
+    """How often people come: people per number of events attended, and in bands."""
+    counts = loyalty(db, org_id)
+    total = sum(people for _, people in counts)
+    return {
+        "people": total,
+        "bands": [
+            {
+                "label": band.label,
+                "lowest": band.lowest,
+                "highest": band.highest,
+                "people": band.people,
+                "share": band.share,
+            }
+            for band in reports.loyalty_bands(counts)
+        ],
+        "counts": [
+            {"events_attended": attended, "people": people, "share": reports.share(people, total)}
+            for attended, people in sorted(counts)
+        ],
+    }
+
+
+def rank_window(counts: Sequence[tuple[int, int]], offset: int, limit: int) -> tuple[int, int, int] | None:
+    """The events-attended range holding ranks ``offset .. offset+limit-1`` of the people list.
+
+    ``counts`` is the loyalty distribution, most events first. Returns
+    ``(lowest, highest, skip)``: the page is the people whose count lies in
+    ``[lowest, highest]``, in list order, after skipping ``skip`` of them;
+    None when the offset is past the end.
+    """
+    before = 0
+    highest: int | None = None
+    lowest = skip = 0
+    for attended, people in counts:
+        if highest is None and before + people > offset:
+            highest, skip = attended, offset - before
+        if highest is not None:
+            lowest = attended
+            if before + people >= offset + limit:
+                break
+        before += people
+    return None if highest is None else (lowest, highest, skip)
+
+
+def people_page(db: Database[Doc], org_id: str, now: datetime, limit: int = 100, offset: int = 0) -> Doc:
+    """People who came at least once, most events first, one page, and how many there are.
+
+    The loyalty distribution says which events-attended range the page falls
+    in, so the query reads that range instead of sorting everyone.
+    """
+    names = live_names(db)
+    counts = loyalty(db, org_id, names)
+    total = sum(people for _, people in counts)
+    limit = min(limit, MAX_PEOPLE_PAGE)
+    window = rank_window(counts, offset, limit)
+    if window is None:
+        return {"people": [], "total": total}
+    lowest, highest, skip = window
+    # Strict bounds (counts are integers): SecantusDB reads ``$gte`` on the middle
+    # field of a three-field index as ``$gt``.
+    query = {"org_id": org_id, "events_attended": {"$gt": lowest - 1, "$lt": highest + 1}}
+    cursor = db[names[PEOPLE_SUMMARY]].find(query, PERSON_FIELDS)
+    docs = cursor.sort([("events_attended", DESCENDING), ("_id", 1)]).skip(skip).limit(limit)
+    return {"people": [_person_row(doc, now) for doc in docs], "total": total}
+
+
 def people(db: Database[Doc], org_id: str, now: datetime, limit: int = 100, offset: int = 0) -> list[Doc]:
     """People who came at least once, most events first."""
-    cursor = db[live_names(db)[PEOPLE]].find({"org_id": org_id, "events_attended": {"$gt": 0}}, PERSON_FIELDS)
-    docs = cursor.sort([("events_attended", DESCENDING), ("_id", 1)]).skip(offset).limit(min(limit, MAX_PEOPLE_PAGE))
-    return [_person_row(doc, now) for doc in docs]
+    rows: list[Doc] = people_page(db, org_id, now, limit, offset)["people"]
+    return rows
 
 
 def person(db: Database[Doc], org_id: str, person_id: str, now: datetime) -> Doc | None:
     names = live_names(db)
+    summary = db[names[PEOPLE_SUMMARY]].find_one({"_id": person_id, "org_id": org_id})
     doc = db[names[PEOPLE]].find_one({"_id": person_id, "org_id": org_id})
-    if doc is None:
+    if doc is None or summary is None:
         return None
     events = {
         item["_id"]: item
         for item in db[names[EVENT_FIGURES]].find(
-            {"org_id": org_id, "_id": {"$in": [v["event_id"] for v in doc.get("visits", [])]}}, {"title": 1}
+            # ``_id`` first: SecantusDB plans by the first field, and org_id first walked the org's events.
+            {"_id": {"$in": [v["event_id"] for v in doc.get("visits", [])]}, "org_id": org_id},
+            {"title": 1},
         )
     }
     visits = sorted(
@@ -422,7 +522,7 @@ def person(db: Database[Doc], org_id: str, person_id: str, now: datetime) -> Doc
         key=lambda v: v.get("starts_at") or v["checkin_at"],
     )
     return {
-        **_person_row(doc, now),
+        **_person_row(summary, now),
         "visits": [
             {
                 "event_id": v["event_id"],
