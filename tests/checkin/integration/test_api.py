@@ -448,6 +448,24 @@ def test_rescan_after_the_window_still_says_already_checked_in(client: FlaskClie
     assert again.get_json()["status"] == "already_checked_in"
 
 
+def test_a_waitlisted_person_who_comes_is_checked_in_and_registered(client: FlaskClient, ctx: Any, org: Org) -> None:
+    event = create_event(client, org.token, capacity=1)
+    registered(client, org.token, event["id"], "first@example.org")
+    late = registered(client, org.token, event["id"], "late@example.org")
+    assert late["status"] == "waitlisted"
+    response = check_in(client, org.token, event["id"], badge_code=late["badge_code"])
+    assert response.status_code == 201, response.get_json()
+    assert (response.get_json()["visit_number"], response.get_json()["first_time_ever"]) == (1, True)
+    stored = ctx.db["registrations"].find_one({"_id": late["id"]})
+    assert stored["status"] == "registered"
+    assert stored["checkin"]["method"] == "qr"
+    person = ctx.db["people"].find_one({"_id": late["person_id"]})
+    assert (person["visits"], person["first_seen_at"]) == (1, person["last_seen_at"])
+    [message] = _outbox(ctx, "attendee.checked_in", key=event["id"])
+    data = registry().parse(bytes(message["payload"])).data
+    assert (data["registration_id"], data["visit_number"], data["first_time_ever"]) == (late["id"], 1, True)
+
+
 def test_concurrent_scans_of_one_badge_check_in_once(app: Flask, client: FlaskClient, ctx: Any, org: Org) -> None:
     event = create_event(client, org.token)
     reg = registered(client, org.token, event["id"], "rush@example.org")
