@@ -263,6 +263,11 @@ class ArchiveReader:
         self.archive = db[ARCHIVE]
 
     def count(self, since: datetime | None = None) -> int:
+        """How many messages a pass will read (for progress). The whole archive is
+        counted from the collection's metadata: counting by a filter reads every
+        document (16 s for 300,000 on SecantusDB)."""
+        if since is None:
+            return int(self.archive.estimated_document_count())
         return int(self.archive.count_documents(self._query(since)))
 
     @staticmethod
