@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -177,3 +179,29 @@ def test_entries_of_a_relay_that_died_are_taken_over_after_its_lease(
     time.sleep(1.2)
     assert survivor.publish_batch() == 5
     assert survivor.backlog() == 0
+
+
+def test_relay_claims_the_oldest_pending_entries_first(mongo_client: Any, unique: str) -> None:
+    """The claim walks the (state, created_at, seq) index: the oldest pending
+    entries, whatever order they were written in, and never a published one."""
+    db = mongo_client[f"t_claim_{unique}"]
+    base = datetime(2026, 5, 1, 18, 0, tzinfo=UTC)
+    entries = [
+        {
+            "_id": f"m{minute:02d}-{seq}",
+            "state": "published" if minute % 5 == 0 else "pending",
+            "created_at": base + timedelta(minutes=minute),
+            "seq": seq,
+            "lease_owner": None,
+            "lease_until": None,
+        }
+        for minute in range(30)
+        for seq in (1, 0)
+    ]
+    random.Random(7).shuffle(entries)
+    db[OUTBOX].insert_many(entries)
+    relay = OutboxRelay(db, lambda: None, batch_size=10)  # type: ignore[arg-type,return-value]
+    claimed = relay._claim()
+    oldest = sorted((e for e in entries if e["state"] == "pending"), key=lambda e: (e["created_at"], e["seq"]))
+    assert [doc["_id"] for doc in claimed] == [e["_id"] for e in oldest[:10]]
+    assert db[OUTBOX].count_documents({"state": "in_progress", "lease_owner": relay.owner}) == 10
