@@ -5,7 +5,9 @@ token (itsdangerous over HMAC-SHA256 with ``TURNOUT_SECRET_KEY``) carrying the
 user id, organization and role; followup and analytics verify the signature
 and the expiry without calling checkin. Kiosk device tokens are signed the
 same way but are also checked against checkin's kiosk list, so they can be
-revoked; only checkin accepts them.
+revoked; only checkin accepts them. API tokens carry their own expiry in the
+signed payload, so every service refuses one past it; revocations and
+deactivations reach followup and analytics as ``access.revoked`` messages.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ class Principal:
     event_id: str | None = None
     # A kiosk's pairing: re-pairing or revoking the kiosk invalidates older tokens.
     session_id: str | None = None
+    # When the token stops being valid (epoch seconds), for tokens shorter-lived
+    # than their kind's age limit (an API token created for 30 days).
+    expires_at: int | None = None
 
     def can(self, permission: str) -> bool:
         if self.kind == "kiosk":
@@ -79,10 +84,13 @@ class TokenSigner:
             payload["e"] = principal.event_id
         if principal.session_id:
             payload["p"] = principal.session_id
+        if principal.expires_at is not None:
+            payload["x"] = int(principal.expires_at)
         return str(self._serializer.dumps(payload))
 
     def verify(self, token: str, max_age: int | None = SESSION_MAX_AGE) -> Principal:
-        """Check signature and age (kiosk tokens live up to ``KIOSK_MAX_AGE``)."""
+        """Check signature, age (kiosk tokens live up to ``KIOSK_MAX_AGE``) and the
+        token's own expiry, if it carries one (checked even with ``max_age=None``)."""
         if not token or len(token) > 2048:
             raise InvalidToken("missing or oversized token")
         try:
@@ -95,7 +103,10 @@ class TokenSigner:
             if age > limit or age < -60:
                 raise InvalidToken("token expired; sign in again")
         try:
-            return Principal(
+            expires_at = payload.get("x")
+            if expires_at is not None and (isinstance(expires_at, bool) or not isinstance(expires_at, int)):
+                raise TypeError("expiry is not a whole number of seconds")
+            principal = Principal(
                 kind=payload["k"],
                 subject_id=payload["s"],
                 org_id=payload["o"],
@@ -103,9 +114,13 @@ class TokenSigner:
                 name=payload["n"],
                 event_id=payload.get("e"),
                 session_id=payload.get("p"),
+                expires_at=expires_at,
             )
-        except (KeyError, TypeError) as exc:
+        except (AttributeError, KeyError, TypeError) as exc:
             raise InvalidToken("token payload is incomplete") from exc
+        if principal.expires_at is not None and time.time() >= principal.expires_at:
+            raise InvalidToken("token expired; sign in again")
+        return principal
 
 
 class LinkSigner:

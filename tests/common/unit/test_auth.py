@@ -3,6 +3,7 @@
 import base64
 import json
 import time
+from dataclasses import replace
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
@@ -153,3 +154,52 @@ def test_link_signer_round_trip_and_purpose_separation() -> None:
     assert not LinkSigner("secret-a", "feedback").verify("person-1", signature)
     assert not LinkSigner("secret-b", "unsubscribe").verify("person-1", signature)
     assert "=" not in signature and len(signature) >= 20
+
+
+API = Principal(
+    kind="api", subject_id="api:t1", org_id="o1", role="viewer", name="CRM sync", session_id="t1", expires_at=None
+)
+
+
+def test_token_carries_its_own_expiry() -> None:
+    signer = TokenSigner("secret-a")
+    later = int(time.time()) + 3600
+    principal = replace(API, expires_at=later)
+    assert signer.verify(signer.issue(principal)) == principal
+    assert signer.verify(signer.issue(principal)).expires_at == later
+
+
+def test_token_past_its_own_expiry_is_refused_whatever_its_kind_allows() -> None:
+    signer = TokenSigner("secret-a")
+    # An API token may live a year by its kind; this one was made to end a second ago.
+    token = signer.issue(replace(API, expires_at=int(time.time()) - 1))
+    with pytest.raises(InvalidToken, match="token expired; sign in again"):
+        signer.verify(token)
+    with pytest.raises(InvalidToken, match="expired"):
+        signer.verify(token, max_age=None)
+
+
+def test_token_expiring_in_a_moment_expires() -> None:
+    signer = TokenSigner("secret-a")
+    token = signer.issue(replace(ALICE, expires_at=int(time.time()) + 1))
+    assert signer.verify(token).subject_id == "u1"
+    time.sleep(2.05)
+    with pytest.raises(InvalidToken, match="expired"):
+        signer.verify(token)
+
+
+def test_token_without_expiry_has_none() -> None:
+    signer = TokenSigner("secret-a")
+    token = signer.issue(ALICE)
+    assert signer.verify(token).expires_at is None
+    assert "x" not in URLSafeTimedSerializer("secret-a", salt="turnout.token.v1").loads(token)
+
+
+@pytest.mark.parametrize("expiry", ["tomorrow", 1.5e12, True, None])
+def test_well_signed_but_malformed_expiry_is_refused(expiry: object) -> None:
+    serializer = URLSafeTimedSerializer("secret-a", salt="turnout.token.v1")
+    payload: dict[str, object] = {"k": "api", "s": "api:t1", "o": "o1", "r": "viewer", "n": "n"}
+    # None stands for a payload that is not even an object.
+    token = serializer.dumps([payload]) if expiry is None else serializer.dumps({**payload, "x": expiry})
+    with pytest.raises(InvalidToken, match="incomplete"):
+        TokenSigner("secret-a").verify(token)
