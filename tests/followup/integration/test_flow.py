@@ -270,3 +270,23 @@ def test_two_senders_share_the_work_without_doubles(svc: Services, smtp: SmtpSer
     assert len(counts) == 120 and max(counts.values()) == 1
     assert sum(1 for s in senders if s.totals.sent) >= 2
     assert svc.db[NUDGES].count_documents({"event_id": g.event_id, "state": NudgeState.SENT.value}) == 120
+
+
+def test_a_plan_is_claimed_when_unleased_or_its_lease_expired_never_while_leased(svc: Services) -> None:
+    from followup.service_layer.scheduling import _claim_plan
+
+    now = datetime(2026, 5, 2, 12, 0, tzinfo=UTC)
+    svc.db[PLANS].insert_many(
+        [
+            {"_id": "unleased", "lease_owner": None, "lease_until": None},
+            {"_id": "no-lease-field"},
+            {"_id": "expired", "lease_owner": "dead", "lease_until": now - timedelta(seconds=1)},
+            {"_id": "leased", "lease_owner": "alive", "lease_until": now + timedelta(seconds=30)},
+        ]
+    )
+    claimed = {plan: _claim_plan(svc, plan, "me", now) for plan in ("unleased", "no-lease-field", "expired", "leased")}
+    assert claimed == {"unleased": True, "no-lease-field": True, "expired": True, "leased": False}
+    owners = {doc["_id"]: doc["lease_owner"] for doc in svc.db[PLANS].find({}, {"lease_owner": 1})}
+    assert owners == {"unleased": "me", "no-lease-field": "me", "expired": "me", "leased": "alive"}
+    assert svc.db[PLANS].find_one({"_id": "expired"})["lease_until"] == now + svc.lease
+    assert _claim_plan(svc, "unleased", "other", now) is False  # now leased by "me"

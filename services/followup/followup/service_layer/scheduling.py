@@ -158,11 +158,14 @@ def _nudge_doc(svc: Services, spec: NudgeSpec, batch_id: str, send_at: datetime,
 
 
 def _claim_plan(svc: Services, plan_id: str, owner: str, now: datetime) -> bool:
-    result = svc.db[PLANS].update_one(
-        {"_id": plan_id, "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}]},
-        {"$set": {"lease_owner": owner, "lease_until": now + svc.lease}},
-    )
-    return result.modified_count == 1
+    # Unleased, else lease expired: two _id-bounded updates, not one "$or",
+    # which SecantusDB answers with a scan of every plan ever made (~20 ms of
+    # database CPU per claim at 3,000 plans, against ~1 ms).
+    lease = {"$set": {"lease_owner": owner, "lease_until": now + svc.lease}}
+    for free in (None, {"$lt": now}):
+        if svc.db[PLANS].update_one({"_id": plan_id, "lease_until": free}, lease).modified_count == 1:
+            return True
+    return False
 
 
 def _release_plan(svc: Services, plan_id: str, owner: str, changes: dict[str, Any]) -> None:
