@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from pymongo import MongoClient, monitoring
 from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 
@@ -153,6 +154,22 @@ class SlowCommandLogger(monitoring.CommandListener):
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         self._finished(event, False)
+
+
+def find_in_org(
+    collection: Collection[Doc], doc_id: Any, org_id: str, *, session: ClientSession | None = None
+) -> Doc | None:
+    """The document with this ``_id`` if it belongs to ``org_id``, else None.
+
+    Same answer as ``find_one({"_id": doc_id, "org_id": org_id})``, but the
+    filter names ``_id`` alone: SecantusDB answers that with a direct primary
+    key lookup, while a second field sends it through its general planner
+    (about twice the database CPU for the same single document).
+    """
+    doc = collection.find_one({"_id": doc_id}, session=session)
+    if doc is None or doc.get("org_id") != org_id:
+        return None
+    return doc
 
 
 def is_transient(error: PyMongoError) -> bool:

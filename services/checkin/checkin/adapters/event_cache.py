@@ -15,6 +15,7 @@ from typing import Any
 from pymongo.database import Database
 
 from checkin.adapters.mongo import EVENTS
+from turnout_common.mongo import find_in_org
 
 Doc = dict[str, Any]
 
@@ -34,7 +35,7 @@ class EventCache:
             hit = self._entries.get(key)
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
-        event = self.db[EVENTS].find_one({"_id": event_id, "org_id": org_id})
+        event = find_in_org(self.db[EVENTS], event_id, org_id)
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()

@@ -15,7 +15,7 @@ from checkin.domain.model import EventStatus, RuleBroken, check_timezone, plan_s
 from checkin.service_layer.checkins import close_forgotten_checkouts
 from checkin.service_layer.messages import event_message
 from turnout_common.clock import utcnow
-from turnout_common.mongo import UnitOfWork
+from turnout_common.mongo import UnitOfWork, find_in_org
 
 Doc = dict[str, Any]
 
@@ -88,7 +88,7 @@ def attendance_counts(ctx: Context, event_ids: list[str]) -> dict[str, dict[str,
 
 
 def get_event(ctx: Context, org_id: str, event_id: str) -> Doc:
-    event = ctx.db[EVENTS].find_one({"_id": event_id, "org_id": org_id})
+    event = find_in_org(ctx.db[EVENTS], event_id, org_id)
     if event is None:
         raise RuleBroken("event_not_found", "no such event in your organization")
     return event

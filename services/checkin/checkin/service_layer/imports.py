@@ -43,7 +43,7 @@ from checkin.domain.model import (
 from checkin.service_layer.messages import registered_message
 from checkin.service_layer.registrations import new_person_doc, new_registration_doc
 from turnout_common.clock import utcnow
-from turnout_common.mongo import UnitOfWork, is_transient
+from turnout_common.mongo import UnitOfWork, find_in_org, is_transient
 
 log = logging.getLogger("checkin.imports")
 
@@ -226,7 +226,7 @@ def _register_rows(
     def work(uow: UnitOfWork) -> tuple[int, int]:
         now = utcnow()
         db, session = uow.db, uow.session
-        event = db[EVENTS].find_one({"_id": event_id, "org_id": org_id}, session=session)
+        event = find_in_org(db[EVENTS], event_id, org_id, session=session)
         if event is None:
             raise RuleBroken("event_not_found", "the event was deleted")
         if event["status"] != EventStatus.SCHEDULED.value:

@@ -22,7 +22,7 @@ from checkin.domain.model import (
 from checkin.service_layer.messages import SOURCE, registered_message
 from turnout_common.clock import to_rfc3339, utcnow
 from turnout_common.envelope import new_envelope
-from turnout_common.mongo import UnitOfWork
+from turnout_common.mongo import UnitOfWork, find_in_org
 
 Doc = dict[str, Any]
 
@@ -97,7 +97,7 @@ def register(
 
     def work(uow: UnitOfWork) -> tuple[Doc, bool]:
         now = utcnow()
-        event = uow.db[EVENTS].find_one({"_id": event_id, "org_id": org_id}, session=uow.session)
+        event = find_in_org(uow.db[EVENTS], event_id, org_id, session=uow.session)
         if event is None:
             raise RuleBroken("event_not_found", "no such event in your organization")
         if event["status"] != EventStatus.SCHEDULED.value:
