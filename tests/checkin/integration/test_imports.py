@@ -529,3 +529,37 @@ def test_import_routes_are_documented(app: Flask, client: FlaskClient) -> None:
         op = doc["paths"][path][method]
         assert op["tags"] == ["imports"] and op["x-permission"] == "manage", (path, method)
         assert op["summary"] != "(undocumented)"
+
+
+def test_the_oldest_free_job_is_claimed_first(ctx: Any) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from checkin.service_layer.imports import claim_import
+    from turnout_common.clock import utcnow
+
+    now = utcnow()
+    ctx.db["imports"].insert_many(
+        [
+            {"_id": "done-oldest", "status": "done", "lease_until": None, "created_at": now - timedelta(hours=9)},
+            {"_id": "queued-new", "status": "queued", "lease_until": None, "created_at": now - timedelta(hours=1)},
+            {
+                "_id": "leased",
+                "status": "running",
+                "lease_until": now + timedelta(hours=1),
+                "created_at": now - timedelta(hours=8),
+            },
+            {
+                "_id": "expired",
+                "status": "running",
+                "lease_until": now - timedelta(seconds=5),
+                "created_at": now - timedelta(hours=3),
+            },
+            {"_id": "queued-b", "status": "queued", "created_at": now - timedelta(hours=2)},
+            {"_id": "queued-a", "status": "queued", "created_at": now - timedelta(hours=2)},
+        ]
+    )
+    order = [claim_import(ctx, f"w{n}") for n in range(5)]
+    assert [job and job["_id"] for job in order] == ["expired", "queued-a", "queued-b", "queued-new", None]
+    taken = ctx.db["imports"].find_one({"_id": "queued-a"})
+    assert (taken["status"], taken["lease_owner"]) == ("running", "w1")
+    assert taken["started_at"] is not None and taken["lease_until"] > datetime.now(UTC)

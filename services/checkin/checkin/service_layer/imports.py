@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import DESCENDING, ReturnDocument
+from pymongo import DESCENDING
 from pymongo.errors import PyMongoError
 
 from checkin.adapters.mongo import EVENTS, PEOPLE, REGISTRATIONS
@@ -188,18 +188,36 @@ def percent(job: Doc) -> int:
 def claim_import(ctx: Context, owner: str, lease_seconds: float = LEASE_SECONDS) -> Doc | None:
     """Lease the oldest queued job, or a running one whose worker's lease expired."""
     now = utcnow()
-    job = ctx.db[IMPORTS].find_one_and_update(
-        {
-            "status": {"$in": [QUEUED, RUNNING]},
-            "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}],
-        },
-        {"$set": {"status": RUNNING, "lease_owner": owner, "lease_until": now + timedelta(seconds=lease_seconds)}},
-        sort=[("created_at", 1), ("_id", 1)],
-        return_document=ReturnDocument.AFTER,
+    # The worker asks every second. Few jobs are queued or running at any
+    # time: read those (the status index), pick the oldest free one here, and
+    # lease it with an update conditional on what was read. Not one
+    # findAndModify with "$or" and a sort, which SecantusDB answers by
+    # scanning every import job ever made (~13 ms of database CPU per idle
+    # poll at 1,000 finished jobs, against ~0.5 ms).
+    free = sorted(
+        (
+            job
+            for job in ctx.db[IMPORTS].find(
+                {"status": {"$in": [QUEUED, RUNNING]}}, {"status": 1, "lease_until": 1, "created_at": 1}
+            )
+            if job.get("lease_until") is None or job["lease_until"] < now
+        ),
+        key=lambda job: (job["created_at"], job["_id"]),
     )
-    if job is not None and job.get("started_at") is None:
-        ctx.db[IMPORTS].update_one({"_id": job["_id"], "started_at": None}, {"$set": {"started_at": now}})
-    return job
+    lease = {"$set": {"status": RUNNING, "lease_owner": owner, "lease_until": now + timedelta(seconds=lease_seconds)}}
+    for candidate in free:
+        unchanged = {
+            "_id": candidate["_id"],
+            "status": candidate["status"],
+            "lease_until": candidate.get("lease_until"),
+        }
+        if ctx.db[IMPORTS].update_one(unchanged, lease).modified_count != 1:
+            continue  # another worker took it since
+        job = ctx.db[IMPORTS].find_one({"_id": candidate["_id"]})
+        if job is not None and job.get("started_at") is None:
+            ctx.db[IMPORTS].update_one({"_id": job["_id"], "started_at": None}, {"$set": {"started_at": now}})
+        return job
+    return None
 
 
 def _load_rows(ctx: Context, job_id: str, start: int, end: int) -> list[ImportRow]:
