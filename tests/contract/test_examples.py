@@ -28,6 +28,9 @@ CHECKIN_TYPES = (
     "attendee.checked_in",
     "attendee.checked_out",
 )
+# On turnout.checkin too, but about an organization's access, not a gathering:
+# keyed by org_id, with the revoked subject as the envelope's subject.
+ACCESS_TYPES = ("access.revoked",)
 FOLLOWUP_TYPES = (
     "followup.scheduled",
     "followup.sent",
@@ -39,7 +42,7 @@ FOLLOWUP_TYPES = (
     "contact.unsubscribed",
     "introduction.accepted",
 )
-EVENT_TYPES = CHECKIN_TYPES + FOLLOWUP_TYPES
+EVENT_TYPES = CHECKIN_TYPES + ACCESS_TYPES + FOLLOWUP_TYPES
 
 SCHEMA_URN_PREFIX = "urn:turnout:schema:"
 
@@ -98,6 +101,12 @@ def test_envelope_type_enum_matches_contract() -> None:
     assert sorted(envelope["properties"]["type"]["enum"]) == sorted(EVENT_TYPES)
 
 
+def test_envelope_pins_the_dataschema_of_every_type() -> None:
+    envelope = _load(ENVELOPE_PATH)
+    pinned = {clause["if"]["properties"]["type"]["const"] for clause in envelope["allOf"]}
+    assert pinned == set(EVENT_TYPES)
+
+
 def test_index_matches_contract() -> None:
     index = _load(INDEX_PATH)
     assert sorted(index) == sorted(EVENT_TYPES)
@@ -105,6 +114,9 @@ def test_index_matches_contract() -> None:
         if event_type in CHECKIN_TYPES:
             assert entry["topic"] == "turnout.checkin", event_type
             assert entry["key"] == "event_id", event_type
+        elif event_type in ACCESS_TYPES:
+            assert entry["topic"] == "turnout.checkin", event_type
+            assert entry["key"] == "org_id", event_type
         else:
             assert entry["topic"] == "turnout.followup", event_type
             assert entry["key"] == "person_id", event_type
@@ -171,6 +183,9 @@ def test_example_routing_conventions(path: Path) -> None:
     if event["type"] in CHECKIN_TYPES:
         assert event["source"] == "/turnout/checkin"
         assert event["subject"] == event["data"]["event_id"]
+    elif event["type"] in ACCESS_TYPES:
+        assert event["source"] == "/turnout/checkin"
+        assert event["subject"] == event["data"]["subject_id"]
     else:
         assert event["source"] == "/turnout/followup"
         assert event["subject"] == event["data"]["person_id"]
