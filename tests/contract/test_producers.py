@@ -8,6 +8,7 @@ analytics projection accepts every published example.
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from cloudevents.core.formats.json import JSONFormat
@@ -15,6 +16,7 @@ from cloudevents.core.formats.json import JSONFormat
 from analytics.domain.projections import BatchChanges, fold_batch
 from checkin.service_layer.messages import (
     SOURCE,
+    access_revoked_message,
     checked_in_message,
     event_message,
     registered_message,
@@ -213,8 +215,40 @@ def test_registered_message_carries_the_person_not_the_typed_registration() -> N
     assert data["registered_at"] == "2026-03-13T14:00:00.250Z"
 
 
+ACCESS_PRODUCED: dict[str, Any] = {
+    "user": lambda: access_revoked_message(
+        "65f1a2b3c4d5e6f708192a3b", "6604d1e2f3a4b5c6d7e8f901", "user", "user_deactivated", STARTS
+    ),
+    "api": lambda: access_revoked_message(
+        "65f1a2b3c4d5e6f708192a3b",
+        "api:Vq3xK9mZ2pLt7RwA",
+        "api",
+        "api_token_revoked",
+        STARTS.astimezone(ZoneInfo("America/Chicago")),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ACCESS_PRODUCED))
+def test_access_revoked_is_keyed_by_organization_and_names_the_subject(case: str) -> None:
+    envelope = ACCESS_PRODUCED[case]()
+    registry().validate(envelope)
+    assert registry().parse(envelope.to_json()) == envelope
+    assert envelope.source == SOURCE
+    assert envelope.subject == envelope.data["subject_id"]
+    assert envelope.data["subject_kind"] == case
+    assert envelope.data["revoked_at"] == "2026-03-15T14:00:00.000Z"
+    route = registry().route(envelope.type)
+    assert (route.topic, route.key_field) == ("turnout.checkin", "org_id")
+    # The relay keys the record by the organization (a plain string, never empty).
+    assert str(envelope.data[route.key_field]) == "65f1a2b3c4d5e6f708192a3b"
+    assert JSONFormat().read(None, envelope.to_json()).get_subject() == envelope.data["subject_id"]
+    # No projection reads it: analytics' fold ignores it.
+    assert _fold(envelope).is_empty()
+
+
 def test_every_produced_type_has_a_published_example() -> None:
-    produced_types = {PRODUCED[case]().type for case in PRODUCED}
+    produced_types = {PRODUCED[case]().type for case in PRODUCED} | {make().type for make in ACCESS_PRODUCED.values()}
     example_types = {path.parent.parent.name for path in EXAMPLES}
     assert produced_types <= example_types
 
@@ -230,7 +264,7 @@ def _fold(envelope: Envelope) -> BatchChanges:
 def test_analytics_projection_accepts_every_example(path: Path) -> None:
     envelope = Envelope.from_json(path.read_bytes())
     changes = _fold(envelope)  # must not raise
-    if registry().route(envelope.type).topic == "turnout.checkin":
+    if registry().route(envelope.type).key_field == "event_id":
         # Every gathering message touches that gathering's figures.
         assert envelope.data["event_id"] in changes.events, envelope.type
 

@@ -68,3 +68,55 @@ def test_api_token_works_until_revoked_and_stays_in_its_organization(client: Fla
     assert client.post(f"/api/v1/api-tokens/{body['id']}/revoke", headers=headers(org.token)).status_code == 200
     answer = client.get("/api/v1/events", headers=headers(token))
     assert answer.status_code == 401 and answer.get_json()["error"]["code"] == "token_revoked"
+
+
+def _access_revoked(ctx: Any) -> list[Any]:
+    from turnout_common.contracts import registry
+
+    return [registry().parse(bytes(doc["payload"])) for doc in ctx.db["outbox"].find({"type": "access.revoked"})]
+
+
+def test_api_token_carries_its_own_expiry(client: FlaskClient, org: Org, ctx: Any) -> None:
+    created = client.post(
+        "/api/v1/api-tokens", json={"name": "Short", "role": "viewer", "expires_in_days": 2}, headers=headers(org.token)
+    ).get_json()
+    principal = ctx.signer.verify(created["token"])
+    stored = ctx.db["api_tokens"].find_one({"_id": created["id"]})
+    assert principal.expires_at == int(stored["expires_at"].timestamp())
+    assert principal.subject_id == f"api:{created['id']}"
+
+
+def test_revoking_a_token_publishes_access_revoked_in_the_same_write(client: FlaskClient, org: Org, ctx: Any) -> None:
+    created = client.post(
+        "/api/v1/api-tokens", json={"name": "CRM sync", "role": "viewer"}, headers=headers(org.token)
+    ).get_json()
+    assert _access_revoked(ctx) == []
+    answer = client.post(f"/api/v1/api-tokens/{created['id']}/revoke", headers=headers(org.token))
+    assert answer.status_code == 200 and answer.get_json()["revoked"] is True
+    (message,) = _access_revoked(ctx)
+    assert message.subject == f"api:{created['id']}"
+    assert message.data["org_id"] == org.id
+    assert (message.data["subject_kind"], message.data["reason"]) == ("api", "api_token_revoked")
+    entry = ctx.db["outbox"].find_one({"type": "access.revoked"})
+    assert (entry["topic"], entry["key"]) == ("turnout.checkin", org.id)
+    # Revoking again keeps the first moment (and may announce it again: consumers keep the first).
+    first = ctx.db["api_tokens"].find_one({"_id": created["id"]})["revoked_at"]
+    assert client.post(f"/api/v1/api-tokens/{created['id']}/revoke", headers=headers(org.token)).status_code == 200
+    assert ctx.db["api_tokens"].find_one({"_id": created["id"]})["revoked_at"] == first
+    # Unknown or foreign tokens: a 404, and nothing published.
+    before = ctx.db["outbox"].count_documents({"type": "access.revoked"})
+    missing = client.post("/api/v1/api-tokens/nope/revoke", headers=headers(org.token))
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "token_not_found"
+    assert ctx.db["outbox"].count_documents({"type": "access.revoked"}) == before
+
+
+def test_deactivating_a_user_publishes_access_revoked(client: FlaskClient, org: Org, ctx: Any) -> None:
+    token = add_user(client.application, client, org.id, "viewer")
+    user_id = client.get("/api/v1/me", headers=headers(token)).get_json()["id"]
+    assert client.post(f"/api/v1/users/{user_id}/deactivate", headers=headers(org.token)).status_code == 200
+    (message,) = _access_revoked(ctx)
+    assert message.subject == message.data["subject_id"] == user_id
+    assert (message.data["subject_kind"], message.data["reason"]) == ("user", "user_deactivated")
+    # checkin itself refuses the user at once (its own cache was told).
+    answer = client.get("/api/v1/events", headers=headers(token))
+    assert answer.status_code == 401 and answer.get_json()["error"]["code"] == "user_deactivated"

@@ -14,9 +14,11 @@ from pymongo.errors import DuplicateKeyError
 from checkin.adapters.mongo import API_TOKENS, USERS
 from checkin.bootstrap import Context
 from checkin.domain.model import RuleBroken
+from checkin.service_layer.messages import access_revoked_message
 from checkin.service_layer.organizations import new_user_doc
 from turnout_common.auth import ROLES, Principal
 from turnout_common.clock import to_rfc3339, utcnow
+from turnout_common.mongo import UnitOfWork, find_in_org
 
 Doc = dict[str, Any]
 
@@ -60,8 +62,18 @@ def deactivate_user(ctx: Context, granter: Principal, user_id: str) -> Doc:
     if user_id == granter.subject_id:
         raise RuleBroken("forbidden_role", "you cannot deactivate yourself")
     _no_higher_than(granter, user["role"])
-    ctx.db[USERS].update_one({"_id": user_id}, {"$set": {"deactivated_at": utcnow()}})
-    user["deactivated_at"] = utcnow()
+    # Deactivating again keeps the first moment, and announces it again (harmless:
+    # consumers keep the first record), so a user deactivated before the message
+    # existed reaches followup and analytics too.
+    deactivated_at = user.get("deactivated_at") or utcnow()
+
+    def work(uow: UnitOfWork) -> None:
+        uow.db[USERS].update_one({"_id": user_id}, {"$set": {"deactivated_at": deactivated_at}}, session=uow.session)
+        uow.publish(access_revoked_message(granter.org_id, user_id, "user", "user_deactivated", deactivated_at))
+
+    ctx.uow().run(work)
+    ctx.access.forget_user(user_id)
+    user["deactivated_at"] = deactivated_at
     return user
 
 
@@ -89,6 +101,9 @@ def create_api_token(ctx: Context, granter: Principal, name: str, role: str, day
             role=role,
             name=doc["name"],
             session_id=token_id,
+            # Signed into the token, so followup and analytics refuse it after
+            # its lifetime too, not only after API_TOKEN_MAX_AGE.
+            expires_at=int(doc["expires_at"].timestamp()),
         )
     )
     return token, doc
@@ -110,12 +125,22 @@ def public_api_token(doc: Doc) -> Doc:
 
 
 def revoke_api_token(ctx: Context, org_id: str, token_id: str) -> Doc:
-    result = ctx.db[API_TOKENS].update_one({"_id": token_id, "org_id": org_id}, {"$set": {"revoked_at": utcnow()}})
-    if result.matched_count != 1:
-        raise RuleBroken("token_not_found", "no such API token in your organization")
+    """Revoke at once here, and (through ``access.revoked``) in followup and analytics."""
+
+    def work(uow: UnitOfWork) -> Doc:
+        doc = find_in_org(uow.db[API_TOKENS], token_id, org_id, session=uow.session)
+        if doc is None:
+            raise RuleBroken("token_not_found", "no such API token in your organization")
+        # Revoking again keeps the first moment and announces it again (harmless).
+        doc["revoked_at"] = doc.get("revoked_at") or utcnow()
+        uow.db[API_TOKENS].update_one(
+            {"_id": token_id}, {"$set": {"revoked_at": doc["revoked_at"]}}, session=uow.session
+        )
+        uow.publish(access_revoked_message(org_id, f"api:{token_id}", "api", "api_token_revoked", doc["revoked_at"]))
+        return doc
+
+    doc = ctx.uow().run(work)
     ctx.access.forget(token_id)
-    doc = ctx.db[API_TOKENS].find_one({"_id": token_id})
-    assert doc is not None
     return doc
 
 
@@ -158,3 +183,7 @@ class AccessChecks:
     def forget(self, token_id: str) -> None:
         with self._lock:
             self._cache.pop(f"t:{token_id}", None)
+
+    def forget_user(self, user_id: str) -> None:
+        with self._lock:
+            self._cache.pop(f"u:{user_id}", None)

@@ -120,3 +120,22 @@ def checked_out_message(registration: Doc, event: Doc) -> Envelope:
             "event_kind": event["kind"],
         },
     )
+
+
+def access_revoked_message(
+    org_id: str, subject_id: str, subject_kind: str, reason: str, revoked_at: datetime
+) -> Envelope:
+    """access.revoked: a deactivated user or a revoked API token; the services that
+    accept checkin's tokens record it and refuse that subject from then on."""
+    return new_envelope(
+        "access.revoked",
+        source=SOURCE,
+        subject=subject_id,
+        data={
+            "org_id": org_id,
+            "subject_id": subject_id,
+            "subject_kind": subject_kind,
+            "reason": reason,
+            "revoked_at": to_rfc3339(revoked_at),
+        },
+    )
