@@ -21,6 +21,7 @@ from analytics.service_layer import views
 from turnout_common.clock import utcnow
 from turnout_common.contracts import ALL_TOPICS_FOR_READINESS
 from turnout_common.metrics import MongoFiguresCollector
+from turnout_common.revocations import RevokedSubjects
 from turnout_common.runtime import KafkaCheck, mongo_check
 from turnout_common.web import ApiError, init_web, operation
 
@@ -413,6 +414,7 @@ def init_app(app: Flask) -> None:
         signer=context.signer,
         readiness=[mongo_check(context.client), KafkaCheck(settings.kafka_bootstrap_servers, ALL_TOPICS_FOR_READINESS)],
         metrics_collector=MongoFiguresCollector("analytics", context.db),
+        principal_check=RevokedSubjects(context.db).check,
         description="Attendance projections and the organizer dashboard.",
     )
     app.register_blueprint(bp)

@@ -15,6 +15,7 @@ from analytics.domain.projections import PROJECTIONS, BatchChanges, Message, fol
 from analytics.domain.registrations import RegistrationState
 from turnout_common.envelope import Envelope
 from turnout_common.mongo import UnitOfWork
+from turnout_common.revocations import record_revocations
 
 
 class ProjectionStorage(Protocol):
@@ -48,5 +49,8 @@ def project(uow: UnitOfWork, messages: Sequence[Envelope]) -> None:
     Two workers touching one person (their messages come from different
     partitions) both read and write that person's document in their
     transactions; MongoDB's write conflict makes one retry on fresh data.
+    ``access.revoked`` (no projection reads it) is recorded for the web
+    app's token check in the same transaction.
     """
+    record_revocations(uow, messages)
     apply_batch(ProjectionStore(uow.db, uow.session), messages)

@@ -17,6 +17,7 @@ from checkin.entrypoints.api import CHECKIN_BODY, REGISTRATION_BODY, TIMESTAMP, 
 from checkin.service_layer import checkins, kiosks, registrations
 from turnout_common.auth import Principal
 from turnout_common.clock import to_rfc3339, utcnow
+from turnout_common.revocations import refusal
 from turnout_common.web import ApiError, operation
 
 bp = Blueprint("api_kiosks", __name__, url_prefix="/api/v1")
@@ -282,9 +283,9 @@ def check_kiosk_session(principal: Principal) -> None:
             )
     elif principal.kind == "api":
         if not context.access.api_token_valid(principal.session_id or ""):
-            raise ApiError(401, "token_revoked", "this API token was revoked or has expired")
+            raise refusal(principal)
     elif not context.access.user_active(principal.subject_id):
-        raise ApiError(401, "user_deactivated", "this account was deactivated")
+        raise refusal(principal)
 
 
 def init_app(app: Flask) -> None:

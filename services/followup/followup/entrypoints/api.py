@@ -22,6 +22,7 @@ from followup.service_layer.organizer import RESOLUTIONS, STATUS_QUERIES, Confli
 from followup.service_layer.tracking import NotFound
 from turnout_common.contracts import ALL_TOPICS_FOR_READINESS
 from turnout_common.metrics import MongoFiguresCollector
+from turnout_common.revocations import RevokedSubjects
 from turnout_common.runtime import KafkaCheck, mongo_check
 from turnout_common.web import ApiError, init_web, operation
 
@@ -416,6 +417,7 @@ def init_app(app: Flask) -> None:
         signer=context.signer,
         readiness=[mongo_check(context.client), KafkaCheck(settings.kafka_bootstrap_servers, ALL_TOPICS_FOR_READINESS)],
         metrics_collector=FollowupFigures(context.services),
+        principal_check=RevokedSubjects(context.db).check,
         description="Contacts, consent and the follow-up emails after each event.",
     )
     app.register_error_handler(NotFound, _not_found)

@@ -22,10 +22,13 @@ from followup.domain.contacts import consent_update, contact_from_registration
 from turnout_common.clock import parse_rfc3339, utcnow
 from turnout_common.envelope import Envelope
 from turnout_common.mongo import UnitOfWork
+from turnout_common.revocations import ACCESS_REVOKED, record_revocations
 
 EVENT_TYPES = ("event.scheduled", "event.updated", "event.cancelled", "event.ended")
 FACT_TYPES = ("attendee.registered", "registration.cancelled", "attendee.checked_in", "attendee.checked_out")
-HANDLED_TYPES = EVENT_TYPES + FACT_TYPES
+# A deactivated user or revoked API token: recorded so the web app refuses it.
+ACCESS_TYPES = (ACCESS_REVOKED,)
+HANDLED_TYPES = EVENT_TYPES + FACT_TYPES + ACCESS_TYPES
 
 
 def _time(value: Any) -> Any:
@@ -90,6 +93,8 @@ def _attendance_update(message: Envelope) -> dict[str, Any]:
 
 def apply_checkin_messages(uow: UnitOfWork, messages: Sequence[Envelope]) -> None:
     """Apply new messages (in partition order) inside the consumer's transaction."""
+    record_revocations(uow, messages)
+    messages = [m for m in messages if m.type not in ACCESS_TYPES]
     session = uow.session
     contacts: list[UpdateOne] = []
     attendance: list[UpdateOne] = []

@@ -1,0 +1,120 @@
+"""Revocation across services on the launched stack: an API token revoked, or
+a user deactivated, in checkin is refused by followup and analytics within
+seconds (checkin's outbox -> relay -> Kafka ``access.revoked`` -> each worker's
+``revoked_subjects`` -> each web app's token check). Real broker, database and
+processes; nothing mocked."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.e2e.stack import RunningStack
+
+pytestmark = pytest.mark.e2e
+
+# What each service answers for a caller with the organizer role (manage + view).
+PROBES = {
+    "checkin": "/api/v1/events",
+    "analytics": "/api/v1/events",
+    "followup": "/api/v1/contacts?limit=1",
+}
+# The pipeline has a relay poll, a consumer poll and a 3 s cache in between.
+WITHIN_SECONDS = 15.0
+
+
+def _status(stack: RunningStack, service: str, token: str) -> requests.Response:
+    return requests.get(stack.url(service, PROBES[service]), headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def _works_everywhere(stack: RunningStack, token: str) -> None:
+    for service in PROBES:
+        answer = _status(stack, service, token)
+        assert answer.status_code == 200, (service, answer.text)
+
+
+def _refused_everywhere(stack: RunningStack, token: str, code: str) -> dict[str, float]:
+    """Wait until every service refuses ``token`` with 401 ``code``; return how long each took."""
+    started = time.monotonic()
+    took: dict[str, float] = {}
+    while len(took) < len(PROBES):
+        for service in PROBES:
+            if service in took:
+                continue
+            answer = _status(stack, service, token)
+            if answer.status_code == 401:
+                assert answer.json()["error"]["code"] == code, (service, answer.text)
+                took[service] = time.monotonic() - started
+            else:
+                assert answer.status_code == 200, (service, answer.text)
+        elapsed = time.monotonic() - started
+        assert elapsed < WITHIN_SECONDS, f"still accepted after {elapsed:.1f}s by {set(PROBES) - set(took)}"
+        time.sleep(0.2)
+    # And it stays refused.
+    for service in PROBES:
+        assert _status(stack, service, token).status_code == 401, service
+    return took
+
+
+def test_a_revoked_api_token_is_refused_by_every_service_within_seconds(running_stack: RunningStack) -> None:
+    created = requests.post(
+        running_stack.url("checkin", "/api/v1/api-tokens"),
+        json={"name": f"CRM sync {uuid.uuid4().hex[:6]}", "role": "organizer", "expires_in_days": 7},
+        headers=running_stack.headers,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    token, token_id = created.json()["token"], created.json()["id"]
+    _works_everywhere(running_stack, token)
+
+    revoked = requests.post(
+        running_stack.url("checkin", f"/api/v1/api-tokens/{token_id}/revoke"), headers=running_stack.headers, timeout=10
+    )
+    assert revoked.status_code == 200, revoked.text
+    took = _refused_everywhere(running_stack, token, "token_revoked")
+    print(f"API token refused after {took}")
+    # The organizer's own session is untouched.
+    _works_everywhere(running_stack, running_stack.token)
+
+
+def test_a_deactivated_users_session_is_refused_by_every_service_within_seconds(running_stack: RunningStack) -> None:
+    email = f"helper-{uuid.uuid4().hex[:8]}@example.org"
+    password = "a-long-enough-password"
+    added = requests.post(
+        running_stack.url("checkin", "/api/v1/users"),
+        json={"email": email, "name": "Temporary Helper", "role": "organizer", "password": password},
+        headers=running_stack.headers,
+        timeout=10,
+    )
+    assert added.status_code == 201, added.text
+    login = requests.post(
+        running_stack.url("checkin", "/api/v1/auth/login"), json={"email": email, "password": password}, timeout=10
+    )
+    assert login.status_code == 200, login.text
+    token = login.json()["token"]
+    _works_everywhere(running_stack, token)
+
+    deactivated = requests.post(
+        running_stack.url("checkin", f"/api/v1/users/{added.json()['id']}/deactivate"),
+        headers=running_stack.headers,
+        timeout=10,
+    )
+    assert deactivated.status_code == 200 and deactivated.json()["active"] is False, deactivated.text
+    took = _refused_everywhere(running_stack, token, "user_deactivated")
+    print(f"deactivated user refused after {took}")
+    # The analytics dashboard (session cookie) asks them to sign in again.
+    page = requests.get(running_stack.url("analytics", "/dashboard"), cookies={"turnout_session": token}, timeout=10)
+    assert page.status_code == 401 and "/login?next=" in page.text
+    _works_everywhere(running_stack, running_stack.token)
+
+
+def test_revoking_an_unknown_token_is_a_clear_404(running_stack: RunningStack) -> None:
+    answer = requests.post(
+        running_stack.url("checkin", "/api/v1/api-tokens/no-such-token/revoke"),
+        headers=running_stack.headers,
+        timeout=10,
+    )
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "token_not_found"
