@@ -382,10 +382,18 @@ def close_forgotten_checkouts(uow: UnitOfWork, event: Doc, ended_at: datetime) -
     """At a volunteer event's end, check out everyone still in, at the end time (rule recorded)."""
     if event["kind"] != "volunteer_shift":
         return 0
-    still_in = list(
-        uow.db[REGISTRATIONS].find(
-            {"event_id": event["_id"], "checkin": {"$ne": None}, "checkout": {"$in": [None]}}, session=uow.session
-        )
+    # The event's registrations by its index, filtered here: with the
+    # "$ne"/"$in" conditions in the filter SecantusDB scanned every
+    # registration of every event (24 ms at 20,000, against 13 ms for the
+    # event's own 500; the scan grows with every event ever held).
+    # In _id order (ObjectIds, so creation order), as the scan returned them.
+    still_in = sorted(
+        (
+            registration
+            for registration in uow.db[REGISTRATIONS].find({"event_id": event["_id"]}, session=uow.session)
+            if registration.get("checkin") is not None and registration.get("checkout") is None
+        ),
+        key=lambda registration: str(registration["_id"]),
     )
     for registration in still_in:
         closing = min(ended_at, event["ends_at"])
