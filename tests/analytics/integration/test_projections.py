@@ -259,3 +259,14 @@ def test_a_rebuild_whose_cache_fills_up_gives_the_same_figures(
     monkeypatch.setattr(rebuilding, "MAX_CACHED_REGISTRATIONS", 3)
     rebuild(mongo_client, db, batch_size=5, switch_grace=0)
     assert snapshot(db) == live
+
+
+def test_the_archive_keeps_only_the_index_it_is_read_by(
+    mongo_client: MongoClient[Doc], service_env: dict[str, str]
+) -> None:
+    db = mongo_client[service_env["ANALYTICS_MONGODB_DATABASE"]]
+    # What an earlier version created: indexes nothing reads, each a write per archived message.
+    db["archive"].create_index([("type", 1), ("time", 1)])
+    db["archive"].create_index([("subject", 1)])
+    ensure_indexes(db)
+    assert set(db["archive"].index_information()) == {"_id_", "applied_at_1"}

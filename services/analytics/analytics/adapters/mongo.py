@@ -37,6 +37,7 @@ PROJECTION_COLLECTIONS: dict[str, tuple[str, ...]] = {
     "events": (EVENT_FIGURES, REGISTRATION_FACTS, EVENT_LANES),
     "people": (PEOPLE, PEOPLE_SUMMARY, LOYALTY, COHORTS, FUNNEL),
 }
+UNUSED_ARCHIVE_INDEXES = ("type_1_time_1", "subject_1")
 # Which generation of each projection group is live, and the shape it was built
 # with: {_id: group, generation: n, version: v}. A rebuild writes generation
 # n+1 beside the live one and switches this pointer.
@@ -107,9 +108,15 @@ def mark_current(db: Database[Doc], groups: Iterable[str]) -> None:
 def ensure_indexes(db: Database[Doc], names: dict[str, str] | None = None) -> None:
     """Create the indexes every query here relies on (a non-indexed query scans the collection)."""
     if names is None:
-        db[ARCHIVE].create_index([("type", ASCENDING), ("time", ASCENDING)])
-        db[ARCHIVE].create_index([("subject", ASCENDING)])
+        # The archive is read whole (a rebuild) or by applied_at (its catch-up
+        # passes). Every index costs each archived message a write: the
+        # (type, time) and subject indexes of earlier versions were never read
+        # and tripled the insert's cost on SecantusDB, so they go.
         db[ARCHIVE].create_index([("applied_at", ASCENDING)])
+        existing = db[ARCHIVE].index_information()
+        for unused in UNUSED_ARCHIVE_INDEXES:
+            if unused in existing:
+                db[ARCHIVE].drop_index(unused)
         names = live_names(db)
     for name, actual in names.items():
         for keys in INDEXES.get(name, []):
