@@ -312,7 +312,6 @@ def _up(url: str) -> bool:
 def bench_rebuild(args: argparse.Namespace) -> dict[str, Any]:
     from analytics.service_layer.rebuild import rebuild
     from tests.analytics.history import History
-    from tests.analytics.integration.conftest import archive
 
     workdir = Path(tempfile.mkdtemp(prefix="turnout-bench-rebuild-"))
     port = free_port()
@@ -340,11 +339,26 @@ def bench_rebuild(args: argparse.Namespace) -> dict[str, Any]:
             index += 1
         messages = history.messages[: args.archive_messages]
         started = time.monotonic()
-        for start in range(0, len(messages), 1000):
-            archive(db, messages[start : start + 1000])
+        # Archived as the worker does, applied over the last 400 days (a batch a few
+        # minutes apart), so the rebuild reads it window by window as it would a real one.
+        applied = datetime.now(UTC) - timedelta(days=400)
+        step = timedelta(days=399) / max(1, len(messages) // 500)
+        for start in range(0, len(messages), 500):
+            at = applied + step * (start // 500)
+            db["archive"].insert_many(
+                [
+                    {
+                        "_id": m.id,
+                        "type": m.type,
+                        "applied_at": at,
+                        "envelope": m.to_dict(),
+                        "subject": m.subject,
+                        "time": m.time,
+                    }
+                    for m in messages[start : start + 500]
+                ]
+            )
         insert_rate = len(messages) / (time.monotonic() - started)
-        # An archive written long ago: the rebuild's catch-up passes re-read only recent messages.
-        db["archive"].update_many({}, {"$set": {"applied_at": datetime.now(UTC) - timedelta(days=1)}})
         log(f"archived at {insert_rate:,.0f} messages/s; rebuilding ...")
         report = rebuild(
             client,
@@ -432,7 +446,9 @@ def bench_latency(args: argparse.Namespace) -> dict[str, Any]:
             with requests.get(
                 f"{analytics}/api/v1/events/{event['id']}/live", headers=headers, stream=True, timeout=600
             ) as answer:
-                for line in answer.iter_lines(decode_unicode=True):
+                # chunk_size=None: each line as soon as it arrives (the default, 512
+                # bytes, held a small event back until the next one filled the chunk).
+                for line in answer.iter_lines(chunk_size=None, decode_unicode=True):
                     if stop.is_set():
                         return
                     if line and line.startswith("data: "):

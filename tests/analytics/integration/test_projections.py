@@ -270,3 +270,30 @@ def test_the_archive_keeps_only_the_index_it_is_read_by(
     db["archive"].create_index([("subject", 1)])
     ensure_indexes(db)
     assert set(db["archive"].index_information()) == {"_id_", "applied_at_1"}
+
+
+def test_the_archive_is_read_whole_a_window_at_a_time(
+    mongo_client: MongoClient[Doc], service_env: dict[str, str]
+) -> None:
+    """Messages applied years apart, in bursts, or a little in the future are all read, once."""
+    from datetime import UTC, datetime, timedelta
+
+    from analytics.adapters.mongo import ArchiveReader
+
+    messages = scripted_history().history.messages
+    db = mongo_client[service_env["ANALYTICS_MONGODB_DATABASE"]]
+    ensure_indexes(db)
+    now = datetime.now(UTC)
+    moments = [now + timedelta(hours=2), now - timedelta(days=3 * 365), datetime(2001, 5, 1, tzinfo=UTC)]
+    docs = []
+    for index, message in enumerate(messages):
+        # A third in one burst (the same instant), the rest spread over the moments above.
+        at = now - timedelta(days=10) if index % 3 == 0 else moments[index % len(moments)]
+        docs.append({"_id": message.id, "type": message.type, "applied_at": at, "envelope": message.to_dict()})
+    db["archive"].insert_many(docs)
+    reader = ArchiveReader(db)
+    assert not reader.is_empty() and reader.count() == len(messages)
+    read = [envelope.id for batch in reader.batches(4) for envelope in batch]
+    assert sorted(read) == sorted(m.id for m in messages)
+    recent = [envelope.id for batch in reader.batches(4, since=now - timedelta(days=11)) for envelope in batch]
+    assert len(recent) == sum(1 for doc in docs if doc["applied_at"] >= now - timedelta(days=11))

@@ -23,7 +23,6 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from analytics.adapters.mongo import (
-    ARCHIVE,
     PROJECTION_COLLECTIONS,
     PROJECTION_STATE,
     ArchiveReader,
@@ -252,7 +251,7 @@ def upgrade_outdated(
     groups = outdated_groups(db)
     if not groups:
         return None
-    if db[ARCHIVE].find_one({}, {"_id": 1}) is None:
+    if ArchiveReader(db).is_empty():  # (a find_one would read the whole archive on SecantusDB)
         mark_current(db, groups)
         return None
     if not _take_upgrade_lease(db):
