@@ -11,6 +11,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
 
 from analytics.domain.events import EventMeta
 from analytics.domain.people import PersonState
@@ -117,11 +118,23 @@ def ensure_indexes(db: Database[Doc], names: dict[str, str] | None = None) -> No
         existing = db[ARCHIVE].index_information()
         for unused in UNUSED_ARCHIVE_INDEXES:
             if unused in existing:
-                db[ARCHIVE].drop_index(unused)
+                drop_index_if_present(db, ARCHIVE, unused)
         names = live_names(db)
     for name, actual in names.items():
         for keys in INDEXES.get(name, []):
             db[actual].create_index(keys)
+
+
+def drop_index_if_present(db: Database[Doc], collection: str, name: str) -> None:
+    """Drop an index; another process starting at the same time may have dropped it first."""
+    try:
+        db[collection].drop_index(name)
+    except OperationFailure as error:
+        if error.code != INDEX_NOT_FOUND:
+            raise
+
+
+INDEX_NOT_FOUND = 27
 
 
 class ProjectionStore:
