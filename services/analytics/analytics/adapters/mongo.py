@@ -4,7 +4,7 @@ and writing projection state for the projector and the rebuild."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +14,7 @@ from pymongo.database import Database
 from pymongo.errors import OperationFailure
 
 from analytics.domain.events import EventMeta
+from analytics.domain.facts import Counters
 from analytics.domain.people import PersonState
 from analytics.domain.projections import BatchChanges
 from analytics.domain.registrations import RegistrationState
@@ -233,45 +234,26 @@ class ProjectionStore:
                 ordered=False,
                 session=session,
             )
-        if changes.cohorts:
-            self._c(COHORTS).bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": f"{org_id}|{cohort}"},
-                        {"$set": {"org_id": org_id, "cohort": cohort}, "$inc": counters},
-                        upsert=True,
-                    )
-                    for (org_id, cohort), counters in changes.cohorts.items()
-                ],
-                ordered=False,
-                session=session,
-            )
-        if changes.loyalty:
-            self._c(LOYALTY).bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": f"{org_id}|{attended}"},
-                        {"$set": {"org_id": org_id, "events_attended": attended}, "$inc": counters},
-                        upsert=True,
-                    )
-                    for (org_id, attended), counters in changes.loyalty.items()
-                ],
-                ordered=False,
-                session=session,
-            )
-        if changes.funnel:
-            self._c(FUNNEL).bulk_write(
-                [
-                    UpdateOne(
-                        {"_id": f"{org_id}|{month}|{kind}"},
-                        {"$set": {"org_id": org_id, "month": month, "kind": kind}, "$inc": counters},
-                        upsert=True,
-                    )
-                    for (org_id, month, kind), counters in changes.funnel.items()
-                ],
-                ordered=False,
-                session=session,
-            )
+        self._inc_cells(COHORTS, ("org_id", "cohort"), changes.cohorts)
+        self._inc_cells(LOYALTY, ("org_id", "events_attended"), changes.loyalty)
+        self._inc_cells(FUNNEL, ("org_id", "month", "kind"), changes.funnel)
+
+    def _inc_cells(self, name: str, fields: tuple[str, ...], cells: Mapping[tuple[Any, ...], Counters]) -> None:
+        """Add counter increments to cells keyed by ``fields`` (``_id``: the key's parts joined by ``|``)."""
+        if not cells:
+            return
+        self._c(name).bulk_write(
+            [
+                UpdateOne(
+                    {"_id": "|".join(str(part) for part in key)},
+                    {"$set": dict(zip(fields, key, strict=True)), "$inc": counters},
+                    upsert=True,
+                )
+                for key, counters in cells.items()
+            ],
+            ordered=False,
+            session=self.session,
+        )
 
 
 # -- the archive ------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import MongoClient
 from pymongo.database import Database
@@ -74,6 +74,7 @@ class RebuildReport:
 
 
 ProgressCallback = Callable[[Progress], None]
+State = TypeVar("State")
 # How many states the rebuild keeps in memory between batches (then it writes
 # the changed ones and starts afresh): about 100-200 MB at the most.
 MAX_CACHED_REGISTRATIONS = 100_000
@@ -99,23 +100,13 @@ class CachedStore:
         self.absent_people: set[str] = set()
 
     def load_registrations(self, ids: Iterable[str]) -> dict[str, RegistrationState]:
-        wanted = set(ids)
-        missing = [key for key in wanted if key not in self.registrations and key not in self.absent_registrations]
-        found = self.store.load_registrations(missing)
-        self.registrations.update(found)
-        self.absent_registrations.update(key for key in missing if key not in found)
-        return {key: self.registrations[key] for key in wanted if key in self.registrations}
+        return _through_cache(ids, self.registrations, self.absent_registrations, self.store.load_registrations)
 
     def load_events(self, ids: Iterable[str]) -> dict[str, EventMeta]:
         return self.store.load_events(ids)
 
     def load_people(self, ids: Iterable[str]) -> dict[str, PersonState]:
-        wanted = set(ids)
-        missing = [key for key in wanted if key not in self.people and key not in self.absent_people]
-        found = self.store.load_people(missing)
-        self.people.update(found)
-        self.absent_people.update(key for key in missing if key not in found)
-        return {key: self.people[key] for key in wanted if key in self.people}
+        return _through_cache(ids, self.people, self.absent_people, self.store.load_people)
 
     def write(self, changes: BatchChanges) -> None:
         # fold_batch returns new state objects (it never changes the loaded ones).
@@ -145,6 +136,18 @@ class CachedStore:
         self.registrations, self.people = {}, {}
         self.dirty_registrations, self.dirty_people = set(), set()
         self.absent_registrations, self.absent_people = set(), set()
+
+
+def _through_cache(
+    ids: Iterable[str], cache: dict[str, State], absent: set[str], load: Callable[[list[str]], dict[str, State]]
+) -> dict[str, State]:
+    """The states of ``ids``: cached, else loaded (and cached); ids found nowhere are remembered as absent."""
+    wanted = set(ids)
+    missing = [key for key in wanted if key not in cache and key not in absent]
+    found = load(missing)
+    cache.update(found)
+    absent.update(key for key in missing if key not in found)
+    return {key: cache[key] for key in wanted if key in cache}
 
 
 def _pass(

@@ -31,9 +31,6 @@ MAX_PEOPLE_PAGE = 500
 MAX_AT_RISK_SCAN = 2000
 AT_RISK_FIRST_WINDOW_DAYS = 7
 AT_RISK_MAX_WINDOW_DAYS = 120
-PEOPLE_SORTS = {
-    "events_attended": [("events_attended", DESCENDING)],
-}
 EVENT_FIELDS = {
     name: 1
     for name in (
@@ -495,12 +492,6 @@ def people_page(db: Database[Doc], org_id: str, now: datetime, limit: int = 100,
     cursor = db[names[PEOPLE_SUMMARY]].find(query, PERSON_FIELDS)
     docs = cursor.sort([("events_attended", DESCENDING), ("_id", 1)]).skip(skip).limit(limit)
     return {"people": [_person_row(doc, now) for doc in docs], "total": total}
-
-
-def people(db: Database[Doc], org_id: str, now: datetime, limit: int = 100, offset: int = 0) -> list[Doc]:
-    """People who came at least once, most events first."""
-    rows: list[Doc] = people_page(db, org_id, now, limit, offset)["people"]
-    return rows
 
 
 def person(db: Database[Doc], org_id: str, person_id: str, now: datetime) -> Doc | None:
