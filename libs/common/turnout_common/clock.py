@@ -19,6 +19,11 @@ def to_rfc3339(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+def to_rfc3339_or_none(moment: datetime | None) -> str | None:
+    """``to_rfc3339`` for an optional moment: None (or a missing value) stays None."""
+    return to_rfc3339(moment) if moment is not None else None
+
+
 def parse_rfc3339(text: str) -> datetime:
     """Parse an RFC 3339 timestamp that carries a zone; raise ValueError otherwise."""
     if not isinstance(text, str) or len(text) > 40:

@@ -137,6 +137,26 @@ def _unpaired_surrogate(value: Any, path: str = "") -> str | None:
 _validators: dict[int, Draft202012Validator] = {}
 
 
+# -- query arguments -----------------------------------------------------------
+
+MAX_PAGE_LIMIT = 1000
+MAX_OFFSET = 1_000_000
+
+
+def page_args(
+    default_limit: int = 100, max_limit: int = MAX_PAGE_LIMIT, max_offset: int = MAX_OFFSET
+) -> tuple[int, int]:
+    """``limit`` and ``offset`` from the query string, or a 400 saying which range is allowed."""
+    try:
+        limit = int(request.args.get("limit", str(default_limit)))
+        skip = int(request.args.get("offset", "0"))
+    except ValueError as exc:
+        raise ApiError(400, "invalid_query", "limit and offset must be integers") from exc
+    if not 1 <= limit <= max_limit or not 0 <= skip <= max_offset:
+        raise ApiError(400, "invalid_query", f"limit must be 1-{max_limit} and offset 0-{max_offset}")
+    return limit, skip
+
+
 # -- documented operations -----------------------------------------------------
 
 
