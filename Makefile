@@ -19,7 +19,7 @@ $(STAMP): requirements-dev.txt services/requirements.lock $(addsuffix /pyproject
 
 # Front-end packages come from npm with a lockfile; the copy step puts the few
 # files the pages load under each service's static/vendor (not committed).
-FRONTENDS := $(wildcard frontend/package.json services/analytics/frontend/package.json)
+FRONTENDS := $(wildcard services/checkin/frontend/package.json services/analytics/frontend/package.json)
 
 frontend:
 	@for pkg in $(FRONTENDS); do \

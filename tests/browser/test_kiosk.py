@@ -412,7 +412,7 @@ def test_the_camera_reads_a_badge_with_jsqr(running_stack: RunningStack, playwri
         pytest.fail(f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)", pytrace=False)
     if not VENDOR_JSQR.exists():
         pytest.fail(
-            f"{VENDOR_JSQR.relative_to(REPO)} is missing: build it with `cd frontend && npm ci && npm run vendor`",
+            f"{VENDOR_JSQR.relative_to(REPO)} is missing: build it with `make frontend`",
             pytrace=False,
         )
     event = create_event(running_stack, "Camera check-in")
