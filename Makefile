@@ -48,6 +48,7 @@ test: $(STAMP) lint typecheck compose-check frontend browser-deps
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pre-commit validate-config .pre-commit-config.yaml
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --cache-dir .mypy_cache
