@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import TypedDict
 
 
 class SettingError(ValueError):
@@ -66,10 +68,115 @@ def kafka_bootstrap_servers() -> str:
 
 
 def mongodb_uri() -> str:
-    # retryWrites=false: SecantusDB's retryable-write cache degrades after
-    # ~10k writes; real MongoDB deployments set their own URI.
+    # retryWrites=false: SecantusDB's retryable-write cache degrades as writes
+    # accumulate; real MongoDB deployments set their own URI.
     return env_str("MONGODB_URI", "mongodb://127.0.0.1:27017/?retryWrites=false&directConnection=true")
 
 
 def topic_partitions() -> int:
     return env_int("TURNOUT_TOPIC_PARTITIONS", 6, minimum=1)
+
+
+# -- what every service reads ------------------------------------------------------------------------
+
+SERVICES = ("checkin", "followup", "analytics")
+DEFAULT_PUBLIC_URLS = {
+    "checkin": "http://127.0.0.1:8001",
+    "followup": "http://127.0.0.1:8002",
+    "analytics": "http://127.0.0.1:8003",
+}
+DEFAULT_MAX_BODY_BYTES = 1 * 1024 * 1024
+
+
+def public_url_variable(service: str) -> str:
+    return f"TURNOUT_PUBLIC_URL_{service.upper()}"
+
+
+@dataclass(frozen=True, slots=True)
+class PublicUrls:
+    """Where a browser reaches each service (no trailing slash), and which of
+    them the environment names: only those are trusted as the origin of a
+    browser request signed in by cookie (a service always trusts its own host)."""
+
+    checkin: str = DEFAULT_PUBLIC_URLS["checkin"]
+    followup: str = DEFAULT_PUBLIC_URLS["followup"]
+    analytics: str = DEFAULT_PUBLIC_URLS["analytics"]
+    configured: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls) -> PublicUrls:
+        urls = {service: env_str(public_url_variable(service), DEFAULT_PUBLIC_URLS[service]) for service in SERVICES}
+        configured = tuple(os.environ[name] for name in map(public_url_variable, SERVICES) if os.environ.get(name))
+        return cls(
+            checkin=urls["checkin"].rstrip("/"),
+            followup=urls["followup"].rstrip("/"),
+            analytics=urls["analytics"].rstrip("/"),
+            configured=configured,
+        )
+
+    def of(self, service: str) -> str:
+        url: str = getattr(self, service)
+        return url
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """The settings every service has; each service's ``Settings`` extends it.
+
+    ``{SERVICE}_MONGODB_DATABASE`` (default ``turnout_<service>``) and
+    ``{SERVICE}_MAX_BODY_BYTES`` are per service; the rest are shared names.
+    """
+
+    service: str
+    mongodb_uri: str
+    database: str
+    kafka_bootstrap_servers: str
+    secret_key: str
+    topic_partitions: int
+    log_level: str
+    public_urls: PublicUrls
+    max_body_bytes: int
+    # Behind a reverse proxy (TURNOUT_TRUST_PROXY=1): read the client's address,
+    # scheme and host from its X-Forwarded-* headers.
+    trust_proxy: bool
+
+    @property
+    def public_url(self) -> str:
+        """Where a browser reaches this service."""
+        return self.public_urls.of(self.service)
+
+
+class ServiceValues(TypedDict):
+    service: str
+    mongodb_uri: str
+    database: str
+    kafka_bootstrap_servers: str
+    secret_key: str
+    topic_partitions: int
+    log_level: str
+    public_urls: PublicUrls
+    max_body_bytes: int
+    trust_proxy: bool
+
+
+def service_values(service: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> ServiceValues:
+    """The ``ServiceSettings`` fields of ``service`` from the environment, for
+    ``Settings(**service_values(...), <the service's own fields>)``."""
+    prefix = service.upper()
+    return ServiceValues(
+        service=service,
+        mongodb_uri=mongodb_uri(),
+        database=env_str(f"{prefix}_MONGODB_DATABASE", f"turnout_{service}"),
+        kafka_bootstrap_servers=kafka_bootstrap_servers(),
+        secret_key=secret_key(),
+        topic_partitions=topic_partitions(),
+        log_level=env_str("LOG_LEVEL", "INFO"),
+        public_urls=PublicUrls.from_env(),
+        max_body_bytes=env_int(f"{prefix}_MAX_BODY_BYTES", max_body_bytes, minimum=1024),
+        trust_proxy=os.environ.get("TURNOUT_TRUST_PROXY") == "1",
+    )
+
+
+def consumer_group(service: str) -> str:
+    """The Kafka consumer group of ``service``'s worker (``{SERVICE}_CONSUMER_GROUP``)."""
+    return env_str(f"{service.upper()}_CONSUMER_GROUP", f"turnout-{service}")

@@ -1,6 +1,10 @@
 """What every Turnout web app shares: JSON errors, request ids and JSON access
 logs, validated JSON bodies, auth checks, and the operations endpoints
-(``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json``)."""
+(``/healthz``, ``/readyz``, ``/metrics``, ``/openapi.json``).
+
+``init_web`` composes three parts an app may also install one by one:
+``install_request_hooks`` (request ids, access logs, metrics, security
+headers), ``install_error_handlers`` (JSON errors) and ``ops_blueprint``."""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -20,6 +24,7 @@ from jsonschema import Draft202012Validator
 from werkzeug.exceptions import HTTPException
 
 from turnout_common.auth import SESSION_COOKIE, InvalidToken, Principal, TokenSigner
+from turnout_common.config import DEFAULT_MAX_BODY_BYTES, PublicUrls
 from turnout_common.logs import request_id_var
 
 log = logging.getLogger("turnout.web")
@@ -252,10 +257,7 @@ def same_origin_request() -> bool:
     source = request.headers.get("Origin") or request.headers.get("Referer")
     if not source or source == "null":
         return False
-    allowed = {_origin_of(request.host_url)}
-    for name in ("TURNOUT_PUBLIC_URL_CHECKIN", "TURNOUT_PUBLIC_URL_FOLLOWUP", "TURNOUT_PUBLIC_URL_ANALYTICS"):
-        if os.environ.get(name):
-            allowed.add(_origin_of(os.environ[name]))
+    allowed = {_origin_of(request.host_url)} | web_settings(current_app).trusted_origins
     return _origin_of(source) in allowed
 
 
@@ -283,30 +285,55 @@ class WebState:
     readiness: list[Callable[[], str | None]] = field(default_factory=list)
 
 
-# -- the app-wide hooks ---------------------------------------------------------
+# -- settings, read once ------------------------------------------------------
+
+# Every HTML page gets this policy unless it sets its own (the kiosk page does):
+# scripts and styles only from this site's files, no framing, forms post here.
+DEFAULT_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+WEB_SETTINGS = "TURNOUT_WEB"
 
 
-def init_web(
-    app: Flask,
-    *,
-    service: str,
-    version: str,
-    signer: TokenSigner,
-    readiness: Iterable[Callable[[], str | None]],
-    metrics_collector: Any | None = None,
-    principal_check: PrincipalCheck | None = None,
-    description: str = "",
-) -> None:
-    """Install JSON errors, request ids, access logs, metrics and the ops endpoints."""
+@dataclass(frozen=True, slots=True)
+class WebSettings:
+    """What the request hooks and checks need, read when the app is built (never per request)."""
+
+    # Origins of the other Turnout services a signed-in browser request may come from.
+    trusted_origins: frozenset[str] = frozenset()
+    # Behind a reverse proxy: take the client's scheme and host from X-Forwarded-*.
+    trust_proxy: bool = False
+    # The default policy of HTML responses that set none (None: add none).
+    content_security_policy: str | None = DEFAULT_CONTENT_SECURITY_POLICY
+
+    @classmethod
+    def of(cls, public_urls: PublicUrls, trust_proxy: bool) -> WebSettings:
+        return cls(frozenset(_origin_of(url) for url in public_urls.configured), trust_proxy)
+
+    @classmethod
+    def from_env(cls) -> WebSettings:
+        return cls.of(PublicUrls.from_env(), os.environ.get("TURNOUT_TRUST_PROXY") == "1")
+
+
+def web_settings(app: Flask) -> WebSettings:
+    """The app's web settings (defaults, trusting no other origin, if none were installed)."""
+    found = app.config.get(WEB_SETTINGS)
+    return found if isinstance(found, WebSettings) else WebSettings()
+
+
+# -- the three parts of a Turnout web app ----------------------------------------
+
+
+def install_request_hooks(app: Flask, *, service: str, settings: WebSettings) -> None:
+    """Request ids, JSON access logs, latency metrics and the security headers
+    (``nosniff``, ``Referrer-Policy``, a default Content-Security-Policy on HTML);
+    behind a trusted proxy, the forwarded scheme and host."""
     from turnout_common import metrics
 
-    state = WebState(service, signer, principal_check, list(readiness))
-    app.extensions["turnout"] = state
-    app.json.sort_keys = False  # type: ignore[attr-defined]
-    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None: no limit
-        app.config["MAX_CONTENT_LENGTH"] = 1 * 1024 * 1024
-
+    app.config[WEB_SETTINGS] = settings
     latency = metrics.request_latency()
+    csp = settings.content_security_policy
 
     @app.before_request
     def _start() -> None:
@@ -323,6 +350,8 @@ def init_web(
         response.headers["X-Request-Id"] = g.get("request_id", "")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if csp is not None and response.mimetype == "text/html":
+            response.headers.setdefault("Content-Security-Policy", csp)
         if route not in {"/metrics", "/healthz"}:
             latency.labels(service, request.method, route, str(response.status_code)).observe(elapsed)
             log.info(
@@ -337,30 +366,54 @@ def init_web(
             )
         return response
 
-    @app.errorhandler(ApiError)
-    def _api_error(error: ApiError) -> tuple[Response, int]:
-        return error.to_response()
+    if settings.trust_proxy:
+        from werkzeug.middleware.proxy_fix import ProxyFix
 
-    @app.errorhandler(HTTPException)
-    def _http_error(error: HTTPException) -> tuple[Response, int]:
-        status = error.code or 500
-        codes = {
-            404: ("not_found", "no such resource"),
-            405: ("method_not_allowed", f"{request.method} is not allowed here"),
-            413: (
-                "body_too_large",
-                f"request body is larger than {app.config['MAX_CONTENT_LENGTH']} bytes",
-            ),
-        }
-        code, message = codes.get(status, (error.name.lower().replace(" ", "_"), error.description or error.name))
-        return ApiError(status, code, message).to_response()
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
 
-    @app.errorhandler(Exception)
-    def _unexpected(error: Exception) -> tuple[Response, int]:
-        log.exception("unhandled error")
-        return ApiError(
-            500, "internal_error", f"something went wrong on our side (request {g.get('request_id', '?')})"
-        ).to_response()
+
+def _api_error(error: ApiError) -> tuple[Response, int]:
+    return error.to_response()
+
+
+def _http_error(error: HTTPException) -> tuple[Response, int]:
+    status = error.code or 500
+    codes = {
+        404: ("not_found", "no such resource"),
+        405: ("method_not_allowed", f"{request.method} is not allowed here"),
+        413: ("body_too_large", f"request body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes"),
+    }
+    code, message = codes.get(status, (error.name.lower().replace(" ", "_"), error.description or error.name))
+    return ApiError(status, code, message).to_response()
+
+
+def _unexpected(error: Exception) -> tuple[Response, int]:
+    log.exception("unhandled error")
+    return ApiError(
+        500, "internal_error", f"something went wrong on our side (request {g.get('request_id', '?')})"
+    ).to_response()
+
+
+def install_error_handlers(app: Flask) -> None:
+    """Every error as the JSON ``{"error": {code, message, field}}``: ``ApiError``
+    as raised, HTTP errors (404, 405, 413 ...) by name, anything else a 500
+    that names the request id and nothing of the internals."""
+    app.register_error_handler(ApiError, _api_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def ops_blueprint(
+    *,
+    service: str,
+    version: str,
+    readiness: Sequence[Callable[[], str | None]],
+    metrics_collector: Any | None = None,
+    description: str = "",
+) -> Blueprint:
+    """``/healthz``, ``/readyz`` (every readiness check: None or what is wrong),
+    ``/metrics`` and ``/openapi.json``."""
+    from turnout_common import metrics
 
     ops = Blueprint("ops", __name__)
 
@@ -376,7 +429,7 @@ def init_web(
         tags=["operations"],
     )
     def readyz() -> Any:
-        problems = [problem for check in state.readiness if (problem := check())]
+        problems = [problem for check in readiness if (problem := check())]
         if problems:
             return {"status": "unavailable", "service": service, "reasons": problems}, 503
         return {"status": "ready", "service": service}
@@ -392,10 +445,38 @@ def init_web(
     def openapi() -> Any:
         from turnout_common.openapi import build_openapi
 
-        return build_openapi(app, title=f"Turnout {service}", version=version, description=description)
+        return build_openapi(current_app, title=f"Turnout {service}", version=version, description=description)
 
-    app.register_blueprint(ops)
-    if os.environ.get("TURNOUT_TRUST_PROXY") == "1":
-        from werkzeug.middleware.proxy_fix import ProxyFix
+    return ops
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+
+def init_web(
+    app: Flask,
+    *,
+    service: str,
+    version: str,
+    signer: TokenSigner,
+    readiness: Iterable[Callable[[], str | None]],
+    metrics_collector: Any | None = None,
+    principal_check: PrincipalCheck | None = None,
+    description: str = "",
+    settings: WebSettings | None = None,
+) -> None:
+    """A Turnout web app: token checks, request hooks, JSON errors and the ops
+    endpoints. ``settings`` default to the environment's."""
+    checks = list(readiness)
+    app.extensions["turnout"] = WebState(service, signer, principal_check, checks)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if app.config.get("MAX_CONTENT_LENGTH") is None:  # Flask's default is None: no limit
+        app.config["MAX_CONTENT_LENGTH"] = DEFAULT_MAX_BODY_BYTES
+    install_request_hooks(app, service=service, settings=settings if settings is not None else WebSettings.from_env())
+    install_error_handlers(app)
+    app.register_blueprint(
+        ops_blueprint(
+            service=service,
+            version=version,
+            readiness=checks,
+            metrics_collector=metrics_collector,
+            description=description,
+        )
+    )
