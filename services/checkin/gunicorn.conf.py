@@ -1,16 +1,6 @@
 """gunicorn settings for the checkin web process (all from the environment)."""
 
-import os
+from turnout_common.gunicorn_settings import *  # noqa: F403 - the shared settings and server hooks
+from turnout_common.gunicorn_settings import bind_to
 
-from turnout_common.gunicorn_hooks import child_exit, on_starting  # noqa: F401 - gunicorn hooks
-
-bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8001')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
-keepalive = 5
-accesslog = None  # the app writes JSON access lines itself, with the request id
-errorlog = "-"
-preload_app = False  # Kafka and MongoDB clients must be created after fork
+bind = bind_to(8001)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -103,6 +104,19 @@ def ensure_topics(
         return created
     finally:
         admin.close()
+
+
+def ensure_topics_when_up(stop: threading.Event, bootstrap_servers: str, partitions: int) -> None:
+    """``ensure_topics``, retried with a growing pause while the broker is not up yet (or until ``stop``)."""
+    backoff = 0.5
+    while not stop.is_set():
+        try:
+            ensure_topics(bootstrap_servers, partitions)
+            return
+        except Exception as exc:  # noqa: BLE001 - broker not up yet: wait for it
+            log.warning("creating topics failed, retrying", extra={"error": repr(exc)})
+            stop.wait(backoff)
+            backoff = min(5.0, backoff * 2)
 
 
 def topic_partition_counts(bootstrap_servers: str, topics: Iterable[str]) -> dict[str, int]:

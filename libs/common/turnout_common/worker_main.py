@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -12,10 +11,8 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from turnout_common.consumer import ConsumerWorker, MessageHandler
-from turnout_common.kafka import ensure_topics, make_consumer, make_producer
+from turnout_common.kafka import ensure_topics_when_up, make_consumer, make_producer
 from turnout_common.runtime import Loop
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +37,7 @@ def consumer_loop(
     """A loop (for ``run_loops``) that creates topics, then consumes until stopped."""
 
     def loop(stop: threading.Event) -> None:
-        backoff = 0.5
-        while not stop.is_set():
-            try:
-                ensure_topics(bootstrap_servers, partitions)
-                break
-            except Exception as exc:  # noqa: BLE001 - broker not up yet
-                log.warning("creating topics failed, retrying", extra={"error": repr(exc)})
-                stop.wait(backoff)
-                backoff = min(5.0, backoff * 2)
+        ensure_topics_when_up(stop, bootstrap_servers, partitions)
         worker = ConsumerWorker(
             group_id=spec.group_id,
             consumer_factory=lambda: make_consumer(

@@ -14,22 +14,15 @@ WORKER_LOOPS = ("consumer", "scheduler", "sender")
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
-    mongodb_uri: str
-    database: str
-    kafka_bootstrap_servers: str
-    secret_key: str
-    topic_partitions: int
+class Settings(config.ServiceSettings):
     consumer_group: str
-    log_level: str
     smtp_host: str
     smtp_port: int
     smtp_username: str
     smtp_password: str
     smtp_starttls: bool
     mail_from: str
-    # -- where links in emails point ------------------------------------------
-    public_url: str = "http://127.0.0.1:8002"
+    # -- where links in emails point (and ``public_url``) -----------------------
     unsubscribe_mailto: str = ""
     # -- when -----------------------------------------------------------------
     send_delay_seconds: int = 7200
@@ -90,20 +83,14 @@ class Settings:
         if unknown or not loops:
             raise SettingError(f"FOLLOWUP_WORKER_LOOPS: unknown loops {unknown}; choose from {WORKER_LOOPS}")
         settings = cls(
-            mongodb_uri=config.mongodb_uri(),
-            database=config.env_str("FOLLOWUP_MONGODB_DATABASE", "turnout_followup"),
-            kafka_bootstrap_servers=config.kafka_bootstrap_servers(),
-            secret_key=config.secret_key(),
-            topic_partitions=config.topic_partitions(),
-            consumer_group=config.env_str("FOLLOWUP_CONSUMER_GROUP", "turnout-followup"),
-            log_level=config.env_str("LOG_LEVEL", "INFO"),
+            **config.service_values("followup"),
+            consumer_group=config.consumer_group("followup"),
             smtp_host=config.env_str("SMTP_HOST", "127.0.0.1"),
             smtp_port=config.env_int("SMTP_PORT", 1025, minimum=1),
             smtp_username=config.env_str("SMTP_USERNAME", ""),
             smtp_password=config.env_str("SMTP_PASSWORD", ""),
             smtp_starttls=config.env_bool("SMTP_STARTTLS", False),
             mail_from=config.env_str("MAIL_FROM", "Turnout <hello@turnout.localhost>"),
-            public_url=config.env_str("TURNOUT_PUBLIC_URL_FOLLOWUP", "http://127.0.0.1:8002").rstrip("/"),
             unsubscribe_mailto=config.env_str("FOLLOWUP_UNSUBSCRIBE_MAILTO", ""),
             send_delay_seconds=config.env_int("FOLLOWUP_SEND_DELAY_SECONDS", 7200, minimum=0),
             window_start=config.env_str("FOLLOWUP_WINDOW_START", "09:00"),

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
+from checkin.config import Settings
 from turnout_common.relay_main import relay_main
 
 
 def main() -> None:
-    from checkin.config import Settings
-
-    settings = Settings.from_env()
-    relay_main(
-        "checkin",
-        settings.mongodb_uri,
-        settings.database,
-        settings.kafka_bootstrap_servers,
-        settings.topic_partitions,
-        settings.log_level,
-    )
+    relay_main(Settings.from_env())
 
 
 if __name__ == "__main__":

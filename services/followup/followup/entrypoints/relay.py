@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
+from followup.config import Settings
 from turnout_common.relay_main import relay_main
 
 
 def main() -> None:
-    from followup.config import Settings
-
-    settings = Settings.from_env()
-    relay_main(
-        "followup",
-        settings.mongodb_uri,
-        settings.database,
-        settings.kafka_bootstrap_servers,
-        settings.topic_partitions,
-        settings.log_level,
-    )
+    relay_main(Settings.from_env())
 
 
 if __name__ == "__main__":
