@@ -1,22 +1,28 @@
 """Turnout check-in service: the door.
 
 ``create_app()`` is a flat list of ``init_app`` steps; clients for MongoDB are
-created here, after gunicorn forks, never at import time.
+created here, after gunicorn forks, never at import time. The settings come
+from the environment unless the caller passes them (tests do).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask
+
+if TYPE_CHECKING:
+    from checkin.config import Settings
 
 __version__ = "0.1.0"
 
 
-def create_app() -> Flask:
+def create_app(config: Settings | None = None) -> Flask:
     from checkin import bootstrap
     from checkin.config import Settings
     from checkin.entrypoints import api, api_access, api_badges, api_imports, api_kiosks, kiosk_page, pages, public
 
-    settings = Settings.from_env()
+    settings = config or Settings.from_env()
     app = Flask(__name__, template_folder="entrypoints/templates", static_folder="entrypoints/static")
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

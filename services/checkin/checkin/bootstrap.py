@@ -1,9 +1,9 @@
-"""Wires checkin's adapters: one MongoDB client per process, indexes, tokens."""
+"""Wires checkin's adapters into the service layer's ``Context``: one MongoDB
+client per process, indexes, repositories, caches and the token signer."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 from pymongo import MongoClient
@@ -11,54 +11,45 @@ from pymongo.database import Database
 
 from checkin.adapters.event_cache import EventCache
 from checkin.adapters.mongo import ensure_indexes
+from checkin.adapters.repositories import MongoStore
+from checkin.adapters.unit_of_work import MongoUnitOfWork
 from checkin.config import Settings
+from checkin.service_layer.caches import AccessChecks, KioskSessions, RosterCache
+from checkin.service_layer.context import Context
 from turnout_common import logs, mongo
 from turnout_common.auth import TokenSigner
-from turnout_common.contracts import ContractRegistry, registry
-from turnout_common.mongo import UnitOfWork
-
-if TYPE_CHECKING:
-    from checkin.service_layer.access import AccessChecks
-    from checkin.service_layer.kiosks import KioskSessions, RosterCache
+from turnout_common.contracts import registry
+from turnout_common.types import Doc
 
 SOURCE = "/turnout/checkin"
 
 
 @dataclass(slots=True)
-class Context:
-    """Everything a checkin use case needs from the outside world."""
+class WiredContext(Context):
+    """The context as wired on MongoDB: also the client and database, for the
+    operations endpoints (readiness, metrics), the CLI and tests' own checks."""
 
-    client: MongoClient[dict[str, Any]]
-    db: Database[dict[str, Any]]
-    contracts: ContractRegistry
-    signer: TokenSigner
-    settings: Settings
-    events: EventCache
-    kiosk_sessions: KioskSessions
-    rosters: RosterCache
-    access: AccessChecks
-
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.client, self.db, self.contracts)
+    client: MongoClient[Doc]
+    db: Database[Doc]
 
 
-def build_context(settings: Settings, app_name: str) -> Context:
+def build_context(settings: Settings, app_name: str) -> WiredContext:
     client = mongo.connect(settings.mongodb_uri, app_name)
     db = client[settings.database]
     ensure_indexes(db)
-    from checkin.service_layer.access import AccessChecks
-    from checkin.service_layer.kiosks import KioskSessions, RosterCache
-
-    return Context(
-        client,
-        db,
-        registry(),
-        TokenSigner(settings.secret_key),
-        settings,
-        EventCache(db),
-        KioskSessions(db),
-        RosterCache(),
-        AccessChecks(db),
+    contracts = registry()
+    store = MongoStore(db)
+    return WiredContext(
+        store=store,
+        new_uow=lambda: MongoUnitOfWork(client, db, contracts),
+        signer=TokenSigner(settings.secret_key),
+        settings=settings,
+        events=EventCache(store.events),
+        kiosk_sessions=KioskSessions(store.kiosks),
+        rosters=RosterCache(),
+        access=AccessChecks(store.users, store.api_tokens),
+        client=client,
+        db=db,
     )
 
 
@@ -67,6 +58,6 @@ def init_app(app: Flask, settings: Settings) -> None:
     app.extensions["checkin"] = build_context(settings, "turnout-checkin-web")
 
 
-def context_of(app: Flask) -> Context:
-    ctx: Context = app.extensions["checkin"]
+def context_of(app: Flask) -> WiredContext:
+    ctx: WiredContext = app.extensions["checkin"]
     return ctx

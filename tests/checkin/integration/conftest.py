@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,10 +100,24 @@ def check_in(client: FlaskClient, token: str, event_id: str, **body: Any) -> Any
 
 
 @pytest.fixture
-def app(service_env: dict[str, str]) -> Iterator[Flask]:
+def settings(service_env: dict[str, str]) -> Any:
+    """The app's settings, passed to ``create_app`` (not read from the environment by it)."""
+    from checkin.config import Settings
+
+    return replace(
+        Settings.from_env(),
+        mongodb_uri=service_env["MONGODB_URI"],
+        database=service_env["CHECKIN_MONGODB_DATABASE"],
+        kafka_bootstrap_servers=service_env["KAFKA_BOOTSTRAP_SERVERS"],
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture
+def app(settings: Any) -> Iterator[Flask]:
     from checkin import create_app
 
-    application = create_app()
+    application = create_app(settings)
     yield application
     application.extensions["checkin"].client.close()
 

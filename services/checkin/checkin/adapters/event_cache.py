@@ -10,19 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
-from pymongo.database import Database
-
-from checkin.adapters.mongo import EVENTS
-from turnout_common.mongo import find_in_org
-
-Doc = dict[str, Any]
+from checkin.service_layer.ports import Events
+from turnout_common.types import Doc
 
 
 class EventCache:
-    def __init__(self, db: Database[Doc], ttl: float = 5.0, max_entries: int = 1000) -> None:
-        self.db = db
+    def __init__(self, events: Events, ttl: float = 5.0, max_entries: int = 1000) -> None:
+        self.events = events
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: dict[tuple[str, str], tuple[float, Doc | None]] = {}
@@ -35,7 +30,7 @@ class EventCache:
             hit = self._entries.get(key)
         if hit is not None and now - hit[0] < self.ttl:
             return hit[1]
-        event = find_in_org(self.db[EVENTS], event_id, org_id)
+        event = self.events.get_in_org(event_id, org_id)
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._entries.clear()

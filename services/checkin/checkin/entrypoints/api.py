@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 
 import checkin
-from checkin.bootstrap import Context, context_of
+from checkin.bootstrap import context_of
+from checkin.domain.admission import CheckinOutcome
 from checkin.domain.model import CheckinMethod, EventKind, RuleBroken, check_timezone
 from checkin.service_layer import checkins, events, organizations, registrations
+from checkin.service_layer.context import Context
 from turnout_common.auth import SESSION_COOKIE, SESSION_MAX_AGE
 from turnout_common.clock import parse_rfc3339, to_rfc3339
 from turnout_common.contracts import ALL_TOPICS_FOR_READINESS
@@ -127,7 +130,7 @@ MIN_YEAR, MAX_YEAR = 1970, 9998
 MAX_OFFSET = 1_000_000_000
 
 
-def _timestamp(body: dict[str, Any], name: str) -> Any:
+def _timestamp(body: dict[str, Any], name: str) -> datetime:
     try:
         value = parse_rfc3339(body[name])
     except (ValueError, OverflowError) as exc:
@@ -260,8 +263,7 @@ def create_event() -> Any:
 )
 def list_events() -> Any:
     limit, skip = _page_args()
-    found = ctx().db["events"].find({"org_id": g.principal.org_id}).sort("starts_at", -1).skip(skip).limit(limit)
-    page = list(found)
+    page = events.list_events(ctx(), g.principal.org_id, skip, limit)
     counts = events.attendance_counts(ctx(), [event["_id"] for event in page])
     return {"events": [public_event(event, counts[event["_id"]]) for event in page]}
 
@@ -358,7 +360,20 @@ def create_checkin(event_id: str) -> Any:
             actor_id=principal.subject_id,
         ),
     )
-    return answer.body, answer.status
+    return checkin_response(answer)
+
+
+# What each door outcome answers over HTTP: only a new check-in creates something.
+STATUS_BY_OUTCOME = {
+    CheckinOutcome.CHECKED_IN: 201,
+    CheckinOutcome.ALREADY_CHECKED_IN: 200,
+    CheckinOutcome.CHECKED_OUT: 200,
+    CheckinOutcome.ALREADY_CHECKED_OUT: 200,
+}
+
+
+def checkin_response(answer: checkins.CheckinAnswer) -> tuple[dict[str, Any], int]:
+    return answer.body, STATUS_BY_OUTCOME[answer.outcome]
 
 
 EVENT_PATCH_BODY = {

@@ -6,8 +6,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, g
 
-from checkin.bootstrap import Context, context_of
+from checkin.bootstrap import context_of
 from checkin.service_layer import access
+from checkin.service_layer.context import Context
 from turnout_common.auth import ROLES
 from turnout_common.web import operation
 

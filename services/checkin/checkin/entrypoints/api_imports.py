@@ -14,11 +14,12 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from checkin.bootstrap import Context, context_of
+from checkin.bootstrap import context_of
 from checkin.domain import imports as parser
 from checkin.domain.imports import ImportRejected
 from checkin.domain.model import RuleBroken
 from checkin.service_layer import imports
+from checkin.service_layer.context import Context
 from turnout_common.clock import to_rfc3339
 from turnout_common.web import ApiError, operation
 

@@ -7,14 +7,24 @@ roster for offline use, and send heartbeats. See docs/kiosk-api.md.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, request
 
-from checkin.bootstrap import Context, context_of
+from checkin.bootstrap import context_of
 from checkin.domain.model import RuleBroken
-from checkin.entrypoints.api import CHECKIN_BODY, REGISTRATION_BODY, TIMESTAMP, _timestamp, public_event
+from checkin.entrypoints.api import (
+    CHECKIN_BODY,
+    REGISTRATION_BODY,
+    TIMESTAMP,
+    _timestamp,
+    checkin_response,
+    public_event,
+)
 from checkin.service_layer import checkins, kiosks, registrations
+from checkin.service_layer.context import Context
 from turnout_common.auth import Principal
 from turnout_common.clock import to_rfc3339, utcnow
 from turnout_common.revocations import refusal
@@ -168,23 +178,60 @@ def search() -> Any:
     return {"results": kiosks.search(ctx(), principal.org_id, principal.event_id or "", query)}
 
 
-def _scanned_at(body: dict[str, Any]) -> Any:
+def _scanned_at(body: dict[str, Any]) -> datetime | None:
     return _timestamp(body, "scanned_at") if "scanned_at" in body else None
 
 
-def _scan(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Scan:
     """What a kiosk's check-in and check-out have in common: its event, the
     client key, which badge or registration, and when it was scanned."""
-    return {
-        "org_id": principal.org_id,
-        "event_id": principal.event_id or "",
-        "client_key": body["client_key"],
-        "method": body.get("method", "qr" if "badge_code" in body else "search"),
-        "badge_code": body.get("badge_code"),
-        "registration_id": body.get("registration_id"),
-        "kiosk_id": principal.subject_id,
-        "scanned_at": _scanned_at(body),
-    }
+
+    org_id: str
+    event_id: str
+    client_key: str
+    method: str
+    badge_code: str | None
+    registration_id: str | None
+    kiosk_id: str
+    scanned_at: datetime | None
+
+    @classmethod
+    def of(cls, body: dict[str, Any], principal: Principal) -> Scan:
+        return cls(
+            org_id=principal.org_id,
+            event_id=principal.event_id or "",
+            client_key=body["client_key"],
+            method=body.get("method", "qr" if "badge_code" in body else "search"),
+            badge_code=body.get("badge_code"),
+            registration_id=body.get("registration_id"),
+            kiosk_id=principal.subject_id,
+            scanned_at=_scanned_at(body),
+        )
+
+    def checkin(self) -> checkins.CheckinCommand:
+        return checkins.CheckinCommand(
+            org_id=self.org_id,
+            event_id=self.event_id,
+            client_key=self.client_key,
+            method=self.method,
+            badge_code=self.badge_code,
+            registration_id=self.registration_id,
+            kiosk_id=self.kiosk_id,
+            scanned_at=self.scanned_at,
+        )
+
+    def checkout(self) -> checkins.CheckoutCommand:
+        return checkins.CheckoutCommand(
+            org_id=self.org_id,
+            event_id=self.event_id,
+            client_key=self.client_key,
+            method=self.method,
+            badge_code=self.badge_code,
+            registration_id=self.registration_id,
+            kiosk_id=self.kiosk_id,
+            scanned_at=self.scanned_at,
+        )
 
 
 @bp.post("/kiosk/checkins")
@@ -202,11 +249,8 @@ def _scan(body: dict[str, Any], principal: Principal) -> dict[str, Any]:
 )
 def kiosk_checkin() -> Any:
     body = g.body
-    answer = checkins.record_checkin(
-        ctx(),
-        checkins.CheckinCommand(**_scan(body, kiosk())),
-    )
-    return answer.body, answer.status
+    answer = checkins.record_checkin(ctx(), Scan.of(body, kiosk()).checkin())
+    return checkin_response(answer)
 
 
 @bp.post("/kiosk/checkouts")
@@ -219,11 +263,8 @@ def kiosk_checkin() -> Any:
 )
 def kiosk_checkout() -> Any:
     body = g.body
-    answer = checkins.record_checkout(
-        ctx(),
-        checkins.CheckoutCommand(**_scan(body, kiosk())),
-    )
-    return answer.body, answer.status
+    answer = checkins.record_checkout(ctx(), Scan.of(body, kiosk()).checkout())
+    return checkin_response(answer)
 
 
 @bp.post("/kiosk/walk-ins")
@@ -261,7 +302,7 @@ def walk_in() -> Any:
             scanned_at=_scanned_at(body),
         ),
     )
-    return answer.body, answer.status
+    return checkin_response(answer)
 
 
 @bp.post("/kiosk/heartbeat")

@@ -13,11 +13,11 @@ import random
 import sys
 from datetime import timedelta
 
-from checkin.adapters.mongo import ORGANIZATIONS
-from checkin.bootstrap import Context, build_context
+from checkin.bootstrap import build_context
 from checkin.config import Settings
 from checkin.domain.model import RuleBroken, fold_name
 from checkin.service_layer import checkins, events, organizations, registrations
+from checkin.service_layer.context import Context
 from turnout_common.clock import utcnow
 
 DEMO_ORG = "Riverside Community Pantry"
@@ -109,7 +109,7 @@ SEEKS = [
 
 
 def load_demo(ctx: Context, email: str, password: str) -> str:
-    existing = ctx.db[ORGANIZATIONS].find_one({"slug": organizations.slugify(DEMO_ORG)})
+    existing = organizations.find_by_slug(ctx, organizations.slugify(DEMO_ORG))
     if existing is not None:
         return f"demo data already present ({DEMO_ORG})"
     org = organizations.create_organization(ctx, DEMO_ORG, email, "Dana Organizer", password)

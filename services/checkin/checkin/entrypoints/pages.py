@@ -25,9 +25,10 @@ from flask import Blueprint, Flask, current_app, g, redirect, render_template, r
 from markupsafe import Markup
 from werkzeug.wrappers import Response
 
-from checkin.bootstrap import Context, context_of
+from checkin.bootstrap import context_of
 from checkin.domain.model import EventKind, RuleBroken, check_timezone, plan_schedule
 from checkin.service_layer import badges, events, organizations, registrations
+from checkin.service_layer.context import Context
 from turnout_common.auth import SESSION_COOKIE, SESSION_MAX_AGE, Principal
 from turnout_common.clock import as_utc, to_rfc3339, utcnow
 from turnout_common.web import cookie_principal, operation, same_origin_request
@@ -131,12 +132,12 @@ def _safe_next(target: str | None) -> str:
 
 
 def _me(principal: Principal) -> dict[str, Any]:
-    org = ctx().db["organizations"].find_one({"_id": principal.org_id}, {"name": 1}) or {}
+    org_name = organizations.organization_name(ctx(), principal.org_id)
     return {
         "name": principal.name,
         "role": principal.role,
         "role_label": ROLE_LABELS.get(principal.role, principal.role),
-        "org_name": org.get("name") or "Your organization",
+        "org_name": org_name or "Your organization",
         "can_manage": principal.can("manage"),
         "can_checkin": principal.can("checkin"),
     }
@@ -303,28 +304,8 @@ def _timezones() -> list[str]:
 
 def _events_overview(org_id: str, page: int) -> dict[str, Any]:
     """Happening now, upcoming and past: each event in exactly one group."""
-    now = utcnow()
-    coll = ctx().db["events"]
-    happening = list(
-        coll.find({"org_id": org_id, "status": "scheduled", "starts_at": {"$lte": now}, "ends_at": {"$gt": now}})
-        .sort("starts_at", 1)
-        .limit(100)
-    )
-    upcoming = list(
-        coll.find({"org_id": org_id, "status": {"$ne": "ended"}, "starts_at": {"$gt": now}})
-        .sort("starts_at", 1)
-        .limit(200)
-    )
-    past_query = {
-        "org_id": org_id,
-        "$or": [
-            {"ends_at": {"$lte": now}},
-            {"status": "ended"},
-            {"status": "cancelled", "starts_at": {"$lte": now}},
-        ],
-    }
-    past_total = coll.count_documents(past_query)
-    past = list(coll.find(past_query).sort("starts_at", -1).skip((page - 1) * PAST_PER_PAGE).limit(PAST_PER_PAGE))
+    found = events.overview(ctx(), org_id, (page - 1) * PAST_PER_PAGE, PAST_PER_PAGE)
+    happening, upcoming, past, past_total = found.happening, found.upcoming, found.past, found.past_total
     ids = [event["_id"] for event in happening + upcoming + past]
     return {
         "happening": happening,
@@ -337,8 +318,7 @@ def _events_overview(org_id: str, page: int) -> dict[str, Any]:
 
 
 def _default_timezone(org_id: str) -> str:
-    latest = ctx().db["events"].find_one({"org_id": org_id}, {"timezone": 1}, sort=[("starts_at", -1)])
-    return str(latest["timezone"]) if latest else ""
+    return events.default_timezone(ctx(), org_id)
 
 
 def _events_page(principal: Principal, status: int = 200, **form: Any) -> tuple[str, int]:
@@ -481,7 +461,7 @@ def _event_page(principal: Principal, event_id: str, status: int = 200, **extra:
     notice = None
     registered_id = request.args.get("registered")
     if registered_id and status == 200:
-        found = ctx().db["registrations"].find_one({"_id": registered_id, "org_id": principal.org_id})
+        found = registrations.get_registration(ctx(), principal.org_id, registered_id)
         if found is not None and found["event_id"] == event_id:
             notice = {"registration": found, "existing": request.args.get("existing") == "1"}
     extra.setdefault("reg_values", {"consent_email": ""})

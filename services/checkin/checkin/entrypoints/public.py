@@ -4,16 +4,15 @@ with consent to follow-up email asked (never assumed), and gets their badge."""
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, render_template, request, url_for
 
-from checkin.adapters.mongo import EVENTS
-from checkin.bootstrap import Context, context_of
+from checkin.bootstrap import context_of
 from checkin.domain.model import EventStatus, RuleBroken
-from checkin.service_layer import registrations
+from checkin.service_layer import events, registrations
 from checkin.service_layer.badges import badge_of
+from checkin.service_layer.context import Context
 from turnout_common.web import operation
 
 bp = Blueprint("public", __name__)
@@ -27,13 +26,7 @@ def ctx() -> Context:
 
 def public_token(ctx: Context, event: dict[str, Any]) -> str:
     """The event's unguessable public link token (made on first use)."""
-    token = event.get("public_token")
-    if token:
-        return str(token)
-    token = secrets.token_urlsafe(12)
-    ctx.db[EVENTS].update_one({"_id": event["_id"], "public_token": None}, {"$set": {"public_token": token}})
-    stored = ctx.db[EVENTS].find_one({"_id": event["_id"]}, {"public_token": 1})
-    return str(stored["public_token"]) if stored else token
+    return events.public_token(ctx, event)
 
 
 def public_registration_url(event: dict[str, Any]) -> str:
@@ -44,7 +37,7 @@ def public_registration_url(event: dict[str, Any]) -> str:
 def _event_by_token(token: str) -> dict[str, Any] | None:
     if not 8 <= len(token) <= 40:
         return None
-    return ctx().db[EVENTS].find_one({"public_token": token})
+    return events.event_by_public_token(ctx(), token)
 
 
 def _tags(text: str) -> list[str]:

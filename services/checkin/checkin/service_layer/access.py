@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 import secrets
-import threading
-import time
 from datetime import timedelta
-from typing import Any
 
-from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
-
-from checkin.adapters.mongo import API_TOKENS, USERS
-from checkin.bootstrap import Context
 from checkin.domain.model import RuleBroken
+from checkin.service_layer.caches import AccessChecks
+from checkin.service_layer.context import Context
 from checkin.service_layer.messages import access_revoked_message
 from checkin.service_layer.organizations import new_user_doc
+from checkin.service_layer.ports import AlreadyStored, Transaction
 from turnout_common.auth import ROLES, Principal
 from turnout_common.clock import to_rfc3339, utcnow
-from turnout_common.mongo import UnitOfWork, find_in_org
+from turnout_common.types import Doc
 
-Doc = dict[str, Any]
+__all__ = ["AccessChecks"]
 
 
 def _no_higher_than(granter: Principal, role: str) -> None:
@@ -35,14 +30,14 @@ def add_user(ctx: Context, granter: Principal, email: str, name: str, role: str,
     _no_higher_than(granter, role)
     user = new_user_doc(granter.org_id, email, name, password, role)
     try:
-        ctx.db[USERS].insert_one(user)
-    except DuplicateKeyError as exc:
+        ctx.store.users.add(user)
+    except AlreadyStored as exc:
         raise RuleBroken("already_exists", "a user with that email already exists", "email") from exc
     return user
 
 
 def list_users(ctx: Context, org_id: str) -> list[Doc]:
-    return list(ctx.db[USERS].find({"org_id": org_id}, {"password_hash": 0}).sort("created_at", 1))
+    return ctx.store.users.of_org(org_id)
 
 
 def public_user(user: Doc) -> Doc:
@@ -56,7 +51,7 @@ def public_user(user: Doc) -> Doc:
 
 
 def deactivate_user(ctx: Context, granter: Principal, user_id: str) -> Doc:
-    user = ctx.db[USERS].find_one({"_id": user_id, "org_id": granter.org_id})
+    user = ctx.store.users.get_in_org(user_id, granter.org_id)
     if user is None:
         raise RuleBroken("user_not_found", "no such user in your organization")
     if user_id == granter.subject_id:
@@ -67,9 +62,9 @@ def deactivate_user(ctx: Context, granter: Principal, user_id: str) -> Doc:
     # existed reaches followup and analytics too.
     deactivated_at = user.get("deactivated_at") or utcnow()
 
-    def work(uow: UnitOfWork) -> None:
-        uow.db[USERS].update_one({"_id": user_id}, {"$set": {"deactivated_at": deactivated_at}}, session=uow.session)
-        uow.publish(access_revoked_message(granter.org_id, user_id, "user", "user_deactivated", deactivated_at))
+    def work(tx: Transaction) -> None:
+        tx.store.users.set_deactivated(user_id, deactivated_at)
+        tx.publish(access_revoked_message(granter.org_id, user_id, "user", "user_deactivated", deactivated_at))
 
     ctx.uow().run(work)
     ctx.access.forget_user(user_id)
@@ -92,7 +87,7 @@ def create_api_token(ctx: Context, granter: Principal, name: str, role: str, day
         "expires_at": now + timedelta(days=days),
         "revoked_at": None,
     }
-    ctx.db[API_TOKENS].insert_one(doc)
+    ctx.store.api_tokens.add(doc)
     token = ctx.signer.issue(
         Principal(
             kind="api",
@@ -110,7 +105,7 @@ def create_api_token(ctx: Context, granter: Principal, name: str, role: str, day
 
 
 def list_api_tokens(ctx: Context, org_id: str) -> list[Doc]:
-    return list(ctx.db[API_TOKENS].find({"org_id": org_id}).sort("created_at", -1))
+    return ctx.store.api_tokens.of_org(org_id)
 
 
 def public_api_token(doc: Doc) -> Doc:
@@ -127,63 +122,16 @@ def public_api_token(doc: Doc) -> Doc:
 def revoke_api_token(ctx: Context, org_id: str, token_id: str) -> Doc:
     """Revoke at once here, and (through ``access.revoked``) in followup and analytics."""
 
-    def work(uow: UnitOfWork) -> Doc:
-        doc = find_in_org(uow.db[API_TOKENS], token_id, org_id, session=uow.session)
+    def work(tx: Transaction) -> Doc:
+        doc = tx.store.api_tokens.get_in_org(token_id, org_id)
         if doc is None:
             raise RuleBroken("token_not_found", "no such API token in your organization")
         # Revoking again keeps the first moment and announces it again (harmless).
         doc["revoked_at"] = doc.get("revoked_at") or utcnow()
-        uow.db[API_TOKENS].update_one(
-            {"_id": token_id}, {"$set": {"revoked_at": doc["revoked_at"]}}, session=uow.session
-        )
-        uow.publish(access_revoked_message(org_id, f"api:{token_id}", "api", "api_token_revoked", doc["revoked_at"]))
+        tx.store.api_tokens.set_revoked(token_id, doc["revoked_at"])
+        tx.publish(access_revoked_message(org_id, f"api:{token_id}", "api", "api_token_revoked", doc["revoked_at"]))
         return doc
 
     doc = ctx.uow().run(work)
     ctx.access.forget(token_id)
     return doc
-
-
-class AccessChecks:
-    """Is this API token still valid, is this user still active (cached a few seconds per process)."""
-
-    def __init__(self, db: Database[Doc], ttl: float = 3.0) -> None:
-        self.db = db
-        self.ttl = ttl
-        self._cache: dict[str, tuple[float, bool]] = {}
-        self._lock = threading.Lock()
-
-    def _cached(self, key: str, load: Any) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(key)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
-        value = bool(load())
-        with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key] = (now, value)
-        return value
-
-    def api_token_valid(self, token_id: str) -> bool:
-        def load() -> bool:
-            doc = self.db[API_TOKENS].find_one({"_id": token_id}, {"revoked_at": 1, "expires_at": 1})
-            return doc is not None and doc.get("revoked_at") is None and doc["expires_at"] > utcnow()
-
-        return self._cached(f"t:{token_id}", load)
-
-    def user_active(self, user_id: str) -> bool:
-        def load() -> bool:
-            doc = self.db[USERS].find_one({"_id": user_id}, {"deactivated_at": 1})
-            return doc is not None and not doc.get("deactivated_at")
-
-        return self._cached(f"u:{user_id}", load)
-
-    def forget(self, token_id: str) -> None:
-        with self._lock:
-            self._cache.pop(f"t:{token_id}", None)
-
-    def forget_user(self, user_id: str) -> None:
-        with self._lock:
-            self._cache.pop(f"u:{user_id}", None)

@@ -14,22 +14,20 @@ import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import segno
-from bson import ObjectId
 
-from checkin.adapters.mongo import KIOSKS, PEOPLE, REGISTRATIONS
-from checkin.bootstrap import Context
-from checkin.domain.model import RuleBroken, fold_name, normalize_email
+from checkin.adapters.repositories import new_id
+from checkin.domain.model import RuleBroken, fold_name
 from checkin.service_layer import kiosks
+from checkin.service_layer.context import Context
+from checkin.service_layer.ports import RegistrationFilter, Transaction
 from turnout_common.clock import as_utc, utcnow
-from turnout_common.mongo import UnitOfWork
+from turnout_common.emails import normalize_email
+from turnout_common.types import Doc
 
-Doc = dict[str, Any]
-
-AUDIT_LOG = "audit_log"
+__all__ = ["RegistrationFilter"]
 
 # Statuses a registration can have; only the first two get a badge printed.
 STATUSES = ("registered", "waitlisted", "cancelled")
@@ -143,7 +141,7 @@ def badge_of(registration: Doc, event: Doc) -> Badge:
 
 def get_registration(ctx: Context, org_id: str, registration_id: str) -> Doc:
     """A registration of the organization; another organization's is "not found"."""
-    registration = ctx.db[REGISTRATIONS].find_one({"_id": registration_id, "org_id": org_id})
+    registration = ctx.store.registrations.get_in_org(registration_id, org_id)
     if registration is None:
         raise RuleBroken("registration_not_found", "no such registration in your organization")
     return registration
@@ -151,27 +149,10 @@ def get_registration(ctx: Context, org_id: str, registration_id: str) -> Doc:
 
 def event_badges(ctx: Context, org_id: str, event_id: str, *, skip: int, limit: int) -> tuple[list[Doc], int]:
     """The registrations that get a badge (not cancelled), by last name; and how many there are."""
-    query: Doc = {"event_id": event_id, "org_id": org_id, "status": {"$in": list(BADGE_STATUSES)}}
-    total = ctx.db[REGISTRATIONS].count_documents(query)
-    page = ctx.db[REGISTRATIONS].find(query).sort([("last_name", 1), ("first_name", 1), ("_id", 1)])
-    return list(page.skip(skip).limit(limit)), total
+    return ctx.store.registrations.badges_page(org_id, event_id, BADGE_STATUSES, skip, limit)
 
 
 # -- search and filters ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RegistrationFilter:
-    """What the organizer typed and ticked above the registrations table."""
-
-    text: str = ""
-    status: str | None = None  # one of STATUSES
-    checked_in: bool | None = None
-    consent: bool | None = None
-
-    @property
-    def active(self) -> bool:
-        return bool(self.text.strip()) or any(v is not None for v in (self.status, self.checked_in, self.consent))
 
 
 def _name_pattern(text: str) -> str | None:
@@ -182,59 +163,34 @@ def _name_pattern(text: str) -> str | None:
     return r"(?:^|\s)" + re.escape(folded)
 
 
-def registration_query(ctx: Context, org_id: str, event_id: str, wanted: RegistrationFilter) -> Doc:
+def _check_filter(wanted: RegistrationFilter) -> None:
     if len(wanted.text) > MAX_QUERY_LENGTH:
         raise RuleBroken("invalid_query", f"search text is limited to {MAX_QUERY_LENGTH} characters", "q")
     if wanted.status is not None and wanted.status not in STATUSES:
         raise RuleBroken("invalid_query", f"status must be one of {', '.join(STATUSES)}", "status")
-    query: Doc = {"event_id": event_id, "org_id": org_id}
-    if wanted.status is not None:
-        query["status"] = wanted.status
-    if wanted.checked_in is True:
-        query["checkin"] = {"$ne": None}
-    elif wanted.checked_in is False:
-        query["checkin"] = None
-    if wanted.consent is not None:
-        query["consent_email"] = wanted.consent
-    text = wanted.text.strip()
-    if text:
-        either: list[Doc] = []
-        pattern = _name_pattern(text)
-        if pattern is not None:
-            either.append({"name_folded": {"$regex": pattern}})
-        # Emails live on people (registrations keep no email): a prefix of the
-        # normalized email, anchored so the (org_id, email_norm) index serves it.
-        email_prefix = "^" + re.escape(normalize_email(text))
-        people = (
-            ctx.db[PEOPLE]
-            .find({"org_id": org_id, "email_norm": {"$regex": email_prefix}}, {"_id": 1})
-            .limit(MAX_EMAIL_MATCHES)
-        )
-        person_ids = [person["_id"] for person in people]
-        if person_ids:
-            either.append({"person_id": {"$in": person_ids}})
-        query["$or"] = either or [{"_id": {"$in": []}}]
-    return query
 
 
 def with_emails(ctx: Context, org_id: str, registrations: list[Doc]) -> list[Doc]:
     """The registrations with each person's email (one query for the page)."""
     ids = list({reg["person_id"] for reg in registrations})
-    emails = {
-        person["_id"]: person.get("email", "")
-        for person in ctx.db[PEOPLE].find({"_id": {"$in": ids}, "org_id": org_id}, {"email": 1})
-    }
+    emails = ctx.store.people.emails(org_id, ids)
     return [{**reg, "email": emails.get(reg["person_id"], "")} for reg in registrations]
 
 
 def search_registrations(
     ctx: Context, org_id: str, event_id: str, wanted: RegistrationFilter, *, skip: int, limit: int
 ) -> tuple[list[Doc], int]:
-    """One page of the event's matching registrations, by name, with emails; and the total."""
-    query = registration_query(ctx, org_id, event_id, wanted)
-    total = ctx.db[REGISTRATIONS].count_documents(query)
-    found = ctx.db[REGISTRATIONS].find(query).sort([("name_folded", 1), ("_id", 1)]).skip(skip).limit(limit)
-    return with_emails(ctx, org_id, list(found)), total
+    """One page of the event's matching registrations, by name, with emails; and the total.
+
+    Search text matches a word of the name (accent-insensitive prefix) or the
+    start of the email; emails live on people (registrations keep none).
+    """
+    _check_filter(wanted)
+    text = wanted.text.strip()
+    pattern = _name_pattern(text) if text else None
+    person_ids = ctx.store.people.ids_by_email_prefix(org_id, normalize_email(text), MAX_EMAIL_MATCHES) if text else []
+    found, total = ctx.store.registrations.search(org_id, event_id, wanted, pattern, person_ids, skip, limit)
+    return with_emails(ctx, org_id, found), total
 
 
 # -- arrivals and kiosks -----------------------------------------------------------------------------
@@ -242,11 +198,7 @@ def search_registrations(
 
 def arrivals(ctx: Context, org_id: str, event_id: str, *, since: datetime | None, limit: int) -> list[Doc]:
     """The event's latest check-ins, newest first (received after ``since``, when given)."""
-    query: Doc = {"event_id": event_id, "org_id": org_id, "checkin": {"$ne": None}}
-    if since is not None:
-        query["checkin.received_at"] = {"$gt": since}
-    found = ctx.db[REGISTRATIONS].find(query).sort([("checkin.received_at", -1), ("_id", 1)]).limit(limit)
-    return list(found)
+    return ctx.store.registrations.arrivals(org_id, event_id, since, limit)
 
 
 def event_kiosks(ctx: Context, org_id: str, event_id: str) -> list[Doc]:
@@ -258,8 +210,7 @@ def kiosk_names(ctx: Context, event_id: str, kiosk_ids: list[str]) -> dict[str, 
     wanted = [kiosk_id for kiosk_id in set(kiosk_ids) if kiosk_id]
     if not wanted:
         return {}
-    found = ctx.db[KIOSKS].find({"_id": {"$in": wanted}, "event_id": event_id}, {"name": 1})
-    return {kiosk["_id"]: str(kiosk.get("name") or "") for kiosk in found}
+    return ctx.store.kiosks.names(event_id, wanted)
 
 
 # -- undoing a check-in ------------------------------------------------------------------------------
@@ -287,22 +238,18 @@ def undo_checkin(
     Returns (the registration as it is now, the audit document).
     """
 
-    def work(uow: UnitOfWork) -> tuple[Doc, Doc]:
+    def work(tx: Transaction) -> tuple[Doc, Doc]:
         now = utcnow()
-        registration = uow.db[REGISTRATIONS].find_one({"_id": registration_id, "org_id": org_id}, session=uow.session)
+        registration = tx.store.registrations.get_in_org(registration_id, org_id)
         if registration is None or registration["event_id"] != event_id:
             raise RuleBroken("registration_not_found", "no such registration for this event")
         before = registration.get("checkin")
         if before is None:
             raise RuleBroken("not_checked_in", "this person is not checked in; there is nothing to undo")
-        uow.db[REGISTRATIONS].update_one(
-            {"_id": registration_id, "checkin": {"$ne": None}}, {"$set": {"checkin": None}}, session=uow.session
-        )
-        uow.db[PEOPLE].update_one(
-            {"_id": registration["person_id"], "visits": {"$gt": 0}}, {"$inc": {"visits": -1}}, session=uow.session
-        )
+        tx.store.registrations.clear_checkin(registration_id)
+        tx.store.people.uncount_visit(registration["person_id"])
         audit: Doc = {
-            "_id": str(ObjectId()),
+            "_id": new_id(),
             "org_id": org_id,
             "action": "checkin.undone",
             "at": now,
@@ -313,7 +260,7 @@ def undo_checkin(
             "reason": reason,
             "before": {"status": registration["status"], "checkin": before},
         }
-        uow.db[AUDIT_LOG].insert_one(audit, session=uow.session)
+        tx.store.audit.record(audit)
         return {**registration, "checkin": None}, audit
 
     return ctx.uow().run(work)

@@ -6,18 +6,14 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from bson import ObjectId
-from pymongo import ReturnDocument
-
-from checkin.adapters.mongo import EVENTS, REGISTRATIONS
-from checkin.bootstrap import Context
+from checkin.adapters.repositories import new_id
 from checkin.domain.model import EventStatus, RuleBroken, check_timezone, plan_schedule
 from checkin.service_layer.checkins import close_forgotten_checkouts
+from checkin.service_layer.context import Context
 from checkin.service_layer.messages import event_message
+from checkin.service_layer.ports import EventsOverview, Transaction
 from turnout_common.clock import utcnow
-from turnout_common.mongo import UnitOfWork, find_in_org
-
-Doc = dict[str, Any]
+from turnout_common.types import Doc
 
 
 def schedule_event(
@@ -38,7 +34,7 @@ def schedule_event(
     check_timezone(timezone)
     plan = plan_schedule(starts_at, ends_at, checkin_opens_minutes_before, checkin_closes_minutes_after)
     event = {
-        "_id": str(ObjectId()),
+        "_id": new_id(),
         "org_id": org_id,
         "title": title.strip(),
         "kind": kind,
@@ -56,9 +52,9 @@ def schedule_event(
         "created_at": utcnow(),
     }
 
-    def work(uow: UnitOfWork) -> Doc:
-        uow.db[EVENTS].insert_one(event, session=uow.session)
-        uow.publish(event_message("event.scheduled", event))
+    def work(tx: Transaction) -> Doc:
+        tx.store.events.add(event)
+        tx.publish(event_message("event.scheduled", event))
         return event
 
     return ctx.uow().run(work)
@@ -66,29 +62,11 @@ def schedule_event(
 
 def attendance_counts(ctx: Context, event_ids: list[str]) -> dict[str, dict[str, int]]:
     """Registered, waitlisted and checked-in counts for several events in one query."""
-    counts: dict[str, dict[str, int]] = {
-        event_id: {"registered": 0, "waitlisted": 0, "checked_in": 0} for event_id in event_ids
-    }
-    rows = ctx.db[REGISTRATIONS].aggregate(
-        [
-            {"$match": {"event_id": {"$in": event_ids}}},
-            {
-                "$group": {
-                    "_id": "$event_id",
-                    "registered": {"$sum": {"$cond": [{"$eq": ["$status", "registered"]}, 1, 0]}},
-                    "waitlisted": {"$sum": {"$cond": [{"$eq": ["$status", "waitlisted"]}, 1, 0]}},
-                    "checked_in": {"$sum": {"$cond": [{"$gt": ["$checkin", None]}, 1, 0]}},
-                }
-            },
-        ]
-    )
-    for row in rows:
-        counts[row["_id"]] = {name: int(row[name]) for name in ("registered", "waitlisted", "checked_in")}
-    return counts
+    return ctx.store.registrations.attendance_counts(event_ids)
 
 
 def get_event(ctx: Context, org_id: str, event_id: str) -> Doc:
-    event = find_in_org(ctx.db[EVENTS], event_id, org_id)
+    event = ctx.store.events.get_in_org(event_id, org_id)
     if event is None:
         raise RuleBroken("event_not_found", "no such event in your organization")
     return event
@@ -97,23 +75,18 @@ def get_event(ctx: Context, org_id: str, event_id: str) -> Doc:
 def end_event(ctx: Context, org_id: str, event_id: str, ended_by: str, now: datetime | None = None) -> Doc:
     """Mark an event ended and publish ``event.ended`` exactly once."""
 
-    def work(uow: UnitOfWork) -> Doc:
+    def work(tx: Transaction) -> Doc:
         moment = now or utcnow()
-        event = uow.db[EVENTS].find_one_and_update(
-            {"_id": event_id, "org_id": org_id, "status": EventStatus.SCHEDULED.value},
-            {"$set": {"status": EventStatus.ENDED.value, "ended_at": moment, "ended_by": ended_by}},
-            return_document=ReturnDocument.AFTER,
-            session=uow.session,
-        )
+        event = tx.store.events.end_if_scheduled(event_id, org_id, moment, ended_by)
         if event is None:
-            existing = uow.db[EVENTS].find_one({"_id": event_id, "org_id": org_id}, session=uow.session)
+            existing = tx.store.events.get_scoped(event_id, org_id)
             if existing is None:
                 raise RuleBroken("event_not_found", "no such event in your organization")
             if existing["status"] == EventStatus.ENDED.value:
                 return existing  # ended before: nothing new to publish
             raise RuleBroken("event_cancelled", "a cancelled event cannot be ended")
-        uow.publish(event_message("event.ended", event))
-        close_forgotten_checkouts(uow, event, moment)
+        tx.publish(event_message("event.ended", event))
+        close_forgotten_checkouts(tx, event, moment)
         return event
 
     ended = ctx.uow().run(work)
@@ -124,11 +97,7 @@ def end_event(ctx: Context, org_id: str, event_id: str, ended_by: str, now: date
 def end_due_events(ctx: Context, now: datetime | None = None, limit: int = 100) -> int:
     """End every scheduled event whose end time has passed; return how many."""
     moment = now or utcnow()
-    due = (
-        ctx.db[EVENTS]
-        .find({"status": EventStatus.SCHEDULED.value, "ends_at": {"$lte": moment}}, {"org_id": 1})
-        .limit(limit)
-    )
+    due = ctx.store.events.due_to_end(moment, limit)
     ended = 0
     for event in due:
         end_event(ctx, event["org_id"], event["_id"], "schedule", now=moment)
@@ -145,8 +114,8 @@ def update_event(ctx: Context, org_id: str, event_id: str, changes: dict[str, An
     if unknown:
         raise RuleBroken("invalid_field", f"cannot change {', '.join(sorted(unknown))}", sorted(unknown)[0])
 
-    def work(uow: UnitOfWork) -> Doc:
-        event = uow.db[EVENTS].find_one({"_id": event_id, "org_id": org_id}, session=uow.session)
+    def work(tx: Transaction) -> Doc:
+        event = tx.store.events.get_scoped(event_id, org_id)
         if event is None:
             raise RuleBroken("event_not_found", "no such event in your organization")
         if event["status"] != EventStatus.SCHEDULED.value:
@@ -166,8 +135,8 @@ def update_event(ctx: Context, org_id: str, event_id: str, changes: dict[str, An
         updated["checkin_opens_at"] = plan.checkin_opens_at
         updated["checkin_closes_at"] = plan.checkin_closes_at
         updated["updated_at"] = utcnow()
-        uow.db[EVENTS].replace_one({"_id": event_id}, updated, session=uow.session)
-        uow.publish(event_message("event.updated", updated))
+        tx.store.events.replace(updated)
+        tx.publish(event_message("event.updated", updated))
         return updated
 
     result = ctx.uow().run(work)
@@ -178,8 +147,8 @@ def update_event(ctx: Context, org_id: str, event_id: str, changes: dict[str, An
 def cancel_event(ctx: Context, org_id: str, event_id: str, reason: str | None) -> Doc:
     """Cancel a scheduled event (publishes ``event.cancelled`` once; check-in closes)."""
 
-    def work(uow: UnitOfWork) -> Doc:
-        event = uow.db[EVENTS].find_one({"_id": event_id, "org_id": org_id}, session=uow.session)
+    def work(tx: Transaction) -> Doc:
+        event = tx.store.events.get_scoped(event_id, org_id)
         if event is None:
             raise RuleBroken("event_not_found", "no such event in your organization")
         if event["status"] == EventStatus.CANCELLED.value:
@@ -187,14 +156,39 @@ def cancel_event(ctx: Context, org_id: str, event_id: str, reason: str | None) -
         if event["status"] != EventStatus.SCHEDULED.value:
             raise RuleBroken("event_closed", f"this event is {event['status']}; it cannot be cancelled")
         event.update(status=EventStatus.CANCELLED.value, cancelled_at=utcnow(), cancel_reason=reason)
-        uow.db[EVENTS].update_one(
-            {"_id": event_id},
-            {"$set": {"status": event["status"], "cancelled_at": event["cancelled_at"], "cancel_reason": reason}},
-            session=uow.session,
-        )
-        uow.publish(event_message("event.cancelled", event))
+        tx.store.events.set_cancelled(event_id, event["status"], event["cancelled_at"], reason)
+        tx.publish(event_message("event.cancelled", event))
         return event
 
     result = ctx.uow().run(work)
     ctx.events.forget(org_id, event_id)
     return result
+
+
+def list_events(ctx: Context, org_id: str, skip: int, limit: int) -> list[Doc]:
+    """A page of the organization's events, newest first."""
+    return ctx.store.events.page_of_org(org_id, skip, limit)
+
+
+def overview(ctx: Context, org_id: str, past_skip: int, past_limit: int) -> EventsOverview:
+    """Happening now, upcoming and (a page of) past events: each event in exactly one group."""
+    return ctx.store.events.overview(org_id, utcnow(), past_skip, past_limit)
+
+
+def default_timezone(ctx: Context, org_id: str) -> str:
+    """The zone of the organization's latest event ("" if it has none)."""
+    return ctx.store.events.latest_timezone(org_id) or ""
+
+
+def public_token(ctx: Context, event: Doc) -> str:
+    """The event's unguessable public registration link token (made on first use)."""
+    token = event.get("public_token")
+    if token:
+        return str(token)
+    token = secrets.token_urlsafe(12)
+    stored = ctx.store.events.ensure_public_token(event["_id"], token)
+    return stored or token
+
+
+def event_by_public_token(ctx: Context, token: str) -> Doc | None:
+    return ctx.store.events.by_public_token(token)

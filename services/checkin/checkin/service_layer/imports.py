@@ -11,12 +11,11 @@ Each batch of rows is registered in one transaction that also stages one
 ``attendee.registered`` outbox message per new registration and advances the
 job's cursor and counters, guarded by the lease: a batch is counted exactly
 once, whoever crashes when. (One transaction per row, through
-``registrations.register``, took ~8 ms a row: 80 s for 10,000 rows.)
+``registrations.register``, was far slower: see bench/README.md.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -27,30 +26,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from bson import ObjectId
-from pymongo import DESCENDING
-from pymongo.errors import PyMongoError
-
-from checkin.adapters.mongo import EVENTS, PEOPLE, REGISTRATIONS
-from checkin.bootstrap import Context
+from checkin.adapters.repositories import new_id
 from checkin.domain.imports import ImportRow, ParsedImport, RowProblem, parse_import, safe_filename
-from checkin.domain.model import (
-    EventStatus,
-    RuleBroken,
-    normalize_email,
-    registration_status,
-)
+from checkin.domain.model import EventStatus, RuleBroken, registration_status
+from checkin.service_layer.context import Context
 from checkin.service_layer.messages import registered_message
+from checkin.service_layer.ports import StorageRefused, Transaction
 from checkin.service_layer.registrations import new_person_doc, new_registration_doc
 from turnout_common.clock import utcnow
-from turnout_common.mongo import UnitOfWork, find_in_org, is_transient
+from turnout_common.emails import normalize_email
+from turnout_common.types import Doc
 
 log = logging.getLogger("checkin.imports")
-
-Doc = dict[str, Any]
-
-IMPORTS = "imports"
-IMPORT_ROWS = "import_rows"
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
 CHUNK_ROWS = 500
 MAX_STORED_PROBLEMS = 1000
@@ -73,7 +60,7 @@ class BatchOutcome:
 
 
 def _scheduled_event(ctx: Context, org_id: str, event_id: str) -> Doc:
-    event = ctx.db[EVENTS].find_one({"_id": event_id, "org_id": org_id})
+    event = ctx.store.events.get_scoped(event_id, org_id)
     if event is None:
         raise RuleBroken("event_not_found", "no such event in your organization")
     if event["status"] != EventStatus.SCHEDULED.value:
@@ -103,12 +90,12 @@ def _store_job(
     ctx: Context, org_id: str, event_id: str, parsed: ParsedImport, filename: str, user_id: str | None
 ) -> Doc:
     now = utcnow()
-    job_id = str(ObjectId())
+    job_id = new_id()
     pending = len(parsed.rows)
     chunks = [parsed.rows[start : start + CHUNK_ROWS] for start in range(0, pending, CHUNK_ROWS)]
     # Rows first, then the job: a worker never sees a job without its rows.
     if chunks:
-        ctx.db[IMPORT_ROWS].insert_many(
+        ctx.store.imports.add_rows(
             [
                 {"_id": _chunk_id(job_id, number), "job_id": job_id, "rows": [row.to_doc() for row in chunk]}
                 for number, chunk in enumerate(chunks)
@@ -146,7 +133,7 @@ def _store_job(
         "started_at": None,
         "finished_at": None if pending else now,
     }
-    ctx.db[IMPORTS].insert_one(job)
+    ctx.store.imports.add(job)
     return job
 
 
@@ -158,22 +145,16 @@ def _chunk_id(job_id: str, number: int) -> str:
 
 
 def get_import(ctx: Context, org_id: str, import_id: str) -> Doc:
-    job = ctx.db[IMPORTS].find_one({"_id": import_id, "org_id": org_id})
+    job = ctx.store.imports.get_scoped(import_id, org_id)
     if job is None:
         raise RuleBroken("import_not_found", "no such import in your organization")
     return job
 
 
 def list_imports(ctx: Context, org_id: str, event_id: str, limit: int = 100) -> list[Doc]:
-    if ctx.db[EVENTS].find_one({"_id": event_id, "org_id": org_id}, {"_id": 1}) is None:
+    if not ctx.store.events.exists_in_org(event_id, org_id):
         raise RuleBroken("event_not_found", "no such event in your organization")
-    found = (
-        ctx.db[IMPORTS]
-        .find({"event_id": event_id, "org_id": org_id}, {"errors": 0, "skipped_rows": 0})
-        .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-        .limit(limit)
-    )
-    return list(found)
+    return ctx.store.imports.of_event(org_id, event_id, limit)
 
 
 def percent(job: Doc) -> int:
@@ -190,32 +171,23 @@ def claim_import(ctx: Context, owner: str, lease_seconds: float = LEASE_SECONDS)
     now = utcnow()
     # The worker asks every second. Few jobs are queued or running at any
     # time: read those (the status index), pick the oldest free one here, and
-    # lease it with an update conditional on what was read. Not one
-    # findAndModify with "$or" and a sort, which SecantusDB answers by
-    # scanning every import job ever made (~13 ms of database CPU per idle
-    # poll at 1,000 finished jobs, against ~0.5 ms).
+    # lease it with an update conditional on what was read.
     free = sorted(
-        (
-            job
-            for job in ctx.db[IMPORTS].find(
-                {"status": {"$in": [QUEUED, RUNNING]}}, {"status": 1, "lease_until": 1, "created_at": 1}
-            )
-            if job.get("lease_until") is None or job["lease_until"] < now
-        ),
+        (job for job in ctx.store.imports.open_jobs() if job.get("lease_until") is None or job["lease_until"] < now),
         key=lambda job: (job["created_at"], job["_id"]),
     )
-    lease = {"$set": {"status": RUNNING, "lease_owner": owner, "lease_until": now + timedelta(seconds=lease_seconds)}}
+    until = now + timedelta(seconds=lease_seconds)
     for candidate in free:
         unchanged = {
             "_id": candidate["_id"],
             "status": candidate["status"],
             "lease_until": candidate.get("lease_until"),
         }
-        if ctx.db[IMPORTS].update_one(unchanged, lease).modified_count != 1:
+        if not ctx.store.imports.lease(unchanged, owner, until):
             continue  # another worker took it since
-        job = ctx.db[IMPORTS].find_one({"_id": candidate["_id"]})
+        job = ctx.store.imports.get(candidate["_id"])
         if job is not None and job.get("started_at") is None:
-            ctx.db[IMPORTS].update_one({"_id": job["_id"], "started_at": None}, {"$set": {"started_at": now}})
+            ctx.store.imports.mark_started(job["_id"], now)
         return job
     return None
 
@@ -223,7 +195,7 @@ def claim_import(ctx: Context, owner: str, lease_seconds: float = LEASE_SECONDS)
 def _load_rows(ctx: Context, job_id: str, start: int, end: int) -> list[ImportRow]:
     first, last = start // CHUNK_ROWS, (end - 1) // CHUNK_ROWS
     ids = [_chunk_id(job_id, number) for number in range(first, last + 1)]
-    by_id = {doc["_id"]: doc["rows"] for doc in ctx.db[IMPORT_ROWS].find({"_id": {"$in": ids}})}
+    by_id = ctx.store.imports.row_chunks(ids)
     rows: list[Doc] = []
     for chunk_id in ids:
         if chunk_id not in by_id:
@@ -241,19 +213,16 @@ def _register_rows(
     (created, already_registered). Mirrors ``registrations.register``."""
     org_id, event_id = job["org_id"], job["event_id"]
 
-    def work(uow: UnitOfWork) -> tuple[int, int]:
+    def work(tx: Transaction) -> tuple[int, int]:
         now = utcnow()
-        db, session = uow.db, uow.session
-        event = find_in_org(db[EVENTS], event_id, org_id, session=session)
+        store = tx.store
+        event = store.events.get_in_org(event_id, org_id)
         if event is None:
             raise RuleBroken("event_not_found", "the event was deleted")
         if event["status"] != EventStatus.SCHEDULED.value:
             raise RuleBroken("event_closed", f"the event is {event['status']}; registration is closed")
         norms = [normalize_email(row.email) for row in rows]
-        people = {
-            person["email_norm"]: person
-            for person in db[PEOPLE].find({"org_id": org_id, "email_norm": {"$in": norms}}, session=session)
-        }
+        people = store.people.by_emails(org_id, norms)
         # New people in one insert (rows are unique by email); a person someone
         # registers concurrently makes it fail, and the batch is retried row by row.
         newcomers = [
@@ -262,13 +231,10 @@ def _register_rows(
             if norm not in people
         ]
         if newcomers:
-            db[PEOPLE].insert_many(newcomers, ordered=True, session=session)
+            store.people.add_many(newcomers)
             people.update((person["email_norm"], person) for person in newcomers)
         person_ids = [people[norm]["_id"] for norm in norms]
-        existing = {
-            reg["person_id"]: reg
-            for reg in db[REGISTRATIONS].find({"event_id": event_id, "person_id": {"$in": person_ids}}, session=session)
-        }
+        existing = store.registrations.of_people(event_id, person_ids)
         capacity = event.get("capacity")
         registered_count = event.get("registered_count", 0)
         counted = 0
@@ -298,22 +264,21 @@ def _register_rows(
                 replaced.append(prior["_id"])
             new.append((registration, person))
         if replaced:
-            db[REGISTRATIONS].delete_many({"_id": {"$in": replaced}}, session=session)
+            store.registrations.remove_many(replaced)
         if new:
-            db[REGISTRATIONS].insert_many([registration for registration, _ in new], ordered=True, session=session)
+            store.registrations.add_many([registration for registration, _ in new])
         if counted:
-            db[EVENTS].update_one({"_id": event_id}, {"$inc": {"registered_count": counted}}, session=session)
+            store.events.add_to_registered_count(event_id, counted)
         for registration, person in new:
-            uow.publish(registered_message(registration, person, event))
-        advanced = db[IMPORTS].update_one(
-            {"_id": job["_id"], "lease_owner": owner, "cursor": start},
-            {
-                "$set": {"cursor": start + len(rows), "lease_until": now + timedelta(seconds=lease_seconds)},
-                "$inc": {"processed": len(rows), "created": len(new), "already_registered": already},
-            },
-            session=session,
+            tx.publish(registered_message(registration, person, event))
+        advanced = store.imports.advance(
+            job["_id"],
+            owner,
+            start,
+            {"cursor": start + len(rows), "lease_until": now + timedelta(seconds=lease_seconds)},
+            {"processed": len(rows), "created": len(new), "already_registered": already},
         )
-        if advanced.matched_count != 1:
+        if not advanced:
             raise LeaseLost(f"import {job['_id']}: lease lost before row index {start}")
         return len(new), already
 
@@ -322,15 +287,7 @@ def _register_rows(
 
 def _record_row_failure(ctx: Context, job: Doc, owner: str, start: int, row: ImportRow, reason: str) -> None:
     problem = RowProblem(row.row, reason, row.email, f"{row.first_name} {row.last_name}".strip()).to_doc()
-    advanced = ctx.db[IMPORTS].update_one(
-        {"_id": job["_id"], "lease_owner": owner, "cursor": start},
-        {
-            "$set": {"cursor": start + 1},
-            "$inc": {"processed": 1, "failed": 1, "errors_count": 1},
-            "$push": {"errors": {"$each": [problem], "$slice": MAX_STORED_PROBLEMS}},
-        },
-    )
-    if advanced.matched_count != 1:
+    if not ctx.store.imports.record_failure(job["_id"], owner, start, problem, MAX_STORED_PROBLEMS):
         raise LeaseLost(f"import {job['_id']}: lease lost before row index {start}")
 
 
@@ -339,10 +296,9 @@ def _finish(ctx: Context, job: Doc, owner: str, status: str, failure: str | None
     update: Doc = {"status": status, "finished_at": now, "lease_owner": None, "lease_until": None}
     if failure is not None:
         update["failure"] = failure
-    finished = ctx.db[IMPORTS].update_one({"_id": job["_id"], "lease_owner": owner}, {"$set": update})
-    if finished.matched_count != 1:
+    if not ctx.store.imports.finish(job["_id"], owner, update):
         raise LeaseLost(f"import {job['_id']}: lease lost before finishing")
-    ctx.db[IMPORT_ROWS].delete_many({"job_id": job["_id"]})
+    ctx.store.imports.drop_rows(job["_id"])
     log.info(
         "import finished",
         extra={"import_id": job["_id"], "status": status, "failure": failure, "event_id": job["event_id"]},
@@ -359,7 +315,7 @@ def process_import_batch(
 ) -> BatchOutcome:
     """Register the next ``batch`` rows of a job ``owner`` has claimed; raises
     ``LeaseLost`` if another worker took the job over."""
-    job = ctx.db[IMPORTS].find_one({"_id": job_id})
+    job = ctx.store.imports.get(job_id)
     if job is None or job["status"] != RUNNING or job.get("lease_owner") != owner:
         raise LeaseLost(f"import {job_id} is not leased to {owner}")
     start = job["cursor"]
@@ -375,9 +331,7 @@ def process_import_batch(
     try:
         try:
             _register_rows(ctx, job, owner, start, rows, lease_seconds)
-        except PyMongoError as exc:
-            if is_transient(exc):
-                raise
+        except StorageRefused:
             _rows_one_by_one(ctx, job, owner, start, rows, lease_seconds)
         except (ValueError, TypeError, KeyError) as exc:  # e.g. a message its contract refuses
             if isinstance(exc, RuleBroken):
@@ -399,9 +353,7 @@ def _rows_one_by_one(
     for offset, row in enumerate(rows):
         try:
             _register_rows(ctx, job, owner, start + offset, [row], lease_seconds)
-        except PyMongoError as exc:
-            if is_transient(exc):
-                raise
+        except StorageRefused as exc:
             log.warning("import row failed", extra={"import_id": job["_id"], "row": row.row, "error": repr(exc)})
             _record_row_failure(ctx, job, owner, start + offset, row, "could not be registered (database refused it)")
         except (ValueError, TypeError, KeyError) as exc:
@@ -411,9 +363,9 @@ def _rows_one_by_one(
             _record_row_failure(ctx, job, owner, start + offset, row, "could not be registered (invalid data)")
 
 
-def _release(ctx: Context, job_id: str, owner: str) -> None:
+def _release(ctx: Context, job_id: str, owner: str, *, quiet: bool = False) -> None:
     """Hand a job back at once (on shutdown) instead of letting the lease run out."""
-    ctx.db[IMPORTS].update_one({"_id": job_id, "lease_owner": owner}, {"$set": {"lease_until": None}})
+    ctx.store.imports.release(job_id, owner, quiet=quiet)
 
 
 def default_owner() -> str:
@@ -450,8 +402,7 @@ def process_pending_imports(
             except BaseException:
                 # e.g. the database went away: hand the job back so the next
                 # attempt (any worker) resumes it without waiting for the lease.
-                with contextlib.suppress(PyMongoError):
-                    _release(ctx, job["_id"], owner)
+                _release(ctx, job["_id"], owner, quiet=True)
                 raise
             handled += outcome.handled
             if outcome.finished:

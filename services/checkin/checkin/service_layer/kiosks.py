@@ -4,21 +4,11 @@
 from __future__ import annotations
 
 import secrets
-import threading
-import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from bson import ObjectId
-from pymongo import ASCENDING
-
-from checkin.adapters.mongo import KIOSKS, REGISTRATIONS
-from checkin.bootstrap import Context
+from checkin.adapters.repositories import new_id
 from checkin.domain.kiosks import (
     PAIRING_MINUTES,
-    NameIndex,
-    SearchEntry,
     badge_digest,
     new_pairing_code,
     normalize_pairing_code,
@@ -26,17 +16,20 @@ from checkin.domain.kiosks import (
     registration_hint,
 )
 from checkin.domain.model import RuleBroken, display_name
+from checkin.service_layer.caches import KioskSessions, RosterCache
+from checkin.service_layer.context import Context
 from turnout_common.auth import Principal
-from turnout_common.clock import to_rfc3339, utcnow
+from turnout_common.clock import to_rfc3339_or_none, utcnow
+from turnout_common.types import Doc
 
-Doc = dict[str, Any]
+__all__ = ["KioskSessions", "RosterCache"]
 
 
 def create_kiosk(ctx: Context, org_id: str, event_id: str, name: str, staff_pin: str) -> Doc:
     event = ctx.events.get(org_id, event_id)
     if event is None:
         raise RuleBroken("event_not_found", "no such event in your organization")
-    kiosk_id = str(ObjectId())
+    kiosk_id = new_id()
     now = utcnow()
     kiosk = {
         "_id": kiosk_id,
@@ -53,7 +46,7 @@ def create_kiosk(ctx: Context, org_id: str, event_id: str, name: str, staff_pin:
         "last_seen_at": None,
         "queue_length": 0,
     }
-    ctx.db[KIOSKS].insert_one(kiosk)
+    ctx.store.kiosks.add(kiosk)
     return kiosk
 
 
@@ -61,28 +54,21 @@ def new_code(ctx: Context, org_id: str, kiosk_id: str) -> Doc:
     """A fresh one-time code; pairing with it replaces the tablet paired before."""
     now = utcnow()
     code = new_pairing_code()
-    result = ctx.db[KIOSKS].update_one(
-        {"_id": kiosk_id, "org_id": org_id, "status": {"$ne": "revoked"}},
-        {"$set": {"pairing_code": code, "pairing_expires_at": now + timedelta(minutes=PAIRING_MINUTES)}},
-    )
-    if result.matched_count != 1:
+    expires_at = now + timedelta(minutes=PAIRING_MINUTES)
+    if not ctx.store.kiosks.set_pairing_code(kiosk_id, org_id, code, expires_at):
         raise RuleBroken("kiosk_not_found", "no such kiosk in your organization (or it was revoked)")
     return get_kiosk(ctx, org_id, kiosk_id)
 
 
 def get_kiosk(ctx: Context, org_id: str, kiosk_id: str) -> Doc:
-    kiosk = ctx.db[KIOSKS].find_one({"_id": kiosk_id, "org_id": org_id})
+    kiosk = ctx.store.kiosks.get_scoped(kiosk_id, org_id)
     if kiosk is None:
         raise RuleBroken("kiosk_not_found", "no such kiosk in your organization")
     return kiosk
 
 
 def revoke(ctx: Context, org_id: str, kiosk_id: str) -> Doc:
-    result = ctx.db[KIOSKS].update_one(
-        {"_id": kiosk_id, "org_id": org_id},
-        {"$set": {"status": "revoked", "session_id": None, "pairing_code": None, "revoked_at": utcnow()}},
-    )
-    if result.matched_count != 1:
+    if not ctx.store.kiosks.revoke(kiosk_id, org_id, utcnow()):
         raise RuleBroken("kiosk_not_found", "no such kiosk in your organization")
     ctx.kiosk_sessions.forget(kiosk_id)
     return get_kiosk(ctx, org_id, kiosk_id)
@@ -91,7 +77,7 @@ def revoke(ctx: Context, org_id: str, kiosk_id: str) -> Doc:
 def pair(ctx: Context, code: str) -> tuple[str, Doc, Doc]:
     """Exchange a one-time code for a device token: (token, kiosk, event)."""
     normalized = normalize_pairing_code(code)
-    kiosk = ctx.db[KIOSKS].find_one({"pairing_code": normalized, "status": {"$ne": "revoked"}})
+    kiosk = ctx.store.kiosks.by_pairing_code(normalized)
     if kiosk is None or not normalized:
         raise RuleBroken("invalid_pairing_code", "that pairing code is not valid; ask the organizer for a new one")
     now = utcnow()
@@ -99,19 +85,7 @@ def pair(ctx: Context, code: str) -> tuple[str, Doc, Doc]:
         raise RuleBroken("pairing_code_expired", "that pairing code has expired; ask the organizer for a new one")
     session_id = secrets.token_urlsafe(12)
     # One-time: the update only succeeds for the first tablet to present the code.
-    result = ctx.db[KIOSKS].update_one(
-        {"_id": kiosk["_id"], "pairing_code": normalized},
-        {
-            "$set": {
-                "status": "paired",
-                "pairing_code": None,
-                "session_id": session_id,
-                "paired_at": now,
-                "last_seen_at": now,
-            }
-        },
-    )
-    if result.modified_count != 1:
+    if not ctx.store.kiosks.pair(kiosk["_id"], normalized, session_id, now):
         raise RuleBroken("invalid_pairing_code", "that pairing code was just used; ask the organizer for a new one")
     ctx.kiosk_sessions.forget(kiosk["_id"])
     event = ctx.events.get(kiosk["org_id"], kiosk["event_id"])
@@ -131,56 +105,16 @@ def pair(ctx: Context, code: str) -> tuple[str, Doc, Doc]:
     return token, kiosk, event
 
 
-class KioskSessions:
-    """Checks a kiosk token is still the current pairing (cached briefly per process)."""
-
-    def __init__(self, ctx_db: Any, ttl: float = 2.0) -> None:
-        self.db = ctx_db
-        self.ttl = ttl
-        self._cache: dict[str, tuple[float, str | None]] = {}
-        self._lock = threading.Lock()
-
-    def current_session(self, kiosk_id: str) -> str | None:
-        now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(kiosk_id)
-        if hit is not None and now - hit[0] < self.ttl:
-            return hit[1]
-        kiosk = self.db[KIOSKS].find_one({"_id": kiosk_id}, {"session_id": 1, "status": 1})
-        session = kiosk["session_id"] if kiosk and kiosk.get("status") == "paired" else None
-        with self._lock:
-            self._cache[kiosk_id] = (now, session)
-        return session
-
-    def forget(self, kiosk_id: str) -> None:
-        with self._lock:
-            self._cache.pop(kiosk_id, None)
-
-
 def heartbeat(ctx: Context, kiosk_id: str, queue_length: int) -> None:
-    ctx.db[KIOSKS].update_one({"_id": kiosk_id}, {"$set": {"last_seen_at": utcnow(), "queue_length": queue_length}})
+    ctx.store.kiosks.heartbeat(kiosk_id, utcnow(), queue_length)
 
 
 def list_kiosks(ctx: Context, org_id: str, event_id: str) -> list[Doc]:
-    kiosks = list(ctx.db[KIOSKS].find({"org_id": org_id, "event_id": event_id}).sort("created_at", ASCENDING))
+    kiosks = ctx.store.kiosks.of_event(org_id, event_id)
     if not kiosks:
         return []
     start_of_day = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
-    counts = {
-        row["_id"]: row["n"]
-        for row in ctx.db[REGISTRATIONS].aggregate(
-            [
-                {
-                    "$match": {
-                        "event_id": event_id,
-                        "checkin.kiosk_id": {"$in": [k["_id"] for k in kiosks]},
-                        "checkin.received_at": {"$gte": start_of_day},
-                    }
-                },
-                {"$group": {"_id": "$checkin.kiosk_id", "n": {"$sum": 1}}},
-            ]
-        )
-    }
+    counts = ctx.store.registrations.checkins_today_by_kiosk(event_id, [k["_id"] for k in kiosks], start_of_day)
     for kiosk in kiosks:
         kiosk["checkins_today"] = counts.get(kiosk["_id"], 0)
     return kiosks
@@ -188,7 +122,7 @@ def list_kiosks(ctx: Context, org_id: str, event_id: str) -> list[Doc]:
 
 def public_kiosk(kiosk: Doc) -> Doc:
     def t(value: datetime | None) -> str | None:
-        return to_rfc3339(value) if value else None
+        return to_rfc3339_or_none(value or None)
 
     answer: Doc = {
         "id": kiosk["_id"],
@@ -208,26 +142,11 @@ def public_kiosk(kiosk: Doc) -> Doc:
 
 # -- what a kiosk reads ---------------------------------------------------------
 
-_ROSTER_FIELDS = {
-    "first_name": 1,
-    "last_name": 1,
-    "name_folded": 1,
-    "badge_code": 1,
-    "checkin": 1,
-    "checkout": 1,
-    "registered_at": 1,
-    "email_hint": 1,
-    "person_id": 1,
-    "status": 1,
-}
-
 
 def roster(ctx: Context, org_id: str, event_id: str) -> list[Doc]:
     """Everyone a kiosk may see for its event: enough to verify badges and search offline."""
     people = []
-    for reg in ctx.db[REGISTRATIONS].find(
-        {"event_id": event_id, "org_id": org_id, "status": {"$in": ["registered", "waitlisted"]}}, _ROSTER_FIELDS
-    ):
+    for reg in ctx.store.registrations.roster(org_id, event_id):
         people.append(
             {
                 "registration_id": reg["_id"],
@@ -243,76 +162,10 @@ def roster(ctx: Context, org_id: str, event_id: str) -> list[Doc]:
     return people
 
 
-@dataclass(slots=True)
-class _CachedRoster:
-    built_at: float
-    people: list[Doc]
-    by_id: dict[str, Doc]
-    index: NameIndex
-    refreshing: bool = False
-
-
-class RosterCache:
-    """Per-process search index of each event's names.
-
-    Served stale while a background thread rebuilds it (every ``ttl``
-    seconds), so no keystroke waits for a 10,000-person rebuild; whether a
-    result is checked in is read fresh for the few results shown.
-    """
-
-    def __init__(self, ttl: float = 30.0) -> None:
-        self.ttl = ttl
-        self._entries: dict[str, _CachedRoster] = {}
-        self._lock = threading.Lock()
-
-    def _build(self, ctx: Context, org_id: str, event_id: str) -> _CachedRoster:
-        people = roster(ctx, org_id, event_id)
-        index = NameIndex([SearchEntry(p["registration_id"], p["name_folded"]) for p in people])
-        return _CachedRoster(time.monotonic(), people, {p["registration_id"]: p for p in people}, index)
-
-    def get(self, ctx: Context, org_id: str, event_id: str) -> _CachedRoster:
-        with self._lock:
-            cached = self._entries.get(event_id)
-            stale = cached is not None and time.monotonic() - cached.built_at > self.ttl
-            if stale and cached is not None and not cached.refreshing:
-                cached.refreshing = True
-                threading.Thread(target=self._refresh, args=(ctx, org_id, event_id), daemon=True).start()
-        if cached is not None:
-            return cached
-        built = self._build(ctx, org_id, event_id)
-        with self._lock:
-            if len(self._entries) > 200:
-                self._entries.clear()
-            self._entries[event_id] = built
-        return built
-
-    def _refresh(self, ctx: Context, org_id: str, event_id: str) -> None:
-        try:
-            built = self._build(ctx, org_id, event_id)
-        except Exception:  # noqa: BLE001 - keep serving the old index; the next call retries
-            with self._lock:
-                if event_id in self._entries:
-                    self._entries[event_id].refreshing = False
-            return
-        with self._lock:
-            self._entries[event_id] = built
-
-    def forget(self, event_id: str) -> None:
-        with self._lock:
-            self._entries.pop(event_id, None)
-
-
 def search(ctx: Context, org_id: str, event_id: str, query: str, limit: int = 10) -> list[Doc]:
-    cached = ctx.rosters.get(ctx, org_id, event_id)
+    cached = ctx.rosters.get(lambda org, event: roster(ctx, org, event), org_id, event_id)
     ids = cached.index.search(query, limit)
-    fresh = (
-        {
-            doc["_id"]: bool(doc.get("checkin"))
-            for doc in ctx.db[REGISTRATIONS].find({"_id": {"$in": ids}}, {"checkin": 1})
-        }
-        if ids
-        else {}
-    )
+    fresh = ctx.store.registrations.checked_in_flags(ids) if ids else {}
     results = [
         {
             "registration_id": rid,

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from bson import ObjectId
-from pymongo.errors import DuplicateKeyError
-
-from checkin.adapters.mongo import ORGANIZATIONS, USERS
-from checkin.bootstrap import Context
-from checkin.domain.model import RuleBroken, normalize_email
+from checkin.adapters.repositories import new_id
+from checkin.domain.model import RuleBroken
+from checkin.service_layer.context import Context
+from checkin.service_layer.ports import AlreadyStored, Transaction
 from turnout_common.auth import ROLES, Principal, hash_password, verify_password
 from turnout_common.clock import utcnow
-from turnout_common.mongo import UnitOfWork
-
-Doc = dict[str, Any]
+from turnout_common.emails import normalize_email
+from turnout_common.types import Doc
 
 # A fixed hash to compare against when the email is unknown, so a wrong email
 # and a wrong password take the same time.
@@ -28,14 +24,14 @@ def slugify(name: str) -> str:
 
 def create_organization(ctx: Context, name: str, owner_email: str, owner_name: str, password: str) -> Doc:
     """A new organization with its first owner."""
-    org: Doc = {"_id": str(ObjectId()), "name": name, "slug": slugify(name), "created_at": utcnow()}
+    org: Doc = {"_id": new_id(), "name": name, "slug": slugify(name), "created_at": utcnow()}
     user = new_user_doc(org["_id"], owner_email, owner_name, password, "owner")
 
-    def work(uow: UnitOfWork) -> Doc:
+    def work(tx: Transaction) -> Doc:
         try:
-            uow.db[ORGANIZATIONS].insert_one(org, session=uow.session)
-            uow.db[USERS].insert_one(user, session=uow.session)
-        except DuplicateKeyError as exc:
+            tx.store.organizations.add(org)
+            tx.store.users.add(user)
+        except AlreadyStored as exc:
             raise RuleBroken(
                 "already_exists", "an organization with that name or a user with that email exists"
             ) from exc
@@ -50,7 +46,7 @@ def new_user_doc(org_id: str, email: str, name: str, password: str, role: str) -
     if len(password) < 10:
         raise RuleBroken("weak_password", "passwords need at least 10 characters", "password")
     return {
-        "_id": str(ObjectId()),
+        "_id": new_id(),
         "org_id": org_id,
         "email": normalize_email(email),
         "name": name,
@@ -62,13 +58,13 @@ def new_user_doc(org_id: str, email: str, name: str, password: str, role: str) -
 
 def sign_in(ctx: Context, email: str, password: str) -> tuple[str, Doc]:
     """Check the password and return a session token and the user."""
-    user = ctx.db[USERS].find_one({"email": normalize_email(email)})
+    user = ctx.store.users.by_email(normalize_email(email))
     if user is None:
         verify_password(password, _DUMMY_HASH)
         raise RuleBroken("invalid_credentials", "email or password is wrong")
     if not verify_password(password, user["password_hash"]) or user.get("deactivated_at"):
         raise RuleBroken("invalid_credentials", "email or password is wrong")
-    org = ctx.db[ORGANIZATIONS].find_one({"_id": user["org_id"]}) or {}
+    org = ctx.store.organizations.get(user["org_id"]) or {}
     principal = Principal(
         kind="user", subject_id=user["_id"], org_id=user["org_id"], role=user["role"], name=user["name"]
     )
@@ -79,3 +75,11 @@ def sign_in(ctx: Context, email: str, password: str) -> tuple[str, Doc]:
         "role": user["role"],
         "organization": {"id": user["org_id"], "name": org.get("name")},
     }
+
+
+def organization_name(ctx: Context, org_id: str) -> str | None:
+    return ctx.store.organizations.name_of(org_id)
+
+
+def find_by_slug(ctx: Context, slug: str) -> Doc | None:
+    return ctx.store.organizations.by_slug(slug)

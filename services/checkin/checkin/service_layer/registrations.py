@@ -3,35 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from bson import ObjectId
-
-from checkin.adapters.mongo import EVENTS, PEOPLE, REGISTRATIONS
-from checkin.bootstrap import Context
+from checkin.adapters.repositories import new_id
 from checkin.domain.kiosks import mask_email
 from checkin.domain.model import (
     EventStatus,
     RuleBroken,
     fold_name,
     new_badge_code,
-    normalize_email,
     normalize_tags,
     registration_status,
 )
+from checkin.service_layer.context import Context
 from checkin.service_layer.messages import SOURCE, registered_message
+from checkin.service_layer.ports import Transaction
 from turnout_common.clock import to_rfc3339, utcnow
+from turnout_common.emails import normalize_email
 from turnout_common.envelope import new_envelope
-from turnout_common.mongo import UnitOfWork, find_in_org
-
-Doc = dict[str, Any]
+from turnout_common.types import Doc
 
 
 def new_person_doc(org_id: str, email: str, first_name: str, last_name: str, now: datetime) -> Doc:
     """A person as first seen (deduplicated by ``email_norm`` within the organization)."""
     first_name, last_name = first_name.strip(), last_name.strip()
     return {
-        "_id": str(ObjectId()),
+        "_id": new_id(),
         "org_id": org_id,
         "email_norm": normalize_email(email),
         "email": email.strip(),
@@ -56,7 +52,7 @@ def new_registration_doc(
 ) -> Doc:
     """One registration: the only place its fields are decided (API, walk-in, import)."""
     return {
-        "_id": str(ObjectId()),
+        "_id": new_id(),
         "org_id": event["org_id"],
         "event_id": event["_id"],
         "person_id": person["_id"],
@@ -95,24 +91,16 @@ def register(
     if not first_name:
         raise RuleBroken("missing_field", "first_name is required", "first_name")
 
-    def work(uow: UnitOfWork) -> tuple[Doc, bool]:
+    def work(tx: Transaction) -> tuple[Doc, bool]:
         now = utcnow()
-        event = find_in_org(uow.db[EVENTS], event_id, org_id, session=uow.session)
+        store = tx.store
+        event = store.events.get_in_org(event_id, org_id)
         if event is None:
             raise RuleBroken("event_not_found", "no such event in your organization")
         if event["status"] != EventStatus.SCHEDULED.value:
             raise RuleBroken("event_closed", f"this event is {event['status']}; registration is closed")
-        uow.db[PEOPLE].update_one(
-            {"org_id": org_id, "email_norm": email_norm},
-            {"$setOnInsert": new_person_doc(org_id, email, first_name, last_name, now)},
-            upsert=True,
-            session=uow.session,
-        )
-        person = uow.db[PEOPLE].find_one({"org_id": org_id, "email_norm": email_norm}, session=uow.session)
-        assert person is not None  # just upserted in this transaction
-        existing = uow.db[REGISTRATIONS].find_one(
-            {"event_id": event_id, "person_id": person["_id"]}, session=uow.session
-        )
+        person = store.people.upsert(org_id, email_norm, new_person_doc(org_id, email, first_name, last_name, now))
+        existing = store.registrations.of_person(event_id, person["_id"])
         if existing is not None and existing["status"] != "cancelled":
             return existing, False
         status = registration_status(event.get("capacity"), event.get("registered_count", 0))
@@ -127,22 +115,20 @@ def register(
             now=now,
         )
         if existing is not None:
-            uow.db[REGISTRATIONS].delete_one({"_id": existing["_id"]}, session=uow.session)
-        uow.db[REGISTRATIONS].insert_one(registration, session=uow.session)
+            store.registrations.remove(existing["_id"])
+        store.registrations.add(registration)
         # Only capped events keep a counter (a hot spot every registration of
         # the event writes); counts of uncapped events are computed on read.
         if status == "registered" and event.get("capacity") is not None:
-            uow.db[EVENTS].update_one({"_id": event_id}, {"$inc": {"registered_count": 1}}, session=uow.session)
-        uow.publish(registered_message(registration, person, event))
+            store.events.add_to_registered_count(event_id, 1)
+        tx.publish(registered_message(registration, person, event))
         return registration, True
 
     return ctx.uow().run(work)
 
 
 def list_registrations(ctx: Context, org_id: str, event_id: str, limit: int, skip: int) -> list[Doc]:
-    return list(
-        ctx.db[REGISTRATIONS].find({"event_id": event_id, "org_id": org_id}).sort("_id", 1).skip(skip).limit(limit)
-    )
+    return ctx.store.registrations.page_of_event(org_id, event_id, skip, limit)
 
 
 def cancel_registration(ctx: Context, org_id: str, registration_id: str, reason: str | None) -> tuple[Doc, Doc | None]:
@@ -151,9 +137,10 @@ def cancel_registration(ctx: Context, org_id: str, registration_id: str, reason:
     Returns (cancelled registration, promoted registration or None).
     """
 
-    def work(uow: UnitOfWork) -> tuple[Doc, Doc | None]:
+    def work(tx: Transaction) -> tuple[Doc, Doc | None]:
         now = utcnow()
-        registration = uow.db[REGISTRATIONS].find_one({"_id": registration_id, "org_id": org_id}, session=uow.session)
+        store = tx.store
+        registration = store.registrations.get_in_org(registration_id, org_id)
         if registration is None:
             raise RuleBroken("registration_not_found", "no such registration in your organization")
         if registration["status"] == "cancelled":
@@ -161,13 +148,11 @@ def cancel_registration(ctx: Context, org_id: str, registration_id: str, reason:
         if registration.get("checkin"):
             raise RuleBroken("already_checked_in", "this person already checked in; undo the check-in first")
         was_registered = registration["status"] == "registered"
-        uow.db[REGISTRATIONS].update_one(
-            {"_id": registration_id},
-            {"$set": {"status": "cancelled", "cancelled_at": now, "cancel_reason": reason}},
-            session=uow.session,
+        store.registrations.set_fields(
+            registration_id, {"status": "cancelled", "cancelled_at": now, "cancel_reason": reason}
         )
         registration.update(status="cancelled", cancelled_at=now)
-        uow.publish(
+        tx.publish(
             new_envelope(
                 "registration.cancelled",
                 source=SOURCE,
@@ -183,21 +168,22 @@ def cancel_registration(ctx: Context, org_id: str, registration_id: str, reason:
             )
         )
         promoted = None
-        event = uow.db[EVENTS].find_one({"_id": registration["event_id"]}, session=uow.session)
+        event = store.events.get(registration["event_id"])
         if was_registered and event is not None and event.get("capacity") is not None:
-            uow.db[EVENTS].update_one({"_id": event["_id"]}, {"$inc": {"registered_count": -1}}, session=uow.session)
-            promoted = uow.db[REGISTRATIONS].find_one(
-                {"event_id": event["_id"], "status": "waitlisted"}, sort=[("registered_at", 1)], session=uow.session
-            )
+            store.events.add_to_registered_count(event["_id"], -1)
+            promoted = store.registrations.first_waitlisted(event["_id"])
             if promoted is not None:
-                uow.db[REGISTRATIONS].update_one(
-                    {"_id": promoted["_id"]}, {"$set": {"status": "registered"}}, session=uow.session
-                )
-                uow.db[EVENTS].update_one({"_id": event["_id"]}, {"$inc": {"registered_count": 1}}, session=uow.session)
+                store.registrations.set_fields(promoted["_id"], {"status": "registered"})
+                store.events.add_to_registered_count(event["_id"], 1)
                 promoted["status"] = "registered"
-                person = uow.db[PEOPLE].find_one({"_id": promoted["person_id"]}, session=uow.session)
+                person = store.people.get(promoted["person_id"])
                 if person is not None:
-                    uow.publish(registered_message(promoted, person, event))
+                    tx.publish(registered_message(promoted, person, event))
         return registration, promoted
 
     return ctx.uow().run(work)
+
+
+def get_registration(ctx: Context, org_id: str, registration_id: str) -> Doc | None:
+    """A registration of the organization (None for another organization's)."""
+    return ctx.store.registrations.get_in_org(registration_id, org_id)

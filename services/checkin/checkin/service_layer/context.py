@@ -1,0 +1,33 @@
+"""The service layer's view of the wired application (built by ``checkin.bootstrap``).
+
+Everything a use case needs from the outside world, typed on the ports of
+``checkin.service_layer.ports``: the service layer never imports the bootstrap,
+the adapters' database driver or the entrypoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from checkin.config import Settings
+from checkin.service_layer.caches import AccessChecks, KioskSessions, RosterCache
+from checkin.service_layer.ports import EventLookup, Store, UnitOfWork
+from turnout_common.auth import TokenSigner
+
+
+@dataclass(slots=True)
+class Context:
+    """Everything a checkin use case needs from the outside world."""
+
+    store: Store  # repositories outside any transaction
+    new_uow: Callable[[], UnitOfWork]
+    signer: TokenSigner
+    settings: Settings
+    events: EventLookup
+    kiosk_sessions: KioskSessions
+    rosters: RosterCache
+    access: AccessChecks
+
+    def uow(self) -> UnitOfWork:
+        return self.new_uow()
