@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 PACKAGES := libs/common services/checkin services/followup services/analytics deploy/local
 
-.PHONY: run test lint typecheck compose-check unit bench clean frontend browser-deps
+.PHONY: run test lint lint-js typecheck compose-check unit bench clean frontend browser-deps
 
 $(STAMP): requirements-dev.txt services/requirements.lock $(addsuffix /pyproject.toml,$(PACKAGES))
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -42,13 +42,21 @@ run: $(STAMP) frontend
 	$(PY) -m turnout_local run
 
 ## make test: lint, type checks, compose validation and every test.
-test: $(STAMP) lint typecheck compose-check frontend browser-deps
+test: $(STAMP) lint lint-js typecheck compose-check frontend browser-deps
 	bash scripts/pytest.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pre-commit validate-config .pre-commit-config.yaml
+
+# ESLint (flat config: eslint.config.mjs) over our own browser JS, from the root
+# package.json's lockfile; vendored npm copies and node_modules are not linted.
+lint-js:
+	@if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then \
+	  npm ci --no-audit --no-fund --loglevel=error || exit 1; \
+	fi
+	npx --no-install eslint .
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --cache-dir .mypy_cache

@@ -53,7 +53,7 @@ def test_the_page_its_worker_and_assets_are_served_by_the_app(running_stack: Run
     assert shell.status_code == 200
     assert shell.headers["Content-Type"].startswith("text/html")
     assert "default-src 'self'" in shell.headers["Content-Security-Policy"]
-    assert "/kiosk/static/app.js" in shell.text
+    assert "/kiosk/static/main.js" in shell.text
     assert "<a " not in shell.text  # no links out of the kiosk
     assert "http://" not in shell.text and "https://" not in shell.text  # no CDN
 
@@ -64,7 +64,8 @@ def test_the_page_its_worker_and_assets_are_served_by_the_app(running_stack: Run
     manifest = re.search(r'const MANIFEST = \{"build": "([0-9a-f]{16})", "assets": (\[.*?\])\}', worker.text)
     assert manifest, worker.text[:600]
     assets = re.findall(r'"(/kiosk/static/[^"]+)"', manifest.group(2))
-    assert "/kiosk/static/app.js" in assets and "/kiosk/static/kiosk.css" in assets
+    assert "/kiosk/static/main.js" in assets and "/kiosk/static/kiosk.css" in assets
+    assert "/kiosk/static/screens.js" in assets and "/kiosk/static/staff-menu.js" in assets  # the imported modules too
     for asset in assets:
         answer = requests.get(running_stack.url("checkin", asset), timeout=10)
         assert answer.status_code == 200, asset

@@ -35,7 +35,7 @@ export class KioskApi {
       clearTimeout(timer);
       return { kind: "transient", status: 0, reason: error?.name === "AbortError" ? "timeout" : "network" };
     }
-    let data = null;
+    let data;
     try {
       const text = await response.text();
       data = text ? JSON.parse(text) : null;

@@ -1,4 +1,4 @@
-// The kiosk's words, in English and Spanish. Keys are used by app.js and by
+// The kiosk's words, in English and Spanish. Keys are used by the screen modules and by
 // data-i18n* attributes in kiosk.html; {name}-style placeholders are filled in
 // by t(). Keep both languages complete: a missing Spanish key shows English.
 
