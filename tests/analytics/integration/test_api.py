@@ -18,6 +18,7 @@ from analytics.adapters.mongo import ProjectionStore
 from analytics.service_layer.projector import apply_batch
 from tests.analytics.history import Scripted
 from tests.analytics.integration.conftest import auth, token
+from turnout_common.web import DEFAULT_CONTENT_SECURITY_POLICY
 
 pytestmark = pytest.mark.integration
 
@@ -160,6 +161,7 @@ def test_pages_need_the_checkin_session_and_link_to_its_sign_in(client: FlaskCli
     for path in ["/", *PAGES]:
         response = client.get(path)
         assert response.status_code == 401, path
+        assert response.headers["Content-Security-Policy"] == DEFAULT_CONTENT_SECURITY_POLICY
         text = response.get_data(as_text=True)
         assert "http://checkin.test:8001/login?next=http%3A%2F%2Flocalhost%2F" in text
     client.set_cookie("turnout_session", "forged")
@@ -189,13 +191,15 @@ def test_pages_render_charts_and_their_tables(client: FlaskClient, scripted: Scr
     for path, needles in expectations.items():
         response = client.get(path)
         assert response.status_code == 200, path
-        assert "Content-Security-Policy" in response.headers
+        assert response.headers["Content-Security-Policy"] == DEFAULT_CONTENT_SECURITY_POLICY
         text = response.get_data(as_text=True)
         for needle in needles:
             assert needle in text, (path, needle)
     assert client.get("/dashboard?from=2026-02-31").status_code == 400
     assert client.get("/dashboard/people?page=0").status_code == 400
-    assert client.get("/dashboard/events/nope").status_code == 404
+    not_found = client.get("/dashboard/events/nope")
+    assert not_found.status_code == 404
+    assert not_found.headers["Content-Security-Policy"] == DEFAULT_CONTENT_SECURITY_POLICY
     assert client.get("/static/dashboard.js").status_code == 200
 
 

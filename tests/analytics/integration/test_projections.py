@@ -13,7 +13,7 @@ import pytest
 from kafka import KafkaProducer
 from pymongo import MongoClient
 
-from analytics.adapters.mongo import ensure_indexes, generations, snapshot
+from analytics.adapters.mongo import MongoProjections, ensure_indexes, generations, snapshot
 from analytics.service_layer.projector import project
 from analytics.service_layer.rebuild import rebuild
 from tests.analytics.history import CHECKIN, scripted_history
@@ -163,7 +163,7 @@ def test_scripted_history_through_kafka_then_rebuilt_then_replayed(
 
     # -- a rebuild gives exactly the same figures -------------------------------------------------
     live = snapshot(db)
-    report_of_rebuild = rebuild(mongo_client, db, switch_grace=0)
+    report_of_rebuild = rebuild(MongoProjections(mongo_client, db), switch_grace=0)
     assert report_of_rebuild.messages == len(messages)
     assert generations(db) == {"events": 1, "people": 1}
     assert snapshot(db) == live
@@ -202,7 +202,7 @@ def test_rebuild_picks_up_messages_archived_while_it_runs(
         if start is not None:
             project_directly(db, messages[start : start + 10])
 
-    rebuild(mongo_client, db, batch_size=7, on_progress=on_progress, progress_every=0, switch_grace=0)
+    rebuild(MongoProjections(mongo_client, db), batch_size=7, on_progress=on_progress, progress_every=0, switch_grace=0)
     for start in late:  # whatever the rebuild did not see yet arrives after the switch
         project_directly(db, messages[start : start + 10])
     assert {item.phase for item in progress} >= {"archive", "catch-up", "after switch"}
@@ -225,7 +225,7 @@ def test_the_worker_rebuilds_projections_of_an_older_version_as_it_starts(
 
     scripted = scripted_history()
     db = mongo_client[service_env["ANALYTICS_MONGODB_DATABASE"]]
-    assert upgrade_outdated(mongo_client, db) is None  # nothing archived: nothing to rebuild
+    assert upgrade_outdated(MongoProjections(mongo_client, db)) is None  # nothing archived: nothing to rebuild
     assert outdated_groups(db) == []
     ensure_indexes(db)
     project_directly(db, scripted.history.messages)
@@ -236,12 +236,12 @@ def test_the_worker_rebuilds_projections_of_an_older_version_as_it_starts(
     db[PROJECTION_STATE].update_one({"_id": "people"}, {"$set": {"version": 1}}, upsert=True)
     assert outdated_groups(db) == ["people"]
 
-    report = upgrade_outdated(mongo_client, db)
+    report = upgrade_outdated(MongoProjections(mongo_client, db))
     assert report is not None and report.projections == ("people",)
     assert outdated_groups(db) == [] and generations(db)["people"] == 1
     assert db[PROJECTION_STATE].find_one({"_id": "people"})["version"] == PROJECTION_VERSIONS["people"]
     assert snapshot(db) == expected
-    assert upgrade_outdated(mongo_client, db) is None  # once is enough
+    assert upgrade_outdated(MongoProjections(mongo_client, db)) is None  # once is enough
 
 
 def test_a_rebuild_whose_cache_fills_up_gives_the_same_figures(
@@ -257,7 +257,7 @@ def test_a_rebuild_whose_cache_fills_up_gives_the_same_figures(
     # Flush the states held between batches every few people and registrations.
     monkeypatch.setattr(rebuilding, "MAX_CACHED_PEOPLE", 2)
     monkeypatch.setattr(rebuilding, "MAX_CACHED_REGISTRATIONS", 3)
-    rebuild(mongo_client, db, batch_size=5, switch_grace=0)
+    rebuild(MongoProjections(mongo_client, db), batch_size=5, switch_grace=0)
     assert snapshot(db) == live
 
 

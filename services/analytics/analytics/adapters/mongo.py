@@ -4,14 +4,15 @@ and writing projection state for the projector and the rebuild."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReplaceOne, UpdateOne
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from analytics.domain.events import EventMeta
 from analytics.domain.facts import Counters
@@ -20,8 +21,8 @@ from analytics.domain.projections import BatchChanges
 from analytics.domain.registrations import RegistrationState
 from turnout_common.clock import utcnow
 from turnout_common.envelope import Envelope
-
-Doc = dict[str, Any]
+from turnout_common.mongo import UnitOfWork
+from turnout_common.types import Doc
 
 ARCHIVE = "archive"
 EVENT_FIGURES = "event_figures"
@@ -148,7 +149,7 @@ class ProjectionStore:
         self.session = session
         self.names = names if names is not None else live_names(db, session)
 
-    def _c(self, name: str) -> Any:
+    def _c(self, name: str) -> Collection[Doc]:
         return self.db[self.names[name]]
 
     def load_registrations(self, ids: Iterable[str]) -> dict[str, RegistrationState]:
@@ -335,6 +336,68 @@ def _batches(docs: Iterable[Doc], batch_size: int) -> Iterator[list[Envelope]]:
 def drop_collections(db: Database[Doc], names: Iterable[str]) -> None:
     for name in names:
         db.drop_collection(name)
+
+
+UPGRADE_LEASE = timedelta(hours=6)
+
+
+class MongoProjections:
+    """The projection groups' generations in MongoDB (``ProjectionGenerations``):
+    generation n of a group is its collections named ``<name>__g<n>``."""
+
+    def __init__(self, client: MongoClient[Doc], db: Database[Doc]) -> None:
+        self.client = client
+        self.db = db
+        self.archive = ArchiveReader(db)
+
+    def generations(self) -> dict[str, int]:
+        return generations(self.db)
+
+    @staticmethod
+    def _names(generations: Mapping[str, int]) -> dict[str, str]:
+        """Plain name -> actual name of the collections of these group generations."""
+        return {
+            name: generation_name(name, generation)
+            for group, generation in generations.items()
+            for name in PROJECTION_COLLECTIONS[group]
+        }
+
+    def clear(self, generations: Mapping[str, int]) -> None:
+        drop_collections(self.db, self._names(generations).values())
+
+    def storage(self, generations: Mapping[str, int]) -> ProjectionStore:
+        return ProjectionStore(self.db, names=names_for(dict(generations)))
+
+    def prepare(self, generations: Mapping[str, int]) -> None:
+        ensure_indexes(self.db, self._names(generations))
+
+    def switch(self, group: str, generation: int) -> None:
+        set_generation(self.db, group, generation)
+
+    def apply_live(self, apply: Callable[[ProjectionStore], int]) -> int:
+        return UnitOfWork(self.client, self.db).run(lambda uow: apply(ProjectionStore(uow.db, uow.session)))
+
+    def outdated_groups(self) -> list[str]:
+        return outdated_groups(self.db)
+
+    def mark_current(self, groups: Iterable[str]) -> None:
+        mark_current(self.db, groups)
+
+    def take_upgrade_lease(self) -> bool:
+        """One worker upgrades at a time; a lease left by a crashed one expires."""
+        now = utcnow()
+        state = self.db[PROJECTION_STATE]
+        try:
+            state.insert_one({"_id": "upgrade-lease", "until": now + UPGRADE_LEASE})
+            return True
+        except DuplicateKeyError:
+            taken = state.update_one(
+                {"_id": "upgrade-lease", "until": {"$lt": now}}, {"$set": {"until": now + UPGRADE_LEASE}}
+            )
+            return taken.modified_count == 1
+
+    def release_upgrade_lease(self) -> None:
+        self.db[PROJECTION_STATE].delete_one({"_id": "upgrade-lease"})
 
 
 # -- comparing projections --------------------------------------------------------------------------

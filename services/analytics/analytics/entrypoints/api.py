@@ -13,8 +13,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g
 
 import analytics
-from analytics.adapters.mongo import live_names
-from analytics.bootstrap import Context, context_of
+from analytics.bootstrap import Context, context_of, dashboard
 from analytics.entrypoints import csv_export
 from analytics.entrypoints.filters import check_id, filters, integer, wants_csv
 from analytics.service_layer import views
@@ -133,7 +132,7 @@ def _event_or_404(event_id: str) -> str:
 )
 def list_events() -> Any:
     chosen, as_csv = filters(), wants_csv()
-    events = views.list_events(ctx().db, org(), chosen.date_range, chosen.kind)
+    events = views.list_events(dashboard(), org(), chosen.date_range, chosen.kind)
     if as_csv:
         return csv_export.csv_response(events, EVENT_COLUMNS, "events")
     return {"events": events}
@@ -147,14 +146,14 @@ def list_events() -> Any:
     tags=["attendance"],
 )
 def event_attendance(event_id: str) -> Any:
-    figures = views.event_figures(ctx().db, org(), _event_or_404(event_id))
+    figures = views.event_figures(dashboard(), org(), _event_or_404(event_id))
     if figures is None:
         raise ApiError(404, "event_not_found", "no figures for this event in your organization")
     return figures
 
 
 def _report(event_id: str) -> dict[str, Any]:
-    report = views.event_report(ctx().db, org(), _event_or_404(event_id), utcnow())
+    report = views.event_report(dashboard(), org(), _event_or_404(event_id), utcnow())
     if report is None:
         raise ApiError(404, "event_not_found", "no figures for this event in your organization")
     return report
@@ -217,11 +216,11 @@ def _sse(event: str, payload: Any) -> str:
     tags=["attendance"],
 )
 def event_live(event_id: str) -> Response:
-    db, org_id = ctx().db, org()
-    settings = ctx().settings
+    context, org_id = ctx(), org()
+    settings = context.settings
     event_id = _event_or_404(event_id)
-    names = live_names(db)
-    first = views.live_snapshot(db, org_id, event_id, names)
+    queries = context.dashboard()
+    first = views.live_snapshot(queries, org_id, event_id)
     if first is None:
         raise ApiError(404, "event_not_found", "no figures for this event in your organization")
 
@@ -230,7 +229,7 @@ def event_live(event_id: str) -> Response:
         # notices a browser that went away (the write fails) and frees the thread.
         yield "retry: 1000\n\n"
         started = last_sent = last_names = time.monotonic()
-        resolved = names
+        current = queries
         snapshot: dict[str, Any] | None = first
         previous = ""
         while True:
@@ -249,8 +248,8 @@ def event_live(event_id: str) -> Response:
                 yield ": keep-alive\n\n"
             time.sleep(settings.live_poll_seconds)
             if time.monotonic() - last_names >= 5:  # a rebuild may have switched generations
-                resolved, last_names = live_names(db), time.monotonic()
-            snapshot = views.live_snapshot(db, org_id, event_id, resolved)
+                current, last_names = context.dashboard(), time.monotonic()
+            snapshot = views.live_snapshot(current, org_id, event_id)
 
     return Response(
         stream(),
@@ -272,7 +271,7 @@ def event_live(event_id: str) -> Response:
 )
 def overview() -> Any:
     chosen = filters()
-    return views.overview(ctx().db, org(), utcnow(), chosen.date_range, chosen.kind)
+    return views.overview(dashboard(), org(), utcnow(), chosen.date_range, chosen.kind)
 
 
 @bp.get("/trends")
@@ -285,7 +284,7 @@ def overview() -> Any:
 )
 def trends() -> Any:
     chosen, as_csv = filters(), wants_csv()
-    points = views.trends(ctx().db, org(), chosen.date_range, chosen.kind)
+    points = views.trends(dashboard(), org(), chosen.date_range, chosen.kind)
     if as_csv:
         return csv_export.csv_response(points, TREND_COLUMNS, "attendance-trend")
     return {"trend": points}
@@ -302,7 +301,7 @@ def trends() -> Any:
 )
 def retention() -> Any:
     chosen, as_csv = filters(), wants_csv()
-    answer = views.retention(ctx().db, org(), utcnow(), chosen.date_range)
+    answer = views.retention(dashboard(), org(), utcnow(), chosen.date_range)
     if as_csv:
         rows = []
         for row in answer["cohorts"]:
@@ -328,7 +327,7 @@ def retention() -> Any:
 )
 def funnel() -> Any:
     chosen, as_csv = filters(), wants_csv()
-    answer = views.followup_funnel(ctx().db, org(), chosen.date_range)
+    answer = views.followup_funnel(dashboard(), org(), chosen.date_range)
     if as_csv:
         return csv_export.csv_response(answer["kinds"], FUNNEL_COLUMNS, "followup-funnel")
     return answer
@@ -350,7 +349,7 @@ def list_people() -> Any:
     limit = integer("limit", 100, 1, views.MAX_PEOPLE_PAGE)
     offset = integer("offset", 0, 0, 1_000_000)
     as_csv = wants_csv()
-    page = views.people_page(ctx().db, org(), utcnow(), limit, offset)
+    page = views.people_page(dashboard(), org(), utcnow(), limit, offset)
     if as_csv:
         return csv_export.csv_response(page["people"], PERSON_COLUMNS, "people")
     return {"people": page["people"], "total": page["total"], "limit": limit, "offset": offset}
@@ -367,7 +366,7 @@ def list_people() -> Any:
 )
 def loyalty() -> Any:
     as_csv = wants_csv()
-    answer = views.loyalty_report(ctx().db, org())
+    answer = views.loyalty_report(dashboard(), org())
     if as_csv:
         return csv_export.csv_response(answer["counts"], LOYALTY_COLUMNS, "people-by-events-attended")
     return answer
@@ -384,7 +383,7 @@ def loyalty() -> Any:
 def at_risk() -> Any:
     limit = integer("limit", 200, 1, views.MAX_PEOPLE_PAGE)
     as_csv = wants_csv()
-    rows = views.people_at_risk(ctx().db, org(), utcnow(), limit)
+    rows = views.people_at_risk(dashboard(), org(), utcnow(), limit)
     if as_csv:
         return csv_export.csv_response(rows, RISK_COLUMNS, "people-at-risk")
     return {"people": rows}
@@ -398,7 +397,7 @@ def at_risk() -> Any:
     tags=["people"],
 )
 def get_person(person_id: str) -> Any:
-    found = views.person(ctx().db, org(), check_id(person_id, "person"), utcnow())
+    found = views.person(dashboard(), org(), check_id(person_id, "person"), utcnow())
     if found is None:
         raise ApiError(404, "person_not_found", "no such person in your organization")
     return found

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analytics.adapters.mongo import ensure_indexes
+from analytics.adapters.mongo import MongoProjections, ensure_indexes
 from analytics.config import Settings
 from analytics.domain.projections import PROJECTIONS
 from analytics.service_layer.rebuild import Progress, rebuild
@@ -54,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         db = client[settings.database]
         ensure_indexes(db)
         report = rebuild(
-            client, db, args.projection or PROJECTIONS, batch_size=args.batch_size, on_progress=print_progress
+            MongoProjections(client, db),
+            args.projection or PROJECTIONS,
+            batch_size=args.batch_size,
+            on_progress=print_progress,
         )
     finally:
         client.close()

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, url_for
 
-from analytics.bootstrap import Context, context_of
+from analytics.bootstrap import Context, context_of, dashboard
 from analytics.domain.events import KINDS
 from analytics.domain.reports import NUDGE_KINDS, bucket_label
 from analytics.entrypoints.filters import Filters, check_id, filters, integer
@@ -48,10 +48,6 @@ NUDGE_LABELS = {
     "win_back": "Win-back",
     "volunteer_hours": "Volunteer hours",
 }
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
 
 
 class SignInRequired(Exception):
@@ -90,23 +86,24 @@ def _filters() -> Filters:
         raise PageError(400, "That filter didn't work", error.message) from error
 
 
-def _render(template: str, status: int = 200, **values: Any) -> tuple[str, int, dict[str, str]]:
+def _render(template: str, status: int = 200, **values: Any) -> tuple[str, int]:
+    """A page (with the default Content-Security-Policy of every HTML response: see ``turnout_common.web``)."""
     values.setdefault("me", signed_in())
     values.setdefault("charts", os.path.isfile(VENDOR))
     values.setdefault("kinds", KINDS)
     values.setdefault("kind_labels", KIND_LABELS)
     values.setdefault("nudge_labels", NUDGE_LABELS)
-    return render_template(template, **values), status, {"Content-Security-Policy": CSP}
+    return render_template(template, **values), status
 
 
 @bp.errorhandler(SignInRequired)
-def _sign_in(_: SignInRequired) -> tuple[str, int, dict[str, str]]:
-    login = f"{ctx().settings.checkin_public_url}/login?next={quote(request.url, safe='')}"
+def _sign_in(_: SignInRequired) -> tuple[str, int]:
+    login = f"{ctx().settings.public_urls.checkin}/login?next={quote(request.url, safe='')}"
     return _render("signin.html", 401, login_url=login, me=None)
 
 
 @bp.errorhandler(PageError)
-def _page_error(error: PageError) -> tuple[str, int, dict[str, str]]:
+def _page_error(error: PageError) -> tuple[str, int]:
     return _render("error.html", error.status, title=error.title, message=error.message)
 
 
@@ -183,13 +180,13 @@ def overview() -> Any:
     who = principal()
     chosen = _filters()
     now = utcnow()
-    db = ctx().db
+    queries = dashboard()
     return _render(
         "overview.html",
         filters=chosen,
-        figures=views.overview(db, who.org_id, now, chosen.date_range, chosen.kind),
-        trend=views.trends(db, who.org_id, chosen.date_range, chosen.kind),
-        events=views.list_events(db, who.org_id, chosen.date_range, chosen.kind),
+        figures=views.overview(queries, who.org_id, now, chosen.date_range, chosen.kind),
+        trend=views.trends(queries, who.org_id, chosen.date_range, chosen.kind),
+        events=views.list_events(queries, who.org_id, chosen.date_range, chosen.kind),
         now=now,
     )
 
@@ -203,7 +200,7 @@ def overview() -> Any:
 )
 def event_report(event_id: str) -> Any:
     who = principal()
-    report = _event_or_404(lambda: views.event_report(ctx().db, who.org_id, check_id(event_id, "event"), utcnow()))
+    report = _event_or_404(lambda: views.event_report(dashboard(), who.org_id, check_id(event_id, "event"), utcnow()))
     return _render("event_report.html", report=report, event=report["event"])
 
 
@@ -216,8 +213,8 @@ def event_report(event_id: str) -> Any:
 )
 def event_live(event_id: str) -> Any:
     who = principal()
-    snapshot = _event_or_404(lambda: views.live_snapshot(ctx().db, who.org_id, check_id(event_id, "event")))
-    event = views.event_figures(ctx().db, who.org_id, event_id)
+    snapshot = _event_or_404(lambda: views.live_snapshot(dashboard(), who.org_id, check_id(event_id, "event")))
+    event = views.event_figures(dashboard(), who.org_id, event_id)
     return _render("live.html", live=snapshot, event=event)
 
 
@@ -243,7 +240,9 @@ def retention() -> Any:
     who = principal()
     chosen = _filters()
     return _render(
-        "retention.html", filters=chosen, retention=views.retention(ctx().db, who.org_id, utcnow(), chosen.date_range)
+        "retention.html",
+        filters=chosen,
+        retention=views.retention(dashboard(), who.org_id, utcnow(), chosen.date_range),
     )
 
 
@@ -251,7 +250,7 @@ def retention() -> Any:
 @operation("People at risk: regulars who stopped coming (HTML)", content=HTML, responses=PAGE, tags=["pages"])
 def at_risk() -> Any:
     who = principal()
-    return _render("at_risk.html", people=views.people_at_risk(ctx().db, who.org_id, utcnow()))
+    return _render("at_risk.html", people=views.people_at_risk(dashboard(), who.org_id, utcnow()))
 
 
 @bp.get("/dashboard/people")
@@ -268,7 +267,7 @@ def people() -> Any:
         page = integer("page", 1, 1, 10_000)
     except ApiError as error:
         raise PageError(400, "That page doesn't exist", error.message) from error
-    found = views.people_page(ctx().db, who.org_id, utcnow(), 100, (page - 1) * 100)
+    found = views.people_page(dashboard(), who.org_id, utcnow(), 100, (page - 1) * 100)
     pages = max(1, -(-found["total"] // 100))
     return _render(
         "people.html",
@@ -277,7 +276,7 @@ def people() -> Any:
         page=page,
         pages=pages,
         more=page < pages,
-        loyalty=views.loyalty_report(ctx().db, who.org_id),
+        loyalty=views.loyalty_report(dashboard(), who.org_id),
     )
 
 
@@ -292,7 +291,9 @@ def people() -> Any:
 def funnel() -> Any:
     who = principal()
     chosen = _filters()
-    return _render("funnel.html", filters=chosen, funnel=views.followup_funnel(ctx().db, who.org_id, chosen.date_range))
+    return _render(
+        "funnel.html", filters=chosen, funnel=views.followup_funnel(dashboard(), who.org_id, chosen.date_range)
+    )
 
 
 def _no_store(response: Response) -> Response:

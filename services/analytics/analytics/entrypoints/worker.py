@@ -13,7 +13,7 @@ log = logging.getLogger("analytics.worker")
 
 
 def main() -> None:
-    from analytics.adapters.mongo import ARCHIVE, ensure_indexes
+    from analytics.adapters.mongo import ARCHIVE, MongoProjections, ensure_indexes
     from analytics.config import Settings
     from analytics.service_layer.projector import project
     from analytics.service_layer.rebuild import Progress, upgrade_outdated
@@ -29,7 +29,7 @@ def main() -> None:
 
     # Projections built by an older version of the rules are rebuilt from the
     # archive before consuming (the dashboard keeps showing the old ones meanwhile).
-    upgraded = upgrade_outdated(client, db, progress)
+    upgraded = upgrade_outdated(MongoProjections(client, db), progress)
     if upgraded is not None:
         log.info("projections %s rebuilt in %.1fs", ", ".join(upgraded.projections), upgraded.seconds)
     spec = ConsumerSpec(

@@ -5,26 +5,14 @@ archives the messages; the rebuild calls ``apply_batch`` on fresh collections.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+from collections.abc import Sequence
 
 from analytics.adapters.mongo import ProjectionStore
-from analytics.domain.events import EventMeta
-from analytics.domain.people import PersonState
-from analytics.domain.projections import PROJECTIONS, BatchChanges, Message, fold_batch, touched
-from analytics.domain.registrations import RegistrationState
+from analytics.domain.projections import PROJECTIONS, Message, fold_batch, touched
+from analytics.service_layer.ports import ProjectionStorage
 from turnout_common.envelope import Envelope
 from turnout_common.mongo import UnitOfWork
 from turnout_common.revocations import record_revocations
-
-
-class ProjectionStorage(Protocol):
-    """Where projection state lives (MongoDB in production, dictionaries in unit tests)."""
-
-    def load_registrations(self, ids: Iterable[str]) -> dict[str, RegistrationState]: ...
-    def load_events(self, ids: Iterable[str]) -> dict[str, EventMeta]: ...
-    def load_people(self, ids: Iterable[str]) -> dict[str, PersonState]: ...
-    def write(self, changes: BatchChanges) -> None: ...
 
 
 def apply_batch(store: ProjectionStorage, messages: Sequence[Message], projections: Sequence[str] = PROJECTIONS) -> int:

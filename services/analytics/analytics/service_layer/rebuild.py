@@ -16,35 +16,16 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from pymongo import MongoClient
-from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
-
-from analytics.adapters.mongo import (
-    PROJECTION_COLLECTIONS,
-    PROJECTION_STATE,
-    ArchiveReader,
-    ProjectionStore,
-    drop_collections,
-    ensure_indexes,
-    generation_name,
-    generations,
-    mark_current,
-    names_for,
-    outdated_groups,
-    set_generation,
-)
 from analytics.domain.events import EventMeta
 from analytics.domain.people import PersonState
 from analytics.domain.projections import PROJECTIONS, BatchChanges, Message
 from analytics.domain.registrations import RegistrationState
+from analytics.service_layer.ports import Archive, ProjectionGenerations, ProjectionStorage, StateStorage
 from analytics.service_layer.projector import apply_batch
 from turnout_common.clock import utcnow
-from turnout_common.mongo import UnitOfWork
 
-Doc = dict[str, Any]
 # A message applied this long before a pass started is certainly visible to it.
 COMMIT_MARGIN = timedelta(seconds=60)
 
@@ -89,7 +70,7 @@ class CachedStore:
     the live consumer does; they are computed against the cached states, so the
     collections are exactly what batch-by-batch folding gives once flushed."""
 
-    def __init__(self, store: ProjectionStore) -> None:
+    def __init__(self, store: StateStorage) -> None:
         self.store = store
         self.registrations: dict[str, RegistrationState] = {}
         self.people: dict[str, PersonState] = {}
@@ -151,7 +132,7 @@ def _through_cache(
 
 
 def _pass(
-    reader: ArchiveReader,
+    reader: Archive,
     apply: Callable[[Sequence[Message]], object],
     phase: str,
     batch_size: int,
@@ -175,8 +156,7 @@ def _pass(
 
 
 def rebuild(
-    client: MongoClient[Doc],
-    db: Database[Doc],
+    storage: ProjectionGenerations,
     projections: Sequence[str] = PROJECTIONS,
     *,
     batch_size: int = 2000,
@@ -190,13 +170,11 @@ def rebuild(
     if unknown:
         raise ValueError(f"unknown projection(s): {', '.join(unknown)} (known: {', '.join(PROJECTIONS)})")
     chosen = tuple(name for name in PROJECTIONS if name in projections)
-    current = generations(db)
+    current = storage.generations()
     fresh = {group: current[group] + 1 for group in chosen}
-    target_names = names_for({**current, **fresh})
-    new_collections = {name: target_names[name] for group in chosen for name in PROJECTION_COLLECTIONS[group]}
-    drop_collections(db, new_collections.values())
-    reader = ArchiveReader(db)
-    target = CachedStore(ProjectionStore(db, names=target_names))
+    storage.clear(fresh)
+    reader = storage.archive
+    target = CachedStore(storage.storage({**current, **fresh}))
 
     def into_target(batch: Sequence[Message]) -> int:
         return apply_batch(target, batch, chosen)
@@ -211,55 +189,40 @@ def rebuild(
         target.flush()
         if caught_up < batch_size:
             break
-    ensure_indexes(db, new_collections)
+    storage.prepare(fresh)
     for group, generation in fresh.items():
-        set_generation(db, group, generation)
+        storage.switch(group, generation)
     time.sleep(switch_grace)
 
     def into_live(batch: Sequence[Message]) -> int:
         # The live worker writes the new generation too now: a transaction, so a
         # write conflict on a shared document retries instead of losing a change.
-        return UnitOfWork(client, db).run(lambda uow: apply_batch(ProjectionStore(uow.db, uow.session), batch, chosen))
+        def apply(store: ProjectionStorage) -> int:
+            return apply_batch(store, batch, chosen)
+
+        return storage.apply_live(apply)
 
     _pass(reader, into_live, "after switch", batch_size, mark - COMMIT_MARGIN, on_progress, progress_every)
-    drop_collections(
-        db, [generation_name(name, current[group]) for group in chosen for name in PROJECTION_COLLECTIONS[group]]
-    )
+    storage.clear({group: current[group] for group in chosen})
     return RebuildReport(chosen, messages, time.monotonic() - started, {**current, **fresh})
 
 
-UPGRADE_LEASE = timedelta(hours=6)
-
-
-def _take_upgrade_lease(db: Database[Doc]) -> bool:
-    """One worker upgrades at a time; a lease left by a crashed one expires."""
-    now = utcnow()
-    try:
-        db[PROJECTION_STATE].insert_one({"_id": "upgrade-lease", "until": now + UPGRADE_LEASE})
-        return True
-    except DuplicateKeyError:
-        taken = db[PROJECTION_STATE].update_one(
-            {"_id": "upgrade-lease", "until": {"$lt": now}}, {"$set": {"until": now + UPGRADE_LEASE}}
-        )
-        return taken.modified_count == 1
-
-
 def upgrade_outdated(
-    client: MongoClient[Doc], db: Database[Doc], on_progress: ProgressCallback | None = None
+    storage: ProjectionGenerations, on_progress: ProgressCallback | None = None
 ) -> RebuildReport | None:
     """Rebuild the projection groups built by an older version of the rules (see
     ``PROJECTION_VERSIONS``), as the worker starts. With nothing archived yet
     there is nothing to rebuild; if another worker holds the upgrade lease,
     this one leaves it to them (its own writes are caught up by their rebuild)."""
-    groups = outdated_groups(db)
+    groups = storage.outdated_groups()
     if not groups:
         return None
-    if ArchiveReader(db).is_empty():  # (a find_one would read the whole archive on SecantusDB)
-        mark_current(db, groups)
+    if storage.archive.is_empty():
+        storage.mark_current(groups)
         return None
-    if not _take_upgrade_lease(db):
+    if not storage.take_upgrade_lease():
         return None
     try:
-        return rebuild(client, db, groups, on_progress=on_progress)
+        return rebuild(storage, groups, on_progress=on_progress)
     finally:
-        db[PROJECTION_STATE].delete_one({"_id": "upgrade-lease"})
+        storage.release_upgrade_lease()

@@ -5,84 +5,25 @@ is scoped to one organization."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import DESCENDING
-from pymongo.database import Database
-
-from analytics.adapters.mongo import (
-    COHORTS,
-    EVENT_FIGURES,
-    EVENT_LANES,
-    FUNNEL,
-    LOYALTY,
-    PEOPLE,
-    PEOPLE_SUMMARY,
-    live_names,
-)
 from analytics.domain import reports
-from analytics.domain.facts import as_utc, month_index, month_of
-from turnout_common.clock import to_rfc3339
+from analytics.domain.facts import month_index, month_of
+from analytics.service_layer.ports import DashboardQueries
+from turnout_common.clock import to_rfc3339_or_none as _t
+from turnout_common.types import Doc
 
-Doc = dict[str, Any]
 MAX_EVENTS = 2000
 MAX_PEOPLE_PAGE = 500
 MAX_AT_RISK_SCAN = 2000
 AT_RISK_FIRST_WINDOW_DAYS = 7
 AT_RISK_MAX_WINDOW_DAYS = 120
-EVENT_FIELDS = {
-    name: 1
-    for name in (
-        "org_id",
-        "title",
-        "kind",
-        "starts_at",
-        "ends_at",
-        "timezone",
-        "status",
-        "capacity",
-        "registered",
-        "waitlisted",
-        "walk_ins",
-        "cancelled",
-        "checked_in",
-        "first_timers",
-        "returning",
-        "checked_out",
-        "not_arrived",
-        "volunteer_centihours",
-        "methods",
-    )
-}
-
-
-def _t(moment: datetime | None) -> str | None:
-    return to_rfc3339(moment) if moment is not None else None
+HISTORY_OF_KIND = 20
 
 
 def _hours(centihours: Any) -> float:
     return round(int(centihours or 0) / 100, 2)
-
-
-def _range_query(date_range: reports.DateRange, field: str = "starts_at") -> Doc:
-    bounds: Doc = {}
-    if date_range.start is not None:
-        bounds["$gte"] = datetime(date_range.start.year, date_range.start.month, date_range.start.day, tzinfo=UTC)
-    end = date_range.end_exclusive()
-    if end is not None:
-        bounds["$lt"] = datetime(end.year, end.month, end.day, tzinfo=UTC)
-    return {field: bounds} if bounds else {}
-
-
-def _month_query(date_range: reports.DateRange, field: str) -> Doc:
-    first, last = date_range.months()
-    bounds: Doc = {}
-    if first:
-        bounds["$gte"] = first
-    if last:
-        bounds["$lte"] = last
-    return {field: bounds} if bounds else {}
 
 
 # -- events -----------------------------------------------------------------------------------------
@@ -121,23 +62,18 @@ def event_summary(doc: Mapping[str, Any]) -> Doc:
     }
 
 
-def _events(db: Database[Doc], names: Mapping[str, str], org_id: str, query: Doc) -> list[Doc]:
-    cursor = db[names[EVENT_FIGURES]].find({"org_id": org_id, **query}, EVENT_FIELDS)
-    return list(cursor.sort("starts_at", DESCENDING).limit(MAX_EVENTS))
-
-
 def list_events(
-    db: Database[Doc], org_id: str, date_range: reports.DateRange = reports.DateRange(), kind: str | None = None
+    queries: DashboardQueries,
+    org_id: str,
+    date_range: reports.DateRange = reports.DateRange(),
+    kind: str | None = None,
 ) -> list[Doc]:
     """The organization's events in the range (newest first), with their figures."""
-    query = _range_query(date_range)
-    if kind:
-        query["kind"] = kind
-    return [event_summary(doc) for doc in _events(db, live_names(db), org_id, query)]
+    return [event_summary(doc) for doc in queries.events(org_id, date_range, kind, MAX_EVENTS)]
 
 
-def event_figures(db: Database[Doc], org_id: str, event_id: str) -> Doc | None:
-    doc = db[live_names(db)[EVENT_FIGURES]].find_one({"_id": event_id, "org_id": org_id})
+def event_figures(queries: DashboardQueries, org_id: str, event_id: str) -> Doc | None:
+    doc = queries.event(org_id, event_id)
     return event_summary(doc) if doc is not None else None
 
 
@@ -153,8 +89,8 @@ def _curve(arrivals: Mapping[str, int]) -> list[Doc]:
     ]
 
 
-def _lanes(db: Database[Doc], names: Mapping[str, str], org_id: str, event_id: str) -> list[reports.LaneThroughput]:
-    docs = list(db[names[EVENT_LANES]].find({"event_id": event_id, "org_id": org_id}))
+def _lanes(queries: DashboardQueries, org_id: str, event_id: str) -> list[reports.LaneThroughput]:
+    docs = queries.lanes(org_id, event_id)
     return reports.lane_throughput(
         {doc["lane"]: doc.get("arrivals") or {} for doc in docs},
         {doc["lane"]: int(doc.get("checked_in", 0)) for doc in docs},
@@ -176,10 +112,9 @@ def _lane_rows(lanes: Iterable[reports.LaneThroughput]) -> list[Doc]:
     ]
 
 
-def live_snapshot(db: Database[Doc], org_id: str, event_id: str, names: Mapping[str, str] | None = None) -> Doc | None:
+def live_snapshot(queries: DashboardQueries, org_id: str, event_id: str) -> Doc | None:
     """What the live view shows: the counters, the arrival curve and the lanes."""
-    names = names or live_names(db)
-    doc = db[names[EVENT_FIGURES]].find_one({"_id": event_id, "org_id": org_id})
+    doc = queries.event(org_id, event_id)
     if doc is None:
         return None
     summary = event_summary(doc)
@@ -196,28 +131,18 @@ def live_snapshot(db: Database[Doc], org_id: str, event_id: str, names: Mapping[
         "not_arrived": int(doc.get("not_arrived", 0) or 0),
         "show_rate": summary["show_rate"],
         "arrivals": _curve(doc.get("arrivals") or {}),
-        "lanes": _lane_rows(_lanes(db, names, org_id, event_id)),
+        "lanes": _lane_rows(_lanes(queries, org_id, event_id)),
     }
 
 
-def _history_of_kind(db: Database[Doc], names: Mapping[str, str], org_id: str, kind: str | None) -> list[Doc]:
-    query: Doc = {"status": "ended"}
-    if kind:
-        query["kind"] = kind
-    fields = {"arrivals": 1, "checked_in": 1, "registered": 1, "starts_at": 1}
-    cursor = db[names[EVENT_FIGURES]].find({"org_id": org_id, **query}, fields)
-    return list(cursor.sort("starts_at", DESCENDING).limit(20))
-
-
-def event_report(db: Database[Doc], org_id: str, event_id: str, now: datetime) -> Doc | None:
+def event_report(queries: DashboardQueries, org_id: str, event_id: str, now: datetime) -> Doc | None:
     """Everything about one event, plus a staffing hint for the next one of its kind."""
-    names = live_names(db)
-    doc = db[names[EVENT_FIGURES]].find_one({"_id": event_id, "org_id": org_id})
+    doc = queries.event(org_id, event_id)
     if doc is None:
         return None
     summary = event_summary(doc)
-    lanes = _lanes(db, names, org_id, event_id)
-    history = _history_of_kind(db, names, org_id, summary["kind"])
+    lanes = _lanes(queries, org_id, event_id)
+    history = queries.ended_events(org_id, summary["kind"], HISTORY_OF_KIND)
     if doc.get("status") == "ended" and all(item["_id"] != event_id for item in history):
         history.append(doc)
     peaks = [
@@ -225,17 +150,10 @@ def event_report(db: Database[Doc], org_id: str, event_id: str, now: datetime) -
         for item in history
     ]
     lane_peaks = [lane.peak_arrivals for lane in lanes if lane.kiosk_id is not None]
-    upcoming = db[names[EVENT_FIGURES]].find_one(
-        {"org_id": org_id, "kind": summary["kind"], "status": "scheduled", "starts_at": {"$gt": now}},
-        {"title": 1, "starts_at": 1, "registered": 1},
-        sort=[("starts_at", 1)],
-    )
+    upcoming = queries.next_scheduled(org_id, summary["kind"], now)
     hint = reports.staffing_hint(peaks, lane_peaks, int(upcoming.get("registered", 0)) if upcoming else None)
     top = reports.peak(doc.get("arrivals") or {})
-    # One indexed read of this event's first-timers (a second condition on
-    # events_attended can make a planner walk that index instead).
-    newcomers = db[names[PEOPLE_SUMMARY]].find({"org_id": org_id, "first_event": event_id}, {"events_attended": 1})
-    attended = [int(item.get("events_attended", 0)) for item in newcomers]
+    attended = queries.first_timers_attended(org_id, event_id)
     first_timers = len(attended)
     came_back = sum(1 for count in attended if count > 1)
     return {
@@ -277,12 +195,12 @@ def event_report(db: Database[Doc], org_id: str, event_id: str, now: datetime) -
 
 
 def trends(
-    db: Database[Doc], org_id: str, date_range: reports.DateRange = reports.DateRange(), kind: str | None = None
+    queries: DashboardQueries,
+    org_id: str,
+    date_range: reports.DateRange = reports.DateRange(),
+    kind: str | None = None,
 ) -> list[Doc]:
-    query = _range_query(date_range)
-    if kind:
-        query["kind"] = kind
-    docs = _events(db, live_names(db), org_id, query)
+    docs = queries.events(org_id, date_range, kind, MAX_EVENTS)
     return [
         {
             "month": point.month,
@@ -297,11 +215,10 @@ def trends(
 
 
 def retention(
-    db: Database[Doc], org_id: str, now: datetime, date_range: reports.DateRange = reports.DateRange()
+    queries: DashboardQueries, org_id: str, now: datetime, date_range: reports.DateRange = reports.DateRange()
 ) -> Doc:
     """The cohort heatmap: month of first attendance x months since, share who came."""
-    names = live_names(db)
-    docs = list(db[names[COHORTS]].find({"org_id": org_id, **_month_query(date_range, "cohort")}))
+    docs = queries.cohort_cells(org_id, date_range)
     # As many month columns as the oldest cohort has lived through (at most a year).
     oldest = min((str(doc["cohort"]) for doc in docs if int(doc.get("size", 0)) > 0), default=None)
     reached = month_index(month_of(now)) - month_index(oldest) if oldest else 0
@@ -324,13 +241,6 @@ def retention(
     }
 
 
-def _held_event_starts(db: Database[Doc], names: Mapping[str, str], org_id: str, now: datetime) -> list[datetime]:
-    docs = db[names[EVENT_FIGURES]].find(
-        {"org_id": org_id, "starts_at": {"$lte": now}, "status": {"$ne": "cancelled"}}, {"starts_at": 1}
-    )
-    return sorted(as_utc(doc["starts_at"]) for doc in docs.limit(MAX_EVENTS) if doc.get("starts_at") is not None)
-
-
 def _person_row(doc: Mapping[str, Any], now: datetime) -> Doc:
     name = " ".join(part for part in (doc.get("first_name"), doc.get("last_name")) if part) or "(name unknown)"
     return {
@@ -350,47 +260,22 @@ def _person_row(doc: Mapping[str, Any], now: datetime) -> Doc:
     }
 
 
-PERSON_FIELDS = {
-    name: 1
-    for name in (
-        "first_name",
-        "last_name",
-        "events_attended",
-        "first_seen",
-        "last_seen",
-        "streak_last",
-        "streak_last_month",
-        "streak_longest",
-        "centihours",
-        "followups_received",
-        "followups_acted",
-        "unsubscribed",
-        "typical_gap_days",
-        "last_event_at",
-    )
-}
-
-
-def people_at_risk(db: Database[Doc], org_id: str, now: datetime, limit: int = 200) -> list[Doc]:
+def people_at_risk(queries: DashboardQueries, org_id: str, now: datetime, limit: int = 200) -> list[Doc]:
     """Regulars who stopped coming: most loyal first, among the most recently drifted."""
     rule = reports.RiskRule()
-    names = live_names(db)
-    starts = _held_event_starts(db, names, org_id, now)
+    starts = queries.held_event_starts(org_id, now, MAX_EVENTS)
     # Only people whose quiet spell passed their own threshold (``risk_from``)
     # within the last year, read a stretch of time at a time from the most
     # recently drifted back (a week first, then longer stretches while few are
     # found), until enough are found: each read is one indexed range, so no
-    # query sorts the whole organization. (A second condition, on last_seen,
-    # made SecantusDB scan the collection; the rule below has the last word.)
+    # query sorts the whole organization. (The rule below has the last word.)
     horizon = now - timedelta(days=rule.lost_after_days)
     docs: list[Doc] = []
     upper, window = now, timedelta(days=AT_RISK_FIRST_WINDOW_DAYS)
     while upper > horizon and len(docs) < MAX_AT_RISK_SCAN:
         lower = max(horizon, upper - window)
-        query = {"org_id": org_id, "risk_from": {"$lte": upper, "$gt": lower}}
-        found = db[names[PEOPLE_SUMMARY]].find(query, PERSON_FIELDS).sort("risk_from", DESCENDING)
         before = len(docs)
-        docs.extend(found.limit(MAX_AT_RISK_SCAN - len(docs)))
+        docs.extend(queries.risk_from_between(org_id, lower, upper, MAX_AT_RISK_SCAN - len(docs)))
         if len(docs) - before < MAX_AT_RISK_SCAN // 4:
             window = min(window * 2, timedelta(days=AT_RISK_MAX_WINDOW_DAYS))
         upper = lower
@@ -419,17 +304,16 @@ def people_at_risk(db: Database[Doc], org_id: str, now: datetime, limit: int = 2
     return rows[:limit]
 
 
-def loyalty(db: Database[Doc], org_id: str, names: Mapping[str, str] | None = None) -> list[tuple[int, int]]:
+def loyalty(queries: DashboardQueries, org_id: str) -> list[tuple[int, int]]:
     """(events attended, people) for every count someone reached, most events first."""
-    names = names or live_names(db)
-    docs = db[names[LOYALTY]].find({"org_id": org_id}, {"events_attended": 1, "people": 1})
+    docs = queries.loyalty_cells(org_id)
     counts = ((int(doc.get("events_attended", 0)), int(doc.get("people", 0) or 0)) for doc in docs)
     return sorted(((attended, n) for attended, n in counts if attended > 0 and n > 0), reverse=True)
 
 
-def loyalty_report(db: Database[Doc], org_id: str) -> Doc:
+def loyalty_report(queries: DashboardQueries, org_id: str) -> Doc:
     """How often people come: people per number of events attended, and in bands."""
-    counts = loyalty(db, org_id)
+    counts = loyalty(queries, org_id)
     total = sum(people for _, people in counts)
     return {
         "people": total,
@@ -472,42 +356,29 @@ def rank_window(counts: Sequence[tuple[int, int]], offset: int, limit: int) -> t
     return None if highest is None else (lowest, highest, skip)
 
 
-def people_page(db: Database[Doc], org_id: str, now: datetime, limit: int = 100, offset: int = 0) -> Doc:
+def people_page(queries: DashboardQueries, org_id: str, now: datetime, limit: int = 100, offset: int = 0) -> Doc:
     """People who came at least once, most events first, one page, and how many there are.
 
     The loyalty distribution says which events-attended range the page falls
     in, so the query reads that range instead of sorting everyone.
     """
-    names = live_names(db)
-    counts = loyalty(db, org_id, names)
+    counts = loyalty(queries, org_id)
     total = sum(people for _, people in counts)
     limit = min(limit, MAX_PEOPLE_PAGE)
     window = rank_window(counts, offset, limit)
     if window is None:
         return {"people": [], "total": total}
     lowest, highest, skip = window
-    # Strict bounds (counts are integers): SecantusDB reads ``$gte`` on the middle
-    # field of a three-field index as ``$gt``.
-    query = {"org_id": org_id, "events_attended": {"$gt": lowest - 1, "$lt": highest + 1}}
-    cursor = db[names[PEOPLE_SUMMARY]].find(query, PERSON_FIELDS)
-    docs = cursor.sort([("events_attended", DESCENDING), ("_id", 1)]).skip(skip).limit(limit)
+    docs = queries.people_by_events_attended(org_id, lowest, highest, skip, limit)
     return {"people": [_person_row(doc, now) for doc in docs], "total": total}
 
 
-def person(db: Database[Doc], org_id: str, person_id: str, now: datetime) -> Doc | None:
-    names = live_names(db)
-    summary = db[names[PEOPLE_SUMMARY]].find_one({"_id": person_id, "org_id": org_id})
-    doc = db[names[PEOPLE]].find_one({"_id": person_id, "org_id": org_id})
+def person(queries: DashboardQueries, org_id: str, person_id: str, now: datetime) -> Doc | None:
+    summary = queries.person_summary(org_id, person_id)
+    doc = queries.person_facts(org_id, person_id)
     if doc is None or summary is None:
         return None
-    events = {
-        item["_id"]: item
-        for item in db[names[EVENT_FIGURES]].find(
-            # ``_id`` first: SecantusDB plans by the first field, and org_id first walked the org's events.
-            {"_id": {"$in": [v["event_id"] for v in doc.get("visits", [])]}, "org_id": org_id},
-            {"title": 1},
-        )
-    }
+    titles = queries.event_titles(org_id, [v["event_id"] for v in doc.get("visits", [])])
     visits = sorted(
         (v for v in doc.get("visits", []) if v.get("checkin_at") is not None),
         key=lambda v: v.get("starts_at") or v["checkin_at"],
@@ -517,7 +388,7 @@ def person(db: Database[Doc], org_id: str, person_id: str, now: datetime) -> Doc
         "visits": [
             {
                 "event_id": v["event_id"],
-                "title": (events.get(v["event_id"]) or {}).get("title"),
+                "title": titles.get(v["event_id"]),
                 "kind": v.get("kind"),
                 "starts_at": _t(v.get("starts_at")),
                 "checked_in_at": _t(v.get("checkin_at")),
@@ -541,9 +412,9 @@ def person(db: Database[Doc], org_id: str, person_id: str, now: datetime) -> Doc
     }
 
 
-def followup_funnel(db: Database[Doc], org_id: str, date_range: reports.DateRange = reports.DateRange()) -> Doc:
+def followup_funnel(queries: DashboardQueries, org_id: str, date_range: reports.DateRange = reports.DateRange()) -> Doc:
     """Sent -> opened -> clicked -> came to a later event, per nudge kind (by the month sent)."""
-    cells = db[live_names(db)[FUNNEL]].find({"org_id": org_id, **_month_query(date_range, "month")})
+    cells = queries.funnel_cells(org_id, date_range)
     rows = reports.funnel(cells)
     return {
         "kinds": [
@@ -562,19 +433,19 @@ def followup_funnel(db: Database[Doc], org_id: str, date_range: reports.DateRang
 
 
 def overview(
-    db: Database[Doc],
+    queries: DashboardQueries,
     org_id: str,
     now: datetime,
     date_range: reports.DateRange = reports.DateRange(),
     kind: str | None = None,
 ) -> Doc:
     """Headline figures of the organization in the range."""
-    events = list_events(db, org_id, date_range, kind)
+    events = list_events(queries, org_id, date_range, kind)
     held = [e for e in events if e["status"] != "cancelled"]
     registered = sum(e["registered"] for e in held)
     checked_in = sum(e["checked_in"] for e in held)
     ended = [e for e in held if e["status"] == "ended"]
-    cohorts = retention(db, org_id, now, date_range)
+    cohorts = retention(queries, org_id, now, date_range)
     return {
         "events": len(held),
         "registered": registered,
