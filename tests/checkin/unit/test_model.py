@@ -13,12 +13,12 @@ from checkin.domain.model import (
     display_name,
     fold_name,
     new_badge_code,
-    normalize_email,
     normalize_tags,
     plan_schedule,
     registration_status,
     volunteer_hours,
 )
+from turnout_common.emails import normalize_email
 
 T0 = datetime(2026, 5, 1, 18, 0, tzinfo=UTC)
 
@@ -29,6 +29,8 @@ T0 = datetime(2026, 5, 1, 18, 0, tzinfo=UTC)
         ("Ada@Example.ORG", "ada@example.org"),
         ("  ada@example.org\t\n", "ada@example.org"),
         ("STRASSE@ex.de", "strasse@ex.de"),
+        # The shared key lower-cases (never case-folds): "ß" stays, as in followup and analytics.
+        ("Straße@Ex.de", "straße@ex.de"),
     ],
 )
 def test_normalize_email(raw: str, expected: str) -> None:

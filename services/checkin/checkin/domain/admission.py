@@ -10,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from checkin.domain.model import EventKind, RuleBroken, check_door_open, display_name, volunteer_hours
-
-Doc = dict[str, Any]
+from turnout_common.types import Doc
 
 # How old a kiosk's queued scan may be and still be judged by its own time.
 MAX_OFFLINE_AGE = timedelta(hours=24)

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkin.domain.model import RuleBroken, normalize_email, normalize_tags
+from checkin.domain.model import RuleBroken, normalize_tags
+from turnout_common.emails import normalize_email
 
 FORMATS = ("eventbrite", "meetup", "generic")
 MAX_ROWS = 50_000

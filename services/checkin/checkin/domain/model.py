@@ -41,11 +41,6 @@ class RuleBroken(ValueError):
         self.field = field
 
 
-def normalize_email(email: str) -> str:
-    """Emails identify a person within an organization: trimmed, case-folded."""
-    return email.strip().casefold()
-
-
 def fold_name(text: str) -> str:
     """Accent- and case-insensitive form for name search ("José" -> "jose")."""
     decomposed = unicodedata.normalize("NFKD", text)

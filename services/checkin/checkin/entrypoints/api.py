@@ -18,7 +18,7 @@ from turnout_common.clock import parse_rfc3339, to_rfc3339
 from turnout_common.contracts import ALL_TOPICS_FOR_READINESS
 from turnout_common.metrics import MongoFiguresCollector
 from turnout_common.runtime import KafkaCheck, mongo_check
-from turnout_common.web import ApiError, init_web, operation
+from turnout_common.web import ApiError, init_web, operation, page_args
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -197,14 +197,7 @@ def public_registration(reg: dict[str, Any]) -> dict[str, Any]:
 
 
 def _page_args() -> tuple[int, int]:
-    try:
-        limit = int(request.args.get("limit", "100"))
-        skip = int(request.args.get("offset", "0"))
-    except ValueError as exc:
-        raise ApiError(400, "invalid_query", "limit and offset must be integers") from exc
-    if not 1 <= limit <= 1000 or not 0 <= skip <= MAX_OFFSET:
-        raise ApiError(400, "invalid_query", f"limit must be 1-1000 and offset 0-{MAX_OFFSET}")
-    return limit, skip
+    return page_args(default_limit=100, max_limit=1000, max_offset=MAX_OFFSET)
 
 
 @bp.post("/auth/login")

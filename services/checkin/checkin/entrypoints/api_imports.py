@@ -20,7 +20,7 @@ from checkin.domain.imports import ImportRejected
 from checkin.domain.model import RuleBroken
 from checkin.service_layer import imports
 from checkin.service_layer.context import Context
-from turnout_common.clock import to_rfc3339
+from turnout_common.clock import to_rfc3339, to_rfc3339_or_none
 from turnout_common.web import ApiError, operation
 
 bp = Blueprint("api_imports", __name__, url_prefix="/api/v1")
@@ -146,8 +146,8 @@ def public_import(job: dict[str, Any], *, with_rows: bool = True) -> dict[str, A
         "mapping": job.get("mapping"),
         "created_by": job.get("created_by"),
         "created_at": to_rfc3339(job["created_at"]),
-        "started_at": to_rfc3339(job["started_at"]) if job.get("started_at") else None,
-        "finished_at": to_rfc3339(job["finished_at"]) if job.get("finished_at") else None,
+        "started_at": to_rfc3339_or_none(job.get("started_at")),
+        "finished_at": to_rfc3339_or_none(job.get("finished_at")),
         "progress_url": _progress_url(job["_id"]),
         "errors_url": url_for("api_imports.import_errors_csv", import_id=job["_id"]),
     }

@@ -5,16 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from turnout_common.clock import to_rfc3339
+from turnout_common.clock import to_rfc3339, to_rfc3339_or_none
 from turnout_common.envelope import Envelope, new_envelope
+from turnout_common.types import Doc
 
 SOURCE = "/turnout/checkin"
 
-Doc = dict[str, Any]
-
-
-def _t(moment: datetime | None) -> str | None:
-    return to_rfc3339(moment) if moment is not None else None
+_t = to_rfc3339_or_none
 
 
 def event_message(event_type: str, event: Doc) -> Envelope:
