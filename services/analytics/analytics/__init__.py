@@ -1,24 +1,31 @@
 """Turnout analytics service: archive, projections and the dashboard.
 
-``create_app()`` is a flat list of ``init_app`` steps; MongoDB clients are
-created here, after gunicorn forks.
+``create_app(config)`` is a flat list of ``init_app`` steps; MongoDB clients
+are created here, after gunicorn forks.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask
+
+if TYPE_CHECKING:
+    from analytics.config import Settings
 
 __version__ = "0.1.0"
 
 
-def create_app() -> Flask:
+def create_app(config: Settings | None = None) -> Flask:
+    """The web app, with ``config`` (by default: the settings in the environment)."""
     from analytics import bootstrap
     from analytics.config import Settings
     from analytics.entrypoints import api, pages
 
-    settings = Settings.from_env()
+    settings = config if config is not None else Settings.from_env()
     app = Flask(__name__, template_folder="entrypoints/templates", static_folder="entrypoints/static")
     app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     bootstrap.init_app(app, settings)
     api.init_app(app)
     pages.init_app(app)

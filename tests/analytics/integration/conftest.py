@@ -3,6 +3,7 @@ needs the broker): a populated database, the app, and session tokens."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC
@@ -14,6 +15,7 @@ from flask.testing import FlaskClient
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from analytics.config import Settings
 from tests.analytics.history import Scripted, scripted_history
 from turnout_common.auth import Principal, TokenSigner
 from turnout_common.clock import utcnow
@@ -77,17 +79,20 @@ def populated(mongo_client: MongoClient[Doc]) -> Iterator[tuple[str, Scripted]]:
     mongo_client.drop_database(name)
 
 
+def app_settings(**changes: Any) -> Settings:
+    """Settings for an app under test: the test servers (``service_env``), checkin
+    at ``http://checkin.test:8001``, and ``changes``."""
+    defaults = Settings.from_env()
+    urls = dataclasses.replace(defaults.public_urls, checkin="http://checkin.test:8001")
+    return dataclasses.replace(defaults, public_urls=urls, **changes)
+
+
 @pytest.fixture
-def app(
-    populated: tuple[str, Scripted], service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Flask]:
+def app(populated: tuple[str, Scripted], service_env: dict[str, str]) -> Iterator[Flask]:
+    """The app with explicit settings: the populated database, short live streams."""
     from analytics import create_app
 
-    monkeypatch.setenv("ANALYTICS_MONGODB_DATABASE", populated[0])
-    monkeypatch.setenv("ANALYTICS_LIVE_POLL_SECONDS", "0.05")
-    monkeypatch.setenv("ANALYTICS_LIVE_MAX_SECONDS", "3")
-    monkeypatch.setenv("TURNOUT_PUBLIC_URL_CHECKIN", "http://checkin.test:8001")
-    application = create_app()
+    application = create_app(app_settings(database=populated[0], live_poll_seconds=0.05, live_max_seconds=3))
     yield application
     application.extensions["analytics"].client.close()
 

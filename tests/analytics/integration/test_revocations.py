@@ -13,6 +13,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.analytics.integration.conftest import app_settings
 from turnout_common.auth import SESSION_COOKIE, Principal, TokenSigner
 from turnout_common.config import secret_key
 from turnout_common.contracts import registry
@@ -41,11 +42,10 @@ def revoked(org_id: str, subject_id: str, kind: str) -> Envelope:
 
 
 @pytest.fixture
-def app(service_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Flask]:
+def app(service_env: dict[str, str]) -> Iterator[Flask]:
     from analytics import create_app
 
-    monkeypatch.setenv("TURNOUT_PUBLIC_URL_CHECKIN", "http://checkin.test:8001")
-    application = create_app()
+    application = create_app(app_settings())
     yield application
     context = application.extensions["analytics"]
     context.client.drop_database(context.db.name)

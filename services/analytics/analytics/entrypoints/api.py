@@ -22,7 +22,7 @@ from turnout_common.contracts import ALL_TOPICS_FOR_READINESS
 from turnout_common.metrics import MongoFiguresCollector
 from turnout_common.revocations import RevokedSubjects
 from turnout_common.runtime import KafkaCheck, mongo_check
-from turnout_common.web import ApiError, init_web, operation
+from turnout_common.web import ApiError, WebSettings, init_web, operation
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -415,5 +415,6 @@ def init_app(app: Flask) -> None:
         metrics_collector=MongoFiguresCollector("analytics", context.db),
         principal_check=RevokedSubjects(context.db).check,
         description="Attendance projections and the organizer dashboard.",
+        settings=WebSettings.of(settings.public_urls, settings.trust_proxy),
     )
     app.register_blueprint(bp)
