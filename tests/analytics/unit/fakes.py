@@ -1,15 +1,21 @@
-"""An in-memory projection store: the same increments MongoDB would apply, in dictionaries."""
+"""In-memory stand-ins for analytics' storage ports (``analytics.service_layer.ports``):
+a projection store applying the same increments MongoDB would, the archive and
+the projection generations for the rebuild, and the dashboard's queries."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any
 
 from analytics.domain.events import EventMeta
 from analytics.domain.people import PersonState
 from analytics.domain.projections import BatchChanges
 from analytics.domain.registrations import RegistrationState
+from analytics.domain.reports import DateRange
+from turnout_common.envelope import Envelope
+from turnout_common.types import Doc
 
 
 def _inc(target: dict[str, Any], dotted: str, amount: int) -> None:
@@ -75,3 +81,215 @@ class FakeProjectionStore:
             "funnel": _clean({"|".join(k): v for k, v in self.funnel.items()}),
             "loyalty": _clean({f"{k[0]}|{k[1]}": v for k, v in self.loyalty.items()}),
         }
+
+
+class FakeStateStore(FakeProjectionStore):
+    """A rebuild's fresh generation: new states may be inserted directly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inserted = 0
+
+    def insert_states(self, registrations: dict[str, RegistrationState], people: dict[str, PersonState]) -> None:
+        assert not set(registrations) & set(self.registrations), "inserted a registration that exists"
+        assert not set(people) & set(self.people), "inserted a person who exists"
+        self.inserted += len(registrations) + len(people)
+        self.registrations.update(copy.deepcopy(registrations))
+        self.people.update(copy.deepcopy(people))
+
+
+class FakeArchive:
+    """Archived envelopes with the moment each was applied."""
+
+    def __init__(self) -> None:
+        self.applied: list[tuple[datetime, Envelope]] = []
+
+    def add(self, messages: Iterable[Envelope], at: datetime) -> None:
+        self.applied.extend((at, message) for message in messages)
+
+    def _since(self, since: datetime | None) -> list[Envelope]:
+        return [message for at, message in self.applied if since is None or at >= since]
+
+    def count(self, since: datetime | None = None) -> int:
+        return len(self._since(since))
+
+    def is_empty(self) -> bool:
+        return not self.applied
+
+    def batches(self, batch_size: int, since: datetime | None = None) -> Iterator[list[Envelope]]:
+        found = self._since(since)
+        for start in range(0, len(found), batch_size):
+            yield found[start : start + batch_size]
+
+
+class FakeGenerations:
+    """Projection groups' generations, each a ``FakeStateStore`` per (group, generation)
+    (the two groups of one generation share a store: they write different parts)."""
+
+    def __init__(self, groups: Iterable[str] = ("events", "people")) -> None:
+        self.archive = FakeArchive()
+        self.live: dict[str, int] = {group: 0 for group in groups}
+        self.stores: dict[tuple[int, ...], FakeStateStore] = {}
+        self.versions_outdated: list[str] = []
+        self.lease_taken = False
+        self.log: list[str] = []
+
+    def _key(self, generations: Mapping[str, int]) -> tuple[int, ...]:
+        return tuple(generations.get(group, self.live[group]) for group in self.live)
+
+    def generations(self) -> dict[str, int]:
+        return dict(self.live)
+
+    def clear(self, generations: Mapping[str, int]) -> None:
+        self.log.append(f"clear {dict(generations)}")
+
+    def storage(self, generations: Mapping[str, int]) -> FakeStateStore:
+        return self.stores.setdefault(self._key(generations), FakeStateStore())
+
+    def prepare(self, generations: Mapping[str, int]) -> None:
+        self.log.append(f"prepare {dict(generations)}")
+
+    def switch(self, group: str, generation: int) -> None:
+        self.log.append(f"switch {group} {generation}")
+        self.live[group] = generation
+
+    def apply_live(self, apply: Callable[[FakeProjectionStore], int]) -> int:
+        return apply(self.storage(self.live))
+
+    def outdated_groups(self) -> list[str]:
+        return list(self.versions_outdated)
+
+    def mark_current(self, groups: Iterable[str]) -> None:
+        self.log.append(f"mark current {sorted(groups)}")
+        self.versions_outdated = []
+
+    def take_upgrade_lease(self) -> bool:
+        if self.lease_taken:
+            return False
+        self.lease_taken = True
+        return True
+
+    def release_upgrade_lease(self) -> None:
+        self.lease_taken = False
+
+
+def _in_range(moment: datetime | None, date_range: DateRange) -> bool:
+    if moment is None:
+        return date_range.start is None and date_range.end is None
+    day = moment.date()
+    return (date_range.start is None or day >= date_range.start) and (date_range.end is None or day <= date_range.end)
+
+
+def _in_months(month: str, date_range: DateRange) -> bool:
+    first, last = date_range.months()
+    return (first is None or month >= first) and (last is None or month <= last)
+
+
+class FakeDashboard:
+    """The dashboard's reads over documents kept in lists, recording each query."""
+
+    def __init__(self) -> None:
+        self.event_docs: list[Doc] = []
+        self.lane_docs: list[Doc] = []
+        self.summaries: list[Doc] = []
+        self.facts: list[Doc] = []
+        self.loyalty: list[Doc] = []
+        self.cohorts: list[Doc] = []
+        self.funnel: list[Doc] = []
+        self.queries: list[tuple[Any, ...]] = []
+
+    def _org(self, docs: list[Doc], org_id: str) -> list[Doc]:
+        return [doc for doc in docs if doc.get("org_id") == org_id]
+
+    def events(self, org_id: str, date_range: DateRange, kind: str | None, limit: int) -> list[Doc]:
+        self.queries.append(("events", date_range, kind, limit))
+        found = [
+            doc
+            for doc in self._org(self.event_docs, org_id)
+            if _in_range(doc.get("starts_at"), date_range) and (not kind or doc.get("kind") == kind)
+        ]
+        return sorted(found, key=lambda doc: doc["starts_at"], reverse=True)[:limit]
+
+    def event(self, org_id: str, event_id: str) -> Doc | None:
+        self.queries.append(("event", event_id))
+        return next((doc for doc in self._org(self.event_docs, org_id) if doc["_id"] == event_id), None)
+
+    def lanes(self, org_id: str, event_id: str) -> list[Doc]:
+        self.queries.append(("lanes", event_id))
+        return [doc for doc in self._org(self.lane_docs, org_id) if doc["event_id"] == event_id]
+
+    def ended_events(self, org_id: str, kind: str | None, limit: int) -> list[Doc]:
+        self.queries.append(("ended_events", kind, limit))
+        found = [
+            doc
+            for doc in self._org(self.event_docs, org_id)
+            if doc.get("status") == "ended" and (not kind or doc.get("kind") == kind)
+        ]
+        return sorted(found, key=lambda doc: doc["starts_at"], reverse=True)[:limit]
+
+    def next_scheduled(self, org_id: str, kind: str | None, after: datetime) -> Doc | None:
+        self.queries.append(("next_scheduled", kind, after))
+        found = [
+            doc
+            for doc in self._org(self.event_docs, org_id)
+            if doc.get("kind") == kind and doc.get("status") == "scheduled" and doc["starts_at"] > after
+        ]
+        return min(found, key=lambda doc: doc["starts_at"], default=None)
+
+    def held_event_starts(self, org_id: str, until: datetime, limit: int) -> list[datetime]:
+        self.queries.append(("held_event_starts", until, limit))
+        return sorted(
+            doc["starts_at"]
+            for doc in self._org(self.event_docs, org_id)
+            if doc["starts_at"] <= until and doc.get("status") != "cancelled"
+        )[:limit]
+
+    def event_titles(self, org_id: str, event_ids: Iterable[str]) -> dict[str, str | None]:
+        wanted = set(event_ids)
+        self.queries.append(("event_titles", sorted(wanted)))
+        return {doc["_id"]: doc.get("title") for doc in self._org(self.event_docs, org_id) if doc["_id"] in wanted}
+
+    def first_timers_attended(self, org_id: str, event_id: str) -> list[int]:
+        self.queries.append(("first_timers_attended", event_id))
+        return [
+            int(doc.get("events_attended", 0))
+            for doc in self._org(self.summaries, org_id)
+            if doc.get("first_event") == event_id
+        ]
+
+    def risk_from_between(self, org_id: str, lower: datetime, upper: datetime, limit: int) -> list[Doc]:
+        self.queries.append(("risk_from_between", lower, upper, limit))
+        found = [
+            doc
+            for doc in self._org(self.summaries, org_id)
+            if doc.get("risk_from") is not None and lower < doc["risk_from"] <= upper
+        ]
+        return sorted(found, key=lambda doc: doc["risk_from"], reverse=True)[:limit]
+
+    def people_by_events_attended(self, org_id: str, lowest: int, highest: int, skip: int, limit: int) -> list[Doc]:
+        self.queries.append(("people_by_events_attended", lowest, highest, skip, limit))
+        found = [
+            doc for doc in self._org(self.summaries, org_id) if lowest <= int(doc.get("events_attended", 0)) <= highest
+        ]
+        found.sort(key=lambda doc: (-int(doc.get("events_attended", 0)), doc["_id"]))
+        return found[skip : skip + limit]
+
+    def person_summary(self, org_id: str, person_id: str) -> Doc | None:
+        self.queries.append(("person_summary", person_id))
+        return next((doc for doc in self._org(self.summaries, org_id) if doc["_id"] == person_id), None)
+
+    def person_facts(self, org_id: str, person_id: str) -> Doc | None:
+        self.queries.append(("person_facts", person_id))
+        return next((doc for doc in self._org(self.facts, org_id) if doc["_id"] == person_id), None)
+
+    def loyalty_cells(self, org_id: str) -> list[Doc]:
+        self.queries.append(("loyalty_cells",))
+        return self._org(self.loyalty, org_id)
+
+    def cohort_cells(self, org_id: str, date_range: DateRange) -> list[Doc]:
+        self.queries.append(("cohort_cells", date_range))
+        return [doc for doc in self._org(self.cohorts, org_id) if _in_months(doc["cohort"], date_range)]
+
+    def funnel_cells(self, org_id: str, date_range: DateRange) -> list[Doc]:
+        self.queries.append(("funnel_cells", date_range))
+        return [doc for doc in self._org(self.funnel, org_id) if _in_months(doc["month"], date_range)]
