@@ -4,6 +4,7 @@ round trips) and how the answers are put together."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from analytics.domain.reports import DateRange, RiskRule
@@ -70,7 +71,7 @@ def test_at_risk_reads_risk_from_windows_newest_first_down_to_a_year() -> None:
     windows = [query[1:3] for query in fake.queries if query[0] == "risk_from_between"]
     assert windows[0] == (NOW - timedelta(days=views.AT_RISK_FIRST_WINDOW_DAYS), NOW)
     # Contiguous, widening while few are found, never wider than the maximum, ending at the horizon.
-    assert all(upper == previous_lower for (previous_lower, _), (_, upper) in zip(windows, windows[1:], strict=False))
+    assert all(upper == previous_lower for (previous_lower, _), (_, upper) in itertools.pairwise(windows))
     assert all(upper - lower <= timedelta(days=views.AT_RISK_MAX_WINDOW_DAYS) for lower, upper in windows)
     assert windows[1][1] - windows[1][0] == 2 * (windows[0][1] - windows[0][0])
     assert windows[-1][0] == NOW - timedelta(days=RiskRule().lost_after_days)
