@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
-from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
@@ -40,11 +39,6 @@ from turnout_common.mongo import find_in_org
 from turnout_common.types import Doc
 
 SessionSource = Callable[[], ClientSession | None]
-
-
-def new_id() -> str:
-    """A new document id: an ObjectId's text, so ids sort in creation order."""
-    return str(ObjectId())
 
 
 def _no_session() -> ClientSession | None:

@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 
 from checkin.bootstrap import context_of
 from checkin.domain.model import RuleBroken
-from checkin.entrypoints.pages import is_same_origin
+from checkin.entrypoints.pages_common import is_same_origin
 from checkin.service_layer import badges, events
 from checkin.service_layer.context import Context
 from turnout_common.clock import parse_rfc3339, to_rfc3339, utcnow

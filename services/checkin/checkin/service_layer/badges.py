@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import segno
 
-from checkin.adapters.repositories import new_id
+from checkin.adapters.ids import new_id
 from checkin.domain.model import RuleBroken, fold_name
 from checkin.service_layer import kiosks
 from checkin.service_layer.context import Context

@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from checkin.adapters.repositories import new_id
+from checkin.adapters.ids import new_id
 from checkin.domain.model import EventStatus, RuleBroken, check_timezone, plan_schedule
 from checkin.service_layer.checkins import close_forgotten_checkouts
 from checkin.service_layer.context import Context

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from checkin.adapters.repositories import new_id
+from checkin.adapters.ids import new_id
 from checkin.domain.imports import ImportRow, ParsedImport, RowProblem, parse_import, safe_filename
 from checkin.domain.model import EventStatus, RuleBroken, registration_status
 from checkin.service_layer.context import Context

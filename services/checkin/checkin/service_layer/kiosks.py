@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from checkin.adapters.repositories import new_id
+from checkin.adapters.ids import new_id
 from checkin.domain.kiosks import (
     PAIRING_MINUTES,
     badge_digest,

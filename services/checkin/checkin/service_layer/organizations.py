@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from checkin.adapters.repositories import new_id
+from checkin.adapters.ids import new_id
 from checkin.domain.model import RuleBroken
 from checkin.service_layer.context import Context
 from checkin.service_layer.ports import AlreadyStored, Transaction

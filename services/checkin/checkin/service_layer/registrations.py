@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from checkin.adapters.repositories import new_id
+from checkin.adapters.ids import new_id
 from checkin.domain.kiosks import mask_email
 from checkin.domain.model import (
     EventStatus,
