@@ -6,17 +6,23 @@ created here, after gunicorn forks.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import Flask
+
+if TYPE_CHECKING:
+    from followup.config import Settings
 
 __version__ = "0.2.0"
 
 
-def create_app() -> Flask:
+def create_app(config: Settings | None = None) -> Flask:
+    """The web app, configured by ``config`` (by default, from the environment)."""
     from followup import bootstrap
     from followup.config import Settings
     from followup.entrypoints import api, pages, public
 
-    settings = Settings.from_env()
+    settings = config if config is not None else Settings.from_env()
     app = Flask(__name__, template_folder="entrypoints/templates")
     app.config["SETTINGS"] = settings
     bootstrap.init_app(app, settings)

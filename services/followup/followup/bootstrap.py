@@ -4,15 +4,16 @@ link tokens, the templates and (for the worker) the mail transport."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Flask
 from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from followup.adapters.http_provider import HttpProviderTransport
 from followup.adapters.mongo import ensure_indexes
 from followup.adapters.rendering import JinjaRenderer
+from followup.adapters.repositories import MongoStore, MongoTransactions
 from followup.adapters.smtp import SmtpTransport
 from followup.config import Settings
 from followup.domain.links import LinkTokens
@@ -20,6 +21,22 @@ from followup.service_layer.context import Services
 from followup.service_layer.ports import MailTransport
 from turnout_common import logs, mongo
 from turnout_common.auth import TokenSigner
+from turnout_common.contracts import registry
+from turnout_common.types import Doc
+
+
+@dataclass
+class MongoServices(Services):
+    """The services wired on MongoDB; the client and database stay here, for the
+    consumer, the health checks and the metrics (never for the use cases)."""
+
+    client: MongoClient[Doc] | None = None
+    db: Database[Doc] | None = None
+
+    @property
+    def mongo(self) -> tuple[MongoClient[Doc], Database[Doc]]:
+        assert self.client is not None and self.db is not None
+        return self.client, self.db
 
 
 def make_transport(settings: Settings) -> MailTransport:
@@ -48,14 +65,19 @@ def build_services(
     *,
     with_transport: bool = False,
     transport: MailTransport | None = None,
-    client: MongoClient[dict[str, Any]] | None = None,
-) -> Services:
+    client: MongoClient[Doc] | None = None,
+) -> MongoServices:
     client = client or mongo.connect(settings.mongodb_uri, app_name)
     db = client[settings.database]
     ensure_indexes(db)
     if transport is None and with_transport:
         transport = make_transport(settings)
-    return Services(
+    contracts = registry()
+    connected = client
+    return MongoServices(
+        store=MongoStore(db),
+        transactions=MongoTransactions(lambda: mongo.UnitOfWork(connected, db, contracts)),
+        storage_errors=(PyMongoError,),
         client=client,
         db=db,
         settings=settings,
@@ -69,16 +91,16 @@ def build_services(
 class Context:
     """The web app's wiring: the services plus the session-token verifier."""
 
-    services: Services
+    services: MongoServices
     signer: TokenSigner
 
     @property
-    def client(self) -> MongoClient[dict[str, Any]]:
-        return self.services.client
+    def client(self) -> MongoClient[Doc]:
+        return self.services.mongo[0]
 
     @property
-    def db(self) -> Database[dict[str, Any]]:
-        return self.services.db
+    def db(self) -> Database[Doc]:
+        return self.services.mongo[1]
 
     @property
     def settings(self) -> Settings:

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from followup.bootstrap import build_services, make_transport
+from followup.adapters.repositories import in_transaction
+from followup.bootstrap import MongoServices, build_services, make_transport
 from followup.config import Settings
 from followup.service_layer.context import Services
 from followup.service_layer.handlers import apply_checkin_messages
@@ -48,8 +49,13 @@ def followup_env(service_env: dict[str, str], smtp: SmtpServer, monkeypatch: pyt
 
 
 @pytest.fixture
-def svc(followup_env: dict[str, str], mongo_client: Any) -> Iterator[Services]:
-    settings = Settings.from_env()
+def settings(followup_env: dict[str, str]) -> Settings:
+    """The settings of the test's follow-up (pass them to ``create_app``)."""
+    return Settings.from_env()
+
+
+@pytest.fixture
+def svc(settings: Settings, mongo_client: Any) -> Iterator[MongoServices]:
     services = build_services(settings, "followup-tests", transport=make_transport(settings), client=mongo_client)
     yield services
     mongo_client.drop_database(settings.database)
@@ -62,4 +68,7 @@ def org_id() -> str:
 
 def apply(svc: Services, messages: Sequence[Envelope]) -> None:
     """Apply checkin's messages as the consumer does (one transaction)."""
-    UnitOfWork(svc.client, svc.db).run(lambda uow: apply_checkin_messages(uow, messages))
+    assert isinstance(svc, MongoServices)
+    client, db = svc.mongo
+    handler = in_transaction(apply_checkin_messages)
+    UnitOfWork(client, db).run(lambda uow: handler(uow, messages))

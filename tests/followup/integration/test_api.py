@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -14,6 +15,7 @@ from flask.testing import FlaskClient
 
 from followup import create_app
 from followup.adapters.mongo import NUDGES
+from followup.config import Settings
 from followup.service_layer.context import Services
 from followup.service_layer.scheduling import run_scheduler_once
 from followup.service_layer.sending import send_due_nudges
@@ -29,9 +31,8 @@ SECRET = "hook-secret-for-tests"
 
 
 @pytest.fixture
-def app(followup_env: dict[str, str], svc: Services, monkeypatch: pytest.MonkeyPatch) -> Flask:
-    monkeypatch.setenv("FOLLOWUP_WEBHOOK_SECRET", SECRET)
-    return create_app()
+def app(settings: Settings, svc: Services) -> Flask:
+    return create_app(replace(settings, webhook_secret=SECRET))
 
 
 @pytest.fixture

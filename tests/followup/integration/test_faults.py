@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,11 +61,17 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
     raise AssertionError(f"timed out waiting for {what}")
 
 
+ROOT = Path(__file__).resolve().parents[3]
+
+
 @contextmanager
 def worker(env: dict[str, str], **extra: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m followup.entrypoints.worker`` with the test's environment."""
+    """The follow-up worker with the test's environment: ``python -m followup.entrypoints.worker``,
+    or, given ``FOLLOWUP_FAULT_AT``, the same worker with a fault injector (``tests.followup.fault_worker``)."""
+    module = "tests.followup.fault_worker" if "FOLLOWUP_FAULT_AT" in extra else "followup.entrypoints.worker"
     process = subprocess.Popen(
-        [sys.executable, "-m", "followup.entrypoints.worker"],
+        [sys.executable, "-m", module],
+        cwd=ROOT,
         env={**os.environ, **env, "LOG_LEVEL": "WARNING", **extra},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -18,6 +18,7 @@ from followup.domain.nudges import ALL_KINDS, followup_id, message_id, nudge_key
 from followup.domain.settings import Branding, FollowupSettings
 from followup.service_layer.content import BatchFacts, draft_for
 from followup.service_layer.context import Services
+from tests.followup.unit.fakes import FakeStore, FakeTransactions
 
 NOW = datetime(2026, 5, 2, 10, 0, tzinfo=UTC)
 
@@ -28,9 +29,10 @@ def svc(monkeypatch: pytest.MonkeyPatch) -> Services:
     monkeypatch.setenv("FOLLOWUP_UNSUBSCRIBE_MAILTO", "unsubscribe@mail.example.org")
     monkeypatch.setenv("MAIL_FROM", "Turnout <hello@mail.example.org>")
     settings = Settings.from_env()
+    store = FakeStore()
     return Services(
-        client=None,  # type: ignore[arg-type]
-        db=None,  # type: ignore[arg-type]
+        store=store,
+        transactions=FakeTransactions(store),
         settings=settings,
         links=LinkTokens("unit-secret"),
         renderer=JinjaRenderer(),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from turnout_common.emails import normalize_email
+
 
 def contact_from_registration(data: dict[str, Any]) -> dict[str, Any]:
     """The fields a registration sets on the contact.
@@ -16,7 +18,7 @@ def contact_from_registration(data: dict[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "org_id": data["org_id"],
         "email": data["email"],
-        "email_norm": str(data["email"]).strip().lower(),
+        "email_norm": normalize_email(str(data["email"])),
         "first_name": data["first_name"],
         "last_name": data["last_name"],
     }

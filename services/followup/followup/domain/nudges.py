@@ -109,6 +109,21 @@ def after_lease_expired(state: NudgeState) -> NudgeState:
     return state
 
 
+# What an organizer can filter a gathering's messages by (``display_status``'s answers).
+DISPLAY_STATUSES = (
+    "scheduled",
+    "retry",
+    "sending",
+    "sent",
+    "failed",
+    "bounced",
+    "opened",
+    "clicked",
+    "delivery_unknown",
+    "skipped",
+)
+
+
 def display_status(
     state: str, *, opened: bool = False, clicked: bool = False, bounced: bool = False, feedback: bool = False
 ) -> str:

@@ -12,19 +12,18 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 import followup
-from followup.adapters.mongo import CONTACTS
 from followup.bootstrap import Context, context_of
 from followup.domain.links import InvalidLink
 from followup.domain.nudges import ALL_KINDS, NudgeKind
 from followup.service_layer import organizer, tracking
 from followup.service_layer.context import Services
-from followup.service_layer.organizer import RESOLUTIONS, STATUS_QUERIES, Conflict
+from followup.service_layer.organizer import RESOLUTIONS, STATUSES, Conflict
 from followup.service_layer.tracking import NotFound
 from turnout_common.contracts import ALL_TOPICS_FOR_READINESS
 from turnout_common.metrics import MongoFiguresCollector
 from turnout_common.revocations import RevokedSubjects
 from turnout_common.runtime import KafkaCheck, mongo_check
-from turnout_common.web import ApiError, init_web, operation
+from turnout_common.web import ApiError, init_web, operation, page_args
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -128,15 +127,8 @@ def svc() -> Services:
     return ctx().services
 
 
-def page_args() -> tuple[int, int]:
-    try:
-        limit = int(request.args.get("limit", "100"))
-        skip = int(request.args.get("offset", "0"))
-    except ValueError as exc:
-        raise ApiError(400, "invalid_query", "limit and offset must be integers") from exc
-    if not 1 <= limit <= 1000 or not 0 <= skip <= 1_000_000_000:
-        raise ApiError(400, "invalid_query", "limit must be 1-1000 and offset >= 0")
-    return limit, skip
+def _page() -> tuple[int, int]:
+    return page_args(default_limit=100, max_limit=1000, max_offset=1_000_000_000)
 
 
 @bp.get("/contacts")
@@ -147,21 +139,8 @@ def page_args() -> tuple[int, int]:
     tags=["contacts"],
 )
 def list_contacts() -> Any:
-    limit, skip = page_args()
-    docs = ctx().db[CONTACTS].find({"org_id": g.principal.org_id}).sort("_id", 1).skip(skip).limit(limit)
-    return {
-        "contacts": [
-            {
-                "person_id": doc["_id"],
-                "first_name": doc.get("first_name"),
-                "last_name": doc.get("last_name"),
-                "email": doc.get("email"),
-                "consent_email": bool(doc.get("consent_email")),
-                "unsubscribed": bool(doc.get("unsubscribed")),
-            }
-            for doc in docs
-        ]
-    }
+    limit, skip = _page()
+    return {"contacts": organizer.list_contacts(svc(), g.principal.org_id, limit, skip)}
 
 
 @bp.get("/events/<event_id>/messages")
@@ -179,11 +158,11 @@ def list_contacts() -> Any:
     tags=["messages"],
 )
 def list_messages(event_id: str) -> Any:
-    limit, skip = page_args()
+    limit, skip = _page()
     status = request.args.get("status") or None
     kind = request.args.get("kind") or None
-    if status is not None and status not in STATUS_QUERIES:
-        raise ApiError(400, "invalid_query", f"status must be one of {', '.join(STATUS_QUERIES)}", field="status")
+    if status is not None and status not in STATUSES:
+        raise ApiError(400, "invalid_query", f"status must be one of {', '.join(STATUSES)}", field="status")
     if kind is not None and kind not in {k.value for k in ALL_KINDS}:
         raise ApiError(400, "invalid_query", "kind must be a nudge kind", field="kind")
     return organizer.list_messages(
@@ -304,7 +283,7 @@ def patch_event_settings(event_id: str) -> Any:
     tags=["suppressions"],
 )
 def list_suppressions() -> Any:
-    limit, skip = page_args()
+    limit, skip = _page()
     return {"suppressions": organizer.list_suppressions(svc(), g.principal.org_id, limit, skip)}
 
 
@@ -367,9 +346,9 @@ def bounce_webhook() -> Any:
 class FollowupFigures(Collector):
     """The shared figures (outbox, lag, dead letters) plus follow-up's delivery outcomes."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.base = MongoFiguresCollector("followup", services.db)
+    def __init__(self, context: Context) -> None:
+        self.services = context.services
+        self.base = MongoFiguresCollector("followup", context.db)
 
     def collect(self) -> Iterator[Metric]:
         yield from self.base.collect()
@@ -416,7 +395,7 @@ def init_app(app: Flask) -> None:
         version=followup.__version__,
         signer=context.signer,
         readiness=[mongo_check(context.client), KafkaCheck(settings.kafka_bootstrap_servers, ALL_TOPICS_FOR_READINESS)],
-        metrics_collector=FollowupFigures(context.services),
+        metrics_collector=FollowupFigures(context),
         principal_check=RevokedSubjects(context.db).check,
         description="Contacts, consent and the follow-up emails after each event.",
     )

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, g, redirect, render_template
 
 from followup.bootstrap import context_of
 from followup.service_layer import organizer
-from followup.service_layer.organizer import STATUS_QUERIES
+from followup.service_layer.organizer import STATUSES
 from turnout_common.web import ApiError, operation
 
 bp = Blueprint("pages", __name__)
@@ -46,8 +46,8 @@ def home() -> str:
 )
 def messages_page(event_id: str) -> str:
     status = request.args.get("status") or None
-    if status is not None and status not in STATUS_QUERIES:
-        raise ApiError(400, "invalid_query", f"status must be one of {', '.join(STATUS_QUERIES)}", field="status")
+    if status is not None and status not in STATUSES:
+        raise ApiError(400, "invalid_query", f"status must be one of {', '.join(STATUSES)}", field="status")
     try:
         offset = max(0, int(request.args.get("offset", "0")))
     except ValueError as exc:
@@ -55,9 +55,7 @@ def messages_page(event_id: str) -> str:
     listing = organizer.list_messages(
         context_of(current_app).services, g.principal.org_id, event_id, limit=200, offset=offset, status=status
     )
-    return render_template(
-        "messages.html", listing=listing, status=status, statuses=list(STATUS_QUERIES), offset=offset
-    )
+    return render_template("messages.html", listing=listing, status=status, statuses=list(STATUSES), offset=offset)
 
 
 @bp.get("/messages/<followup_id>")

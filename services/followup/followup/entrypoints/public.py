@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from followup.bootstrap import context_of
 from followup.service_layer import tracking
+from followup.service_layer.content import load_settings
 from followup.service_layer.context import Services
 from turnout_common.web import ApiError, operation
 
@@ -34,8 +35,6 @@ def svc() -> Services:
 
 
 def _org_name(services: Services, org_id: str) -> str:
-    from followup.service_layer.content import load_settings
-
     return load_settings(services, org_id, None).branding.name
 
 
@@ -55,10 +54,8 @@ def _no_store(response: BaseResponse) -> BaseResponse:
 def unsubscribe_page(token: str) -> Any:
     services = svc()
     followup_id = services.links.check_unsubscribe(token)
-    nudge = services.db["nudges"].find_one({"_id": followup_id}, {"org_id": 1})
-    if nudge is None:
-        raise tracking.NotFound("no such follow-up")
-    body = render_template("unsubscribe.html", org_name=_org_name(services, nudge["org_id"]), done=False)
+    org_id = tracking.org_of(services, followup_id)
+    body = render_template("unsubscribe.html", org_name=_org_name(services, org_id), done=False)
     return _no_store(Response(body, content_type="text/html; charset=utf-8"))
 
 
@@ -165,11 +162,8 @@ def feedback_comment(token: str) -> Any:
 def introduction_page(token: str) -> Any:
     services = svc()
     parsed = services.links.check_introduction(token)
-    doc = services.db["introductions"].find_one({"_id": parsed.introduction_id})
-    if doc is None or parsed.person_id not in doc["people"]:
-        raise tracking.NotFound("no such introduction")
-    accepted = parsed.person_id in doc.get("accepted_by", [])
-    body = render_template("introduction.html", done=accepted, both=doc.get("state") == "agreed", other=None)
+    status = tracking.introduction_status(services, parsed.introduction_id, parsed.person_id)
+    body = render_template("introduction.html", done=status.accepted, both=status.agreed, other=None)
     return _no_store(Response(body, content_type="text/html; charset=utf-8"))
 
 

@@ -12,23 +12,29 @@ import logging
 import os
 import socket
 import threading
+from typing import TYPE_CHECKING
 
+from followup.config import Settings
 from turnout_common import logs
 from turnout_common.contracts import CHECKIN_TOPIC
 from turnout_common.runtime import Loop, exit_with, run_loops
 from turnout_common.worker_main import ConsumerSpec, consumer_loop
 
+if TYPE_CHECKING:
+    from followup.service_layer.probe import SendProbe
+
 log = logging.getLogger("followup.worker")
 
 
-def main() -> None:
+def main(settings: Settings | None = None, probe: SendProbe | None = None) -> None:
+    """Run the worker's loops until SIGTERM; ``probe`` watches the senders (the fault tests)."""
+    from followup.adapters.repositories import in_transaction
     from followup.bootstrap import build_services
-    from followup.config import Settings
     from followup.service_layer.handlers import HANDLED_TYPES, apply_checkin_messages
     from followup.service_layer.scheduling import run_scheduler_once
-    from followup.service_layer.sending import FaultInjector, Sender
+    from followup.service_layer.sending import Sender
 
-    settings = Settings.from_env()
+    settings = settings if settings is not None else Settings.from_env()
     logs.configure_logging("followup", settings.log_level)
     svc = build_services(settings, "turnout-followup-worker", with_transport=True)
     loops: list[tuple[str, Loop]] = []
@@ -37,13 +43,13 @@ def main() -> None:
             service="followup",
             group_id=settings.consumer_group,
             topics=(CHECKIN_TOPIC,),
-            handler=apply_checkin_messages,
+            handler=in_transaction(apply_checkin_messages),
             handled_types=HANDLED_TYPES,
         )
         loops.append(
             (
                 "consumer",
-                consumer_loop(spec, svc.client, svc.db, settings.kafka_bootstrap_servers, settings.topic_partitions),
+                consumer_loop(spec, *svc.mongo, settings.kafka_bootstrap_servers, settings.topic_partitions),
             )
         )
     if "scheduler" in settings.worker_loops:
@@ -59,9 +65,8 @@ def main() -> None:
 
         loops.append(("scheduler", scheduler))
     if "sender" in settings.worker_loops:
-        faults = FaultInjector(settings.fault_at, settings.fault_after_messages) if settings.fault_at else None
         for index in range(settings.sender_threads):
-            sender = Sender(svc, f"sender-{index}", faults)
+            sender = Sender(svc, f"sender-{index}", probe)
             loops.append((f"sender-{index}", sender.run))
     exit_with(run_loops("followup-worker", loops))
 

@@ -15,44 +15,21 @@ from email.utils import formataddr
 from typing import Any
 from urllib.parse import quote
 
-from followup.adapters.mongo import ATTENDANCE, CONTACTS, EVENTS, INTRODUCTIONS, SETTINGS, SUPPRESSIONS
 from followup.domain.audience import AttendanceFacts, ContactFacts, SendFacts
 from followup.domain.nudges import NudgeKind
 from followup.domain.schedule import zone
 from followup.domain.settings import FollowupSettings
+from followup.domain.suppression import suppression_id
 from followup.service_layer.context import Services
 from followup.service_layer.ports import Draft
+from followup.service_layer.repositories import Store
+from turnout_common.types import Doc
 
-Doc = dict[str, Any]
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
+UPCOMING = 20  # gatherings offered as "next" in an email
 
 
-def suppression_id(org_id: str, email: str) -> str:
-    return f"{org_id}:{normalize_email(email)}"
-
-
-def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def find_in(svc: Services, collection: str, field_name: str, values: Iterable[str], **extra: Any) -> list[Doc]:
-    """``find({field: {$in: values}})`` in chunks (keeps each query's index work small)."""
-    unique = sorted(set(values))
-    found: list[Doc] = []
-    for chunk in _chunks(unique):
-        found.extend(svc.db[collection].find({field_name: {"$in": chunk}, **extra}))
-    return found
-
-
-def load_settings(svc: Services, org_id: str, event_id: str | None) -> FollowupSettings:
-    docs = {
-        doc["_id"]: doc
-        for doc in svc.db[SETTINGS].find({"_id": {"$in": [f"org:{org_id}", f"event:{event_id or '-'}"]}})
-    }
+def load_settings(svc: Services, org_id: str, event_id: str | None, store: Store | None = None) -> FollowupSettings:
+    docs = (store or svc.store).settings.of(org_id, event_id)
     return FollowupSettings.from_docs(
         docs.get(f"org:{org_id}"),
         docs.get(f"event:{event_id}") if event_id else None,
@@ -85,8 +62,7 @@ def attendance_facts(row: Doc | None) -> AttendanceFacts | None:
 
 
 def load_suppressed(svc: Services, org_email_pairs: Iterable[tuple[str, str]]) -> set[str]:
-    ids = [suppression_id(org, email) for org, email in org_email_pairs if email]
-    return {doc["_id"] for doc in find_in(svc, SUPPRESSIONS, "_id", ids)}
+    return svc.store.suppressions.existing(suppression_id(org, email) for org, email in org_email_pairs if email)
 
 
 @dataclass
@@ -122,25 +98,26 @@ class BatchFacts:
 def load_batch_facts(svc: Services, nudges: list[Doc], now: datetime) -> BatchFacts:
     facts = BatchFacts(now=now)
     event_ids = {n.get("event_id") or n.get("anchor_event_id") for n in nudges} - {None}
-    facts.events = {doc["_id"]: doc for doc in find_in(svc, EVENTS, "_id", [str(e) for e in event_ids])}
+    store = svc.store
+    facts.events = {doc["_id"]: doc for doc in store.events.by_ids(str(e) for e in event_ids)}
     people = {n["person_id"] for n in nudges}
     kinds = {n["kind"] for n in nudges}
     # Introductions: the suggestions (for requests) and the agreed pairs (for introductions).
     intro_ids = [n["introduction_id"] for n in nudges if n.get("introduction_id")]
-    facts.introductions = {doc["_id"]: doc for doc in find_in(svc, INTRODUCTIONS, "_id", intro_ids)}
+    facts.introductions = {doc["_id"]: doc for doc in store.introductions.by_ids(intro_ids)}
     if NudgeKind.INTRODUCTION_REQUEST in kinds:
         by_event: dict[str, set[str]] = defaultdict(set)
         for n in nudges:
             if n["kind"] == NudgeKind.INTRODUCTION_REQUEST:
                 by_event[n["event_id"]].add(n["person_id"])
         for event_id, persons in by_event.items():
-            for doc in find_in(svc, INTRODUCTIONS, "people", persons, event_id=event_id):
+            for doc in store.introductions.of_people_at(event_id, persons):
                 facts.introductions[doc["_id"]] = doc
                 for person in doc["people"]:
                     if person in persons:
                         facts.suggestions.setdefault((event_id, person), []).append(doc)
     partners = {p for doc in facts.introductions.values() for p in doc["people"]}
-    facts.contacts = {doc["_id"]: doc for doc in find_in(svc, CONTACTS, "_id", people | partners)}
+    facts.contacts = {doc["_id"]: doc for doc in store.contacts.by_ids(people | partners)}
     facts.suppressed = load_suppressed(
         svc,
         ((n["org_id"], str(facts.contacts.get(n["person_id"], {}).get("email") or "")) for n in nudges),
@@ -150,12 +127,12 @@ def load_batch_facts(svc: Services, nudges: list[Doc], now: datetime) -> BatchFa
         if n.get("event_id"):
             by_event_people[n["event_id"]].add(n["person_id"])
     for event_id, persons in by_event_people.items():
-        for row in find_in(svc, ATTENDANCE, "person_id", persons, event_id=event_id):
+        for row in store.attendance.of_people(persons, event_id):
             facts.attendance[(event_id, row["person_id"])] = row
     history_people = {n["person_id"] for n in nudges if n["kind"] in (NudgeKind.VOLUNTEER_HOURS, NudgeKind.WIN_BACK)}
     if history_people:
         latest: dict[str, tuple[datetime, str]] = {}
-        for row in find_in(svc, ATTENDANCE, "person_id", history_people):
+        for row in store.attendance.of_people(history_people):
             if row.get("hours") is not None:
                 facts.hours_total[row["person_id"]] = facts.hours_total.get(row["person_id"], 0.0) + float(row["hours"])
             checked_in = row.get("checked_in_at")
@@ -170,12 +147,7 @@ def load_batch_facts(svc: Services, nudges: list[Doc], now: datetime) -> BatchFa
             facts.settings[key] = load_settings(svc, n["org_id"], n.get("event_id"))
     if kinds & {NudgeKind.THANK_YOU, NudgeKind.WE_MISSED_YOU, NudgeKind.WIN_BACK, NudgeKind.FIRST_TIMER_WELCOME}:
         for org_id in {n["org_id"] for n in nudges}:
-            facts.upcoming[org_id] = list(
-                svc.db[EVENTS]
-                .find({"org_id": org_id, "status": "scheduled", "starts_at": {"$gt": now}})
-                .sort("starts_at", 1)
-                .limit(20)
-            )
+            facts.upcoming[org_id] = store.events.upcoming(org_id, now, UPCOMING)
     return facts
 
 

@@ -1,14 +1,12 @@
-"""The service layer's view of the wired application (see ``followup.bootstrap``)."""
+"""The service layer's view of the wired application (see ``followup.bootstrap``):
+settings, the ports (storage, transactions, mail transport, renderer) and the clock."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
-
-from pymongo import MongoClient
-from pymongo.database import Database
+from typing import TypeVar
 
 from followup.config import Settings
 from followup.domain.links import LinkTokens
@@ -16,26 +14,27 @@ from followup.domain.nudges import RetryPolicy
 from followup.domain.schedule import DaytimeWindow
 from followup.domain.settings import WinBackRule
 from followup.service_layer.ports import MailTransport, Renderer
+from followup.service_layer.repositories import Store, Transactions, Tx
 from turnout_common.clock import utcnow
-from turnout_common.contracts import ContractRegistry, registry
-from turnout_common.mongo import UnitOfWork
 
-Doc = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass
 class Services:
-    client: MongoClient[Doc]
-    db: Database[Doc]
+    store: Store  # outside any transaction
+    transactions: Transactions
     settings: Settings
     links: LinkTokens
     renderer: Renderer
     transport: MailTransport | None = None
     clock: Callable[[], datetime] = utcnow
-    contracts: ContractRegistry = field(default_factory=registry)
+    # The storage's own errors ("unreachable or failing"): the loops back off and retry on these.
+    storage_errors: tuple[type[BaseException], ...] = ()
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.client, self.db, self.contracts)
+    def transaction(self, work: Callable[[Tx], T]) -> T:
+        """Run ``work`` in one transaction: its writes and its messages are stored together."""
+        return self.transactions.run(work)
 
     def now(self) -> datetime:
         return self.clock()

@@ -15,14 +15,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo import UpdateOne
-
-from followup.adapters.mongo import ATTENDANCE, CONTACTS, EVENTS, PLANS
 from followup.domain.contacts import consent_update, contact_from_registration
+from followup.service_layer.repositories import Tx
 from turnout_common.clock import parse_rfc3339, utcnow
 from turnout_common.envelope import Envelope
-from turnout_common.mongo import UnitOfWork
-from turnout_common.revocations import ACCESS_REVOKED, record_revocations
+from turnout_common.revocations import ACCESS_REVOKED
+from turnout_common.types import Doc
 
 EVENT_TYPES = ("event.scheduled", "event.updated", "event.cancelled", "event.ended")
 FACT_TYPES = ("attendee.registered", "registration.cancelled", "attendee.checked_in", "attendee.checked_out")
@@ -91,20 +89,17 @@ def _attendance_update(message: Envelope) -> dict[str, Any]:
     }
 
 
-def apply_checkin_messages(uow: UnitOfWork, messages: Sequence[Envelope]) -> None:
+def apply_checkin_messages(tx: Tx, messages: Sequence[Envelope]) -> None:
     """Apply new messages (in partition order) inside the consumer's transaction."""
-    record_revocations(uow, messages)
+    facts = tx.store.checkin_facts
+    facts.record_revocations(messages)
     messages = [m for m in messages if m.type not in ACCESS_TYPES]
-    session = uow.session
-    contacts: list[UpdateOne] = []
-    attendance: list[UpdateOne] = []
-    events: list[UpdateOne] = []
-    plans: list[UpdateOne] = []
+    contacts: list[tuple[str, Doc, Doc]] = []
+    attendance: list[tuple[str, str, Doc]] = []
+    events: list[tuple[str, Doc]] = []
+    plans: list[tuple[str, Doc]] = []
     touched_events = {m.data["event_id"] for m in messages if m.type in FACT_TYPES}
-    planned_before: set[str] = set()
-    if touched_events:
-        found = uow.db[PLANS].find({"_id": {"$in": sorted(touched_events)}}, {"_id": 1}, session=session)
-        planned_before = {doc["_id"] for doc in found}
+    planned_before = facts.planned(touched_events) if touched_events else set()
     ended_here: set[str] = set()
     dirty: dict[str, set[str]] = defaultdict(set)
     now = utcnow()
@@ -112,58 +107,37 @@ def apply_checkin_messages(uow: UnitOfWork, messages: Sequence[Envelope]) -> Non
         data = message.data
         event_id = data["event_id"]
         if message.type in EVENT_TYPES:
-            events.append(UpdateOne({"_id": event_id}, {"$set": _event_fields(message)}, upsert=True))
+            events.append((event_id, _event_fields(message)))
             if message.type == "event.ended":
                 ended_here.add(event_id)
                 plans.append(
-                    UpdateOne(
-                        {"_id": event_id},
+                    (
+                        event_id,
                         {
-                            "$setOnInsert": {
-                                "org_id": data["org_id"],
-                                "state": "pending",
-                                "ended_at": _time(data["ended_at"]),
-                                "due_at": None,
-                                "dirty": [],
-                                "has_dirty": False,
-                                "created_at": now,
-                                "lease_owner": None,
-                                "lease_until": None,
-                            }
+                            "org_id": data["org_id"],
+                            "state": "pending",
+                            "ended_at": _time(data["ended_at"]),
+                            "due_at": None,
+                            "dirty": [],
+                            "has_dirty": False,
+                            "created_at": now,
+                            "lease_owner": None,
+                            "lease_until": None,
                         },
-                        upsert=True,
                     )
                 )
             continue
         if message.type == "attendee.registered":
             contacts.append(
-                UpdateOne(
-                    {"_id": data["person_id"]},
-                    {
-                        "$set": {**contact_from_registration(data), **consent_update(data)},
-                        "$setOnInsert": {"unsubscribed": False},
-                    },
-                    upsert=True,
+                (
+                    data["person_id"],
+                    {**contact_from_registration(data), **consent_update(data)},
+                    {"unsubscribed": False},
                 )
             )
-        attendance.append(
-            UpdateOne({"event_id": event_id, "person_id": data["person_id"]}, _attendance_update(message), upsert=True)
-        )
+        attendance.append((event_id, data["person_id"], _attendance_update(message)))
         # A fact about a gathering whose nudges were (or are being) planned
         # already: the scheduler must look at this person again.
         if event_id in planned_before or event_id in ended_here:
             dirty[event_id].add(data["person_id"])
-    if events:
-        uow.db[EVENTS].bulk_write(events, ordered=True, session=session)
-    if contacts:
-        uow.db[CONTACTS].bulk_write(contacts, ordered=True, session=session)
-    if attendance:
-        uow.db[ATTENDANCE].bulk_write(attendance, ordered=True, session=session)
-    if plans:
-        uow.db[PLANS].bulk_write(plans, ordered=True, session=session)
-    for event_id, people in dirty.items():
-        uow.db[PLANS].update_one(
-            {"_id": event_id},
-            {"$addToSet": {"dirty": {"$each": sorted(people)}}, "$set": {"has_dirty": True}},
-            session=session,
-        )
+    facts.apply(events, contacts, attendance, plans, dirty)

@@ -13,11 +13,10 @@ from typing import Any
 
 from turnout_common.clock import to_rfc3339
 from turnout_common.envelope import Envelope, schema_uri
+from turnout_common.types import Doc
 
 SOURCE = "/turnout/followup"
 _NAMESPACE = uuid.UUID("8d7f4a52-2f0b-4b7e-9a55-6f1d3c0e8a11")
-
-Doc = dict[str, Any]
 
 
 def _envelope(event_type: str, subject: str, data: dict[str, Any], at: datetime, seed: str | None) -> Envelope:

@@ -6,26 +6,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-import zlib
-from datetime import datetime
 from typing import Any
 
-from followup.adapters.mongo import (
-    CONTACTS,
-    DELIVERIES,
-    EVENTS,
-    FIGURES,
-    IN_DOUBT,
-    INTRODUCTIONS,
-    NUDGES,
-    RENDERED,
-    SEND_BATCHES,
-    SETTINGS,
-    SUPPRESSIONS,
-)
+from followup.domain.delivery import ACCEPTED, journal_id
 from followup.domain.mail import OutgoingMail
 from followup.domain.nudges import (
     ALL_KINDS,
+    DISPLAY_STATUSES,
     NudgeKind,
     NudgeState,
     display_status,
@@ -34,30 +21,46 @@ from followup.domain.nudges import (
     nudge_key,
 )
 from followup.domain.settings import FollowupSettings
+from followup.domain.suppression import ORGANIZER, lift_refusal, lifts_contact_unsubscribe, suppression_id
 from followup.service_layer import messages
-from followup.service_layer.content import draft_for, load_batch_facts, load_settings, normalize_email
+from followup.service_layer.content import draft_for, load_batch_facts, load_settings
 from followup.service_layer.context import Services
-from followup.service_layer.sending import suppress
+from followup.service_layer.outcomes import suppress
+from followup.service_layer.repositories import Tx
 from followup.service_layer.tracking import NotFound
-from turnout_common.clock import to_rfc3339
-from turnout_common.mongo import UnitOfWork
+from turnout_common.clock import to_rfc3339_or_none as _t
+from turnout_common.emails import normalize_email
+from turnout_common.types import Doc
 
-Doc = dict[str, Any]
+STATUSES = DISPLAY_STATUSES
 
 
 class Conflict(RuntimeError):
     """The action does not fit the current state (e.g. resending a sent message)."""
 
 
-def _t(value: datetime | None) -> str | None:
-    return to_rfc3339(value) if value is not None else None
-
-
 def event_of(svc: Services, org_id: str, event_id: str) -> Doc:
-    event = svc.db[EVENTS].find_one({"_id": event_id, "org_id": org_id})
+    event = svc.store.events.in_org(org_id, event_id)
     if event is None:
         raise NotFound("no such gathering in your organization")
     return event
+
+
+# -- contacts ------------------------------------------------------------------------
+
+
+def list_contacts(svc: Services, org_id: str, limit: int, offset: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "person_id": doc["_id"],
+            "first_name": doc.get("first_name"),
+            "last_name": doc.get("last_name"),
+            "email": doc.get("email"),
+            "consent_email": bool(doc.get("consent_email")),
+            "unsubscribed": bool(doc.get("unsubscribed")),
+        }
+        for doc in svc.store.contacts.page(org_id, limit, offset)
+    ]
 
 
 # -- settings ------------------------------------------------------------------------
@@ -103,11 +106,7 @@ def org_settings(svc: Services, org_id: str) -> dict[str, Any]:
 
 
 def update_org_settings(svc: Services, org_id: str, patch: dict[str, Any]) -> dict[str, Any]:
-    svc.db[SETTINGS].update_one(
-        {"_id": f"org:{org_id}"},
-        {"$set": {**_flatten(patch), "org_id": org_id, "updated_at": svc.now()}},
-        upsert=True,
-    )
+    svc.store.settings.update(f"org:{org_id}", {**_flatten(patch), "org_id": org_id, "updated_at": svc.now()})
     return org_settings(svc, org_id)
 
 
@@ -118,10 +117,8 @@ def event_settings(svc: Services, org_id: str, event_id: str) -> dict[str, Any]:
 
 def update_event_settings(svc: Services, org_id: str, event_id: str, patch: dict[str, Any]) -> dict[str, Any]:
     event_of(svc, org_id, event_id)
-    svc.db[SETTINGS].update_one(
-        {"_id": f"event:{event_id}"},
-        {"$set": {**_flatten(patch), "org_id": org_id, "event_id": event_id, "updated_at": svc.now()}},
-        upsert=True,
+    svc.store.settings.update(
+        f"event:{event_id}", {**_flatten(patch), "org_id": org_id, "event_id": event_id, "updated_at": svc.now()}
     )
     return event_settings(svc, org_id, event_id)
 
@@ -140,62 +137,38 @@ def _suppression_view(doc: Doc) -> dict[str, Any]:
 
 
 def list_suppressions(svc: Services, org_id: str, limit: int, offset: int) -> list[dict[str, Any]]:
-    found = svc.db[SUPPRESSIONS].find({"org_id": org_id}).sort("created_at", -1).skip(offset).limit(limit)
-    return [_suppression_view(doc) for doc in found]
+    return [_suppression_view(doc) for doc in svc.store.suppressions.page(org_id, limit, offset)]
 
 
 def add_suppression(svc: Services, org_id: str, address: str, detail: str) -> dict[str, Any]:
     """The organizer stops all email to an address (publishes ``contact.unsubscribed`` for its contacts)."""
     now = svc.now()
 
-    def work(uow: UnitOfWork) -> None:
-        suppress(uow, org_id, address, "organizer", detail, now, None)
-        for contact in uow.db[CONTACTS].find(
-            {"org_id": org_id, "email_norm": normalize_email(address), "unsubscribed": {"$ne": True}},
-            session=uow.session,
-        ):
-            uow.db[CONTACTS].update_one(
-                {"_id": contact["_id"]},
-                {"$set": {"unsubscribed": True, "unsubscribed_at": now, "unsubscribed_via": "organizer"}},
-                session=uow.session,
-            )
-            uow.publish(messages.contact_unsubscribed(org_id, contact["_id"], now, "organizer"))
+    def work(tx: Tx) -> None:
+        suppress(tx.store, org_id, address, ORGANIZER, detail, now, None)
+        for person_id in tx.store.contacts.unsubscribe_address(org_id, normalize_email(address), now, ORGANIZER):
+            tx.publish(messages.contact_unsubscribed(org_id, person_id, now, ORGANIZER))
 
-    svc.uow().run(work)
-    doc = svc.db[SUPPRESSIONS].find_one({"_id": f"{org_id}:{normalize_email(address)}"})
+    svc.transaction(work)
+    doc = svc.store.suppressions.get(suppression_id(org_id, address))
     assert doc is not None
     return _suppression_view(doc)
 
 
 def remove_suppression(svc: Services, org_id: str, address: str) -> None:
     """Lift a bounce or organizer suppression; a person's own unsubscribe cannot be lifted for them."""
-    doc = svc.db[SUPPRESSIONS].find_one({"_id": f"{org_id}:{normalize_email(address)}"})
+    doc = svc.store.suppressions.get(suppression_id(org_id, address))
     if doc is None:
         raise NotFound("this address is not on your suppression list")
-    if doc["reason"] == "unsubscribed":
-        raise Conflict("this person unsubscribed themselves; only they can subscribe again")
-    svc.db[SUPPRESSIONS].delete_one({"_id": doc["_id"]})
-    if doc["reason"] == "organizer":
-        svc.db[CONTACTS].update_many(
-            {"org_id": org_id, "email_norm": doc["email_norm"], "unsubscribed_via": "organizer"},
-            {"$set": {"unsubscribed": False}},
-        )
+    refusal = lift_refusal(doc["reason"])
+    if refusal is not None:
+        raise Conflict(refusal)
+    svc.store.suppressions.remove(doc["_id"])
+    if lifts_contact_unsubscribe(doc["reason"]):
+        svc.store.contacts.resubscribe_address(org_id, doc["email_norm"], ORGANIZER)
 
 
 # -- messages --------------------------------------------------------------------------
-
-STATUS_QUERIES: dict[str, dict[str, Any]] = {
-    "scheduled": {"state": NudgeState.SCHEDULED.value},
-    "retry": {"state": NudgeState.RETRY.value},
-    "sending": {"state": {"$in": [NudgeState.CLAIMED.value, NudgeState.SENDING.value]}},
-    "sent": {"state": NudgeState.SENT.value},
-    "failed": {"state": NudgeState.FAILED.value},
-    "bounced": {"$or": [{"state": NudgeState.BOUNCED.value}, {"bounced_at": {"$ne": None}}]},
-    "opened": {"opened_at": {"$ne": None}},
-    "clicked": {"$or": [{"clicked_at": {"$ne": None}}, {"feedback_at": {"$ne": None}}]},
-    "delivery_unknown": {"state": NudgeState.DELIVERY_UNKNOWN.value},
-    "skipped": {"state": NudgeState.SKIPPED.value},
-}
 
 
 def status_of(doc: Doc) -> str:
@@ -243,23 +216,13 @@ def list_messages(
     kind: str | None = None,
 ) -> dict[str, Any]:
     event = event_of(svc, org_id, event_id)
-    query: dict[str, Any] = {"event_id": event_id, "org_id": org_id}
-    if kind:
-        query["kind"] = kind
-    if status:
-        query.update(STATUS_QUERIES[status])
-    docs = list(svc.db[NUDGES].find(query).sort([("created_at", 1), ("_id", 1)]).skip(offset).limit(limit))
-    contacts = {
-        doc["_id"]: doc for doc in svc.db[CONTACTS].find({"_id": {"$in": sorted({d["person_id"] for d in docs})}})
-    }
+    docs = svc.store.nudges.listing(org_id, event_id, status=status, kind=kind, limit=limit, offset=offset)
+    contacts = {doc["_id"]: doc for doc in svc.store.contacts.by_ids(d["person_id"] for d in docs)}
     counts: dict[str, int] = {}
-    for doc in svc.db[NUDGES].find(
-        {"event_id": event_id, "org_id": org_id},
-        {"state": 1, "opened_at": 1, "clicked_at": 1, "bounced_at": 1, "feedback_at": 1},
-    ):
+    for doc in svc.store.nudges.status_fields(org_id, event_id):
         status_name = status_of(doc)
         counts[status_name] = counts.get(status_name, 0) + 1
-    plan = svc.db["followup_plans"].find_one({"_id": event_id}) or {}
+    plan = svc.store.plans.get(event_id) or {}
     return {
         "event": {"id": event["_id"], "title": event["title"], "kind": event["kind"], "status": event.get("status")},
         "plan": {"state": plan.get("state"), "due_at": _t(plan.get("due_at"))} if plan else None,
@@ -286,23 +249,20 @@ def rendered_raw(svc: Services, doc: Doc) -> bytes | None:
     """The bytes of the latest rendered attempt (what was handed to the transport)."""
     if not doc.get("attempts"):
         return None
-    stored = svc.db[RENDERED].find_one({"_id": f"{doc['_id']}:{doc['attempts']}"})
-    if stored is None:
-        return None
-    return zlib.decompress(bytes(stored["raw"]))
+    return svc.store.rendered.raw(f"{doc['_id']}:{doc['attempts']}")
 
 
 def message_detail(svc: Services, org_id: str, followup: str) -> dict[str, Any]:
-    doc = svc.db[NUDGES].find_one({"_id": followup, "org_id": org_id})
+    doc = svc.store.nudges.in_org(org_id, followup)
     if doc is None:
         raise NotFound("no such message in your organization")
-    contact = svc.db[CONTACTS].find_one({"_id": doc["person_id"]})
+    contact = svc.store.contacts.get(doc["person_id"])
     detail = message_summary(doc, contact)
     raw = rendered_raw(svc, doc)
     detail["rendered"] = parse_rendered(raw) if raw is not None else None
     detail["transport"] = doc.get("transport")
     journal = (
-        svc.db[DELIVERIES].find_one({"_id": f"{followup}:{doc['attempts']}:accepted"}) if doc.get("attempts") else None
+        svc.store.journal.get(journal_id(followup, int(doc["attempts"]), ACCEPTED)) if doc.get("attempts") else None
     )
     detail["transport_response"] = (journal or {}).get("response")
     detail["open_count"] = doc.get("open_count", 0)
@@ -313,13 +273,13 @@ def message_detail(svc: Services, org_id: str, followup: str) -> dict[str, Any]:
 def preview(svc: Services, org_id: str, event_id: str, kind: NudgeKind, person_id: str) -> OutgoingMail:
     """Render any nudge for any attendee of a gathering, as it would go out now."""
     event = event_of(svc, org_id, event_id)
-    if svc.db["attendance"].find_one({"event_id": event_id, "person_id": person_id}) is None:
+    if not svc.store.attendance.registered(event_id, person_id):
         raise NotFound("this person is not registered for this gathering")
-    if svc.db[CONTACTS].find_one({"_id": person_id, "org_id": org_id}) is None:
+    if svc.store.contacts.in_org(org_id, person_id) is None:
         raise NotFound("no such contact in your organization")
     introduction = None
     if kind == NudgeKind.INTRODUCTION:
-        introduction = svc.db[INTRODUCTIONS].find_one({"event_id": event_id, "people": person_id})
+        introduction = svc.store.introductions.first_of_person_at(event_id, person_id)
     discriminator = introduction["_id"] if introduction else None
     key = nudge_key(None if kind == NudgeKind.WIN_BACK else event_id, person_id, kind, discriminator)
     fid = followup_id(key)
@@ -366,7 +326,7 @@ def resolve(svc: Services, org_id: str, followup: str, action: str, note: str = 
     arrived (the recipient confirmed, or the provider's log shows it);
     ``mark_failed`` gives up.
     """
-    doc = svc.db[NUDGES].find_one({"_id": followup, "org_id": org_id})
+    doc = svc.store.nudges.in_org(org_id, followup)
     if doc is None:
         raise NotFound("no such message in your organization")
     allowed = {
@@ -378,8 +338,7 @@ def resolve(svc: Services, org_id: str, followup: str, action: str, note: str = 
         raise Conflict(f"a {doc['state']} message cannot be resolved with {action}")
     now = svc.now()
 
-    def work(uow: UnitOfWork) -> bool:
-        session = uow.session
+    def work(tx: Tx) -> bool:
         changes: dict[str, Any] = {"resolved_by": f"organizer:{action}", "resolution_note": note[:500]}
         if action == "resend":
             changes.update(state=NudgeState.SCHEDULED.value, send_at=now, claim=None)
@@ -391,33 +350,30 @@ def resolve(svc: Services, org_id: str, followup: str, action: str, note: str = 
             )
         else:
             changes.update(state=NudgeState.FAILED.value, failed_at=now)
-        result = uow.db[NUDGES].update_one({"_id": followup, "state": doc["state"]}, {"$set": changes}, session=session)
-        if result.modified_count != 1:
+        if not tx.store.nudges.resolve(followup, doc["state"], changes):
             return False
-        uow.db[IN_DOUBT].delete_one({"_id": followup}, session=session)
+        tx.store.in_doubt.remove([followup])
         if action == "mark_sent":
             transport = doc.get("transport") or svc.settings.transport
-            uow.publish(messages.followup_sent(doc, doc.get("unknown_at") or now, transport))
+            tx.publish(messages.followup_sent(doc, doc.get("unknown_at") or now, transport))
         if action == "resend":
-            uow.db[SEND_BATCHES].update_one(
-                {"_id": doc["batch_id"], "state": "done"}, {"$set": {"state": "ready", "due_at": now}}, session=session
-            )
+            tx.store.batches.reopen(doc["batch_id"], now)
         if action == "mark_failed":
-            uow.publish(
+            tx.publish(
                 messages.followup_failed(
                     doc, now, "delivery unknown; marked failed by an organizer", True, max(1, doc.get("attempts", 1))
                 )
             )
         return True
 
-    if not svc.uow().run(work):
+    if not svc.transaction(work):
         raise Conflict("the message changed meanwhile; look again")
     return message_detail(svc, org_id, followup)
 
 
 def figures(svc: Services) -> dict[str, int]:
     """Totals for ``/metrics``: outcomes so far, and what is in doubt or due right now."""
-    totals = svc.db[FIGURES].find_one({"_id": "totals"}) or {}
+    totals = svc.store.figures.totals()
     return {
         "sent": int(totals.get("sent", 0)),
         "failed": int(totals.get("failed", 0)),
@@ -425,6 +381,6 @@ def figures(svc: Services) -> dict[str, int]:
         "retry": int(totals.get("retry", 0)),
         "skipped": int(totals.get("skipped", 0)),
         "delivery_unknown_total": int(totals.get("delivery_unknown", 0)),
-        "delivery_unknown_now": svc.db[IN_DOUBT].count_documents({}),
-        "due_batches": svc.db[SEND_BATCHES].count_documents({"state": "ready", "due_at": {"$lte": svc.now()}}),
+        "delivery_unknown_now": svc.store.in_doubt.count(),
+        "due_batches": svc.store.batches.count_due(svc.now()),
     }

@@ -25,9 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError, PyMongoError
-
-from followup.adapters.mongo import ATTENDANCE, CONTACTS, EVENTS, INTRODUCTIONS, NUDGES, PLANS, SCANS, SEND_BATCHES
 from followup.domain.audience import (
     INTRODUCTION_EVENT_KINDS,
     AttendanceHistory,
@@ -39,26 +36,21 @@ from followup.domain.introductions import Candidate, Proposal, propose_introduct
 from followup.domain.nudges import PENDING, NudgeKind, NudgeState, followup_id, message_id, nudge_key
 from followup.domain.schedule import first_send_time, zone
 from followup.domain.settings import FollowupSettings
+from followup.domain.suppression import suppression_id
 from followup.service_layer import messages
-from followup.service_layer.content import (
-    attendance_facts,
-    contact_facts,
-    find_in,
-    load_settings,
-    load_suppressed,
-    suppression_id,
-)
+from followup.service_layer.content import attendance_facts, contact_facts, load_settings, load_suppressed
 from followup.service_layer.context import Services
-from turnout_common.mongo import UnitOfWork
+from followup.service_layer.repositories import DuplicateRecord, Tx
+from turnout_common.types import Doc
 
 log = logging.getLogger("followup.scheduler")
-
-Doc = dict[str, Any]
 
 PENDING_PLAN = "pending"
 AWAITING_INTRODUCTIONS = "awaiting_introductions"
 PLANNED = "planned"
 STALE = "stale"
+PLANS_AT_ONCE = 20
+DIRTY_AT_ONCE = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +71,7 @@ class NudgeSpec:
 
 
 def insert_nudges(
-    uow: UnitOfWork,
+    tx: Tx,
     svc: Services,
     specs: Sequence[NudgeSpec],
     send_at: datetime,
@@ -87,18 +79,16 @@ def insert_nudges(
     *,
     batch_event: str | None,
 ) -> int:
-    """Inside ``uow``: insert the nudges whose keys are new, as one send batch, with
+    """Inside ``tx``: insert the nudges whose keys are new, as one send batch, with
     their ``followup.scheduled`` messages; return how many were new."""
-    session = uow.session
-    keys = [spec.key for spec in specs]
-    existing = {doc["key"] for doc in uow.db[NUDGES].find({"key": {"$in": keys}}, {"key": 1}, session=session)}
+    existing = tx.store.nudges.existing_keys([spec.key for spec in specs])
     fresh = [spec for spec in specs if spec.key not in existing]
     if not fresh:
         return 0
     batch_id = uuid.uuid4().hex
     docs = [_nudge_doc(svc, spec, batch_id, send_at, now) for spec in fresh]
-    uow.db[NUDGES].insert_many(docs, ordered=True, session=session)
-    uow.db[SEND_BATCHES].insert_one(
+    tx.store.nudges.add(docs)
+    tx.store.batches.add(
         {
             "_id": batch_id,
             "org_id": fresh[0].org_id,
@@ -109,11 +99,10 @@ def insert_nudges(
             "created_at": now,
             "lease_owner": None,
             "lease_until": None,
-        },
-        session=session,
+        }
     )
     for doc in docs:
-        uow.publish(messages.followup_scheduled(doc, now))
+        tx.publish(messages.followup_scheduled(doc, now))
     return len(docs)
 
 
@@ -126,10 +115,10 @@ def create_nudges(
     for start in range(0, len(specs), size):
         chunk = list(specs[start : start + size])
 
-        def work(uow: UnitOfWork, chunk: list[NudgeSpec] = chunk) -> int:
-            return insert_nudges(uow, svc, chunk, send_at, now, batch_event=batch_event)
+        def work(tx: Tx, chunk: list[NudgeSpec] = chunk) -> int:
+            return insert_nudges(tx, svc, chunk, send_at, now, batch_event=batch_event)
 
-        created += svc.uow().run(work)
+        created += svc.transaction(work)
     return created
 
 
@@ -158,26 +147,17 @@ def _nudge_doc(svc: Services, spec: NudgeSpec, batch_id: str, send_at: datetime,
 
 
 def _claim_plan(svc: Services, plan_id: str, owner: str, now: datetime) -> bool:
-    # Unleased, else lease expired: two _id-bounded updates, not one "$or",
-    # which SecantusDB answers with a scan of every plan ever made (~20 ms of
-    # database CPU per claim at 3,000 plans, against ~1 ms).
-    lease = {"$set": {"lease_owner": owner, "lease_until": now + svc.lease}}
-    for free in (None, {"$lt": now}):
-        if svc.db[PLANS].update_one({"_id": plan_id, "lease_until": free}, lease).modified_count == 1:
-            return True
-    return False
+    """Lease a plan that is unleased or whose lease expired."""
+    return svc.store.plans.claim(plan_id, owner, now, now + svc.lease)
 
 
 def _release_plan(svc: Services, plan_id: str, owner: str, changes: dict[str, Any]) -> None:
-    svc.db[PLANS].update_one(
-        {"_id": plan_id, "lease_owner": owner},
-        {"$set": {**changes, "lease_owner": None, "lease_until": None}},
-    )
+    svc.store.plans.release(plan_id, owner, changes)
 
 
 def _reachable_people(svc: Services, org_id: str, people: Iterable[str]) -> tuple[dict[str, Doc], set[str]]:
     """Contacts of ``people``, and which of them may be emailed (consent, not unsubscribed or suppressed)."""
-    contacts = {doc["_id"]: doc for doc in find_in(svc, CONTACTS, "_id", people)}
+    contacts = {doc["_id"]: doc for doc in svc.store.contacts.by_ids(people)}
     suppressed = load_suppressed(svc, ((org_id, str(c.get("email") or "")) for c in contacts.values()))
     reachable = {
         person
@@ -203,7 +183,7 @@ def _event_specs(event: Doc, rows: Iterable[Doc], reachable: set[str], settings:
 
 def plan_event(svc: Services, plan: Doc, now: datetime) -> dict[str, Any]:
     """Schedule an ended gathering's per-person nudges; return the plan's new fields."""
-    event = svc.db[EVENTS].find_one({"_id": plan["_id"]})
+    event = svc.store.events.get(plan["_id"])
     if event is None:
         return {"state": STALE, "reason": "unknown gathering"}
     ended_at = plan.get("ended_at") or event.get("ended_at") or now
@@ -214,7 +194,7 @@ def plan_event(svc: Services, plan: Doc, now: datetime) -> dict[str, Any]:
     settings = load_settings(svc, event["org_id"], event["_id"])
     tz = zone(event.get("timezone", "UTC"))
     due_at = first_send_time(ended_at, svc.send_delay, svc.window, tz, now)
-    rows = list(svc.db[ATTENDANCE].find({"event_id": event["_id"]}))
+    rows = svc.store.attendance.of_event(event["_id"])
     _, reachable = _reachable_people(svc, event["org_id"], (row["person_id"] for row in rows))
     specs = _event_specs(event, rows, reachable, settings)
     created = create_nudges(svc, specs, due_at, now, batch_event=event["_id"])
@@ -230,13 +210,13 @@ def plan_event(svc: Services, plan: Doc, now: datetime) -> dict[str, Any]:
 
 def reconsider_people(svc: Services, plan: Doc, people: list[str], now: datetime) -> int:
     """Facts changed for ``people`` after planning: add the nudges now due, skip those no longer due."""
-    event = svc.db[EVENTS].find_one({"_id": plan["_id"]})
+    event = svc.store.events.get(plan["_id"])
     if event is None or plan["state"] == STALE:
         return 0
     settings = load_settings(svc, event["org_id"], event["_id"])
     tz = zone(event.get("timezone", "UTC"))
     due_at = first_send_time(plan.get("due_at") or now, timedelta(0), svc.window, tz, now)
-    rows = find_in(svc, ATTENDANCE, "person_id", people, event_id=event["_id"])
+    rows = svc.store.attendance.of_people(people, event["_id"])
     _, reachable = _reachable_people(svc, event["org_id"], people)
     specs = _event_specs(event, rows, reachable, settings)
     created = create_nudges(svc, specs, due_at, now, batch_event=event["_id"])
@@ -249,20 +229,17 @@ def reconsider_people(svc: Services, plan: Doc, people: list[str], now: datetime
     ]
     stale_ids = [
         doc["_id"]
-        for doc in find_in(svc, NUDGES, "person_id", people, event_id=event["_id"])
+        for doc in svc.store.nudges.of_people_at(event["_id"], people)
         if doc["kind"] in simple and doc["key"] not in wanted and doc["state"] in PENDING
     ]
     if stale_ids:
-        svc.db[NUDGES].update_many(
-            {"_id": {"$in": stale_ids}, "state": {"$in": [s.value for s in PENDING]}},
-            {"$set": {"state": NudgeState.SKIPPED.value, "skip_reason": "no_longer_applies", "skipped_at": now}},
-        )
+        svc.store.nudges.skip_pending(stale_ids, "no_longer_applies", now)
     return created
 
 
 def match_introductions(svc: Services, plan: Doc, now: datetime) -> int:
     """At send time: suggest introductions among attendees and schedule the requests."""
-    event = svc.db[EVENTS].find_one({"_id": plan["_id"]})
+    event = svc.store.events.get(plan["_id"])
     if event is None:
         return 0
     settings = load_settings(svc, event["org_id"], event["_id"])
@@ -271,7 +248,7 @@ def match_introductions(svc: Services, plan: Doc, now: datetime) -> int:
     org_id = event["org_id"]
     rows = [
         row
-        for row in svc.db[ATTENDANCE].find({"event_id": event["_id"], "checked_in_at": {"$ne": None}})
+        for row in svc.store.attendance.of_event(event["_id"], checked_in=True)
         if row.get("offers") or row.get("seeks")
     ]
     _, reachable = _reachable_people(svc, org_id, (row["person_id"] for row in rows))
@@ -281,7 +258,7 @@ def match_introductions(svc: Services, plan: Doc, now: datetime) -> int:
         if row["person_id"] in reachable and _safe_key(row["person_id"])
     ]
     ids = [c.person_id for c in candidates]
-    earlier = find_in(svc, INTRODUCTIONS, "people", ids, org_id=org_id)
+    earlier = svc.store.introductions.of_people_in_org(org_id, ids)
     kept_docs = [doc for doc in earlier if doc["event_id"] == event["_id"]]
     already = {doc["pair_key"] for doc in earlier if doc["event_id"] != event["_id"]}
     kept = [_proposal_of(doc) for doc in kept_docs]
@@ -289,12 +266,12 @@ def match_introductions(svc: Services, plan: Doc, now: datetime) -> int:
     if fresh:
         docs = [_introduction_doc(org_id, event["_id"], proposal, now) for proposal in fresh]
 
-        def store(uow: UnitOfWork) -> None:
-            uow.db[INTRODUCTIONS].insert_many(docs, ordered=True, session=uow.session)
+        def store(tx: Tx) -> None:
+            tx.store.introductions.add(docs)
 
         try:
-            svc.uow().run(store)
-        except DuplicateKeyError:
+            svc.transaction(store)
+        except DuplicateRecord:
             # Another gathering's matching took one of these pairs meanwhile: match again next round.
             log.warning("introduction pair taken concurrently; rematching", extra={"event_id": event["_id"]})
             raise
@@ -347,13 +324,8 @@ def _introduction_doc(org_id: str, event_id: str, proposal: Proposal, now: datet
 def scan_win_back(svc: Services, now: datetime, force: bool = False) -> int:
     """Schedule win-back nudges for regulars who drifted (at most one scan per interval)."""
     interval = timedelta(seconds=svc.settings.win_back_scan_seconds)
-    if not force:
-        svc.db[SCANS].update_one({"_id": "win_back"}, {"$setOnInsert": {"next_at": now, "last_at": None}}, upsert=True)
-        claimed = svc.db[SCANS].update_one(
-            {"_id": "win_back", "next_at": {"$lte": now}}, {"$set": {"next_at": now + interval, "last_at": now}}
-        )
-        if claimed.modified_count != 1:
-            return 0
+    if not force and not svc.store.scans.claim("win_back", now, now + interval):
+        return 0
     history = [
         AttendanceHistory(
             person_id=row["_id"],
@@ -362,21 +334,7 @@ def scan_win_back(svc: Services, now: datetime, force: bool = False) -> int:
             last_attended_at=row["last"],
             last_event_id=row["last_event"],
         )
-        for row in svc.db[ATTENDANCE].aggregate(
-            [
-                {"$match": {"checked_in_at": {"$ne": None}}},
-                {"$sort": {"checked_in_at": 1}},
-                {
-                    "$group": {
-                        "_id": "$person_id",
-                        "org_id": {"$last": "$org_id"},
-                        "attended": {"$sum": 1},
-                        "last": {"$last": "$checked_in_at"},
-                        "last_event": {"$last": "$event_id"},
-                    }
-                },
-            ]
-        )
+        for row in svc.store.attendance.history()
     ]
     by_org: dict[str, list[AttendanceHistory]] = {}
     for entry in history:
@@ -397,7 +355,7 @@ def scan_win_back(svc: Services, now: datetime, force: bool = False) -> int:
         if not drifted:
             continue
         _, reachable = _reachable_people(svc, org_id, (h.person_id for h in drifted))
-        anchors = {doc["_id"]: doc for doc in find_in(svc, EVENTS, "_id", (h.last_event_id for h in drifted))}
+        anchors = {doc["_id"]: doc for doc in svc.store.events.by_ids(h.last_event_id for h in drifted)}
         by_zone: dict[str, list[NudgeSpec]] = {}
         for entry in drifted:
             if entry.person_id not in reachable:
@@ -429,17 +387,17 @@ def run_scheduler_once(svc: Services, owner: str, now: datetime | None = None) -
     that are due, scan for win-backs when due. Returns how many nudges were created."""
     now = now or svc.now()
     created = 0
-    for plan in list(svc.db[PLANS].find({"state": PENDING_PLAN}).limit(20)):
+    for plan in svc.store.plans.pending(PLANS_AT_ONCE):
         if not _claim_plan(svc, plan["_id"], owner, now):
             continue
         try:
             changes = plan_event(svc, plan, now)
             created += int(changes.get("planned_nudges", 0))
-        except PyMongoError:
+        except svc.storage_errors:
             _release_plan(svc, plan["_id"], owner, {})
             raise
         _release_plan(svc, plan["_id"], owner, changes)
-    for plan in list(svc.db[PLANS].find({"has_dirty": True}).limit(50)):
+    for plan in svc.store.plans.dirty(DIRTY_AT_ONCE):
         if plan["state"] == PENDING_PLAN or not _claim_plan(svc, plan["_id"], owner, now):
             continue
         people = list(plan.get("dirty") or [])
@@ -447,15 +405,14 @@ def run_scheduler_once(svc: Services, owner: str, now: datetime | None = None) -
             if plan["state"] != STALE:
                 created += reconsider_people(svc, plan, people, now)
         finally:
-            svc.db[PLANS].update_one({"_id": plan["_id"]}, {"$pullAll": {"dirty": people}})
-            svc.db[PLANS].update_one({"_id": plan["_id"], "dirty": {"$size": 0}}, {"$set": {"has_dirty": False}})
+            svc.store.plans.clean(plan["_id"], people)
             _release_plan(svc, plan["_id"], owner, {})
-    for plan in list(svc.db[PLANS].find({"state": AWAITING_INTRODUCTIONS, "due_at": {"$lte": now}}).limit(20)):
+    for plan in svc.store.plans.due_for_introductions(now, PLANS_AT_ONCE):
         if not _claim_plan(svc, plan["_id"], owner, now):
             continue
         try:
             created += match_introductions(svc, plan, now)
-        except DuplicateKeyError:
+        except DuplicateRecord:
             _release_plan(svc, plan["_id"], owner, {})
             continue
         _release_plan(svc, plan["_id"], owner, {"state": PLANNED, "introductions_at": now})

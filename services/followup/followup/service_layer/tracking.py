@@ -12,16 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from followup.adapters.mongo import CONTACTS, EVENTS, IN_DOUBT, INTRODUCTIONS, NUDGES
 from followup.domain.nudges import NudgeKind, NudgeState, followup_from_message_id
 from followup.domain.schedule import zone
+from followup.domain.suppression import HARD_BOUNCE, UNSUBSCRIBED, suppression_id
 from followup.service_layer import messages
 from followup.service_layer.context import Services
+from followup.service_layer.outcomes import suppress
+from followup.service_layer.repositories import Tx
 from followup.service_layer.scheduling import NudgeSpec, insert_nudges
-from followup.service_layer.sending import suppress
-from turnout_common.mongo import UnitOfWork
+from turnout_common.emails import normalize_email
+from turnout_common.types import Doc
 
-Doc = dict[str, Any]
+BOUNCE_MATCHES = 100  # contacts a bounce without a message id may match
 
 
 class NotFound(LookupError):
@@ -29,31 +31,47 @@ class NotFound(LookupError):
 
 
 def _nudge(svc: Services, followup: str) -> Doc:
-    doc = svc.db[NUDGES].find_one({"_id": followup})
+    doc = svc.store.nudges.get(followup)
     if doc is None:
         raise NotFound("no such follow-up")
     return doc
 
 
-def _proves_delivery(uow: UnitOfWork, nudge: Doc, now: datetime, how: str) -> None:
+def org_of(svc: Services, followup: str) -> str:
+    """The organization a follow-up was sent for (``NotFound`` when there is no such follow-up)."""
+    return str(_nudge(svc, followup)["org_id"])
+
+
+@dataclass(frozen=True, slots=True)
+class IntroductionStatus:
+    accepted: bool  # this person said yes
+    agreed: bool  # both did
+
+
+def introduction_status(svc: Services, introduction_id: str, person_id: str) -> IntroductionStatus:
+    doc = svc.store.introductions.get(introduction_id)
+    if doc is None or person_id not in doc["people"]:
+        raise NotFound("no such introduction")
+    return IntroductionStatus(person_id in doc.get("accepted_by", []), doc.get("state") == "agreed")
+
+
+def _proves_delivery(tx: Tx, nudge: Doc, now: datetime, how: str) -> None:
     """An open or a click proves a ``delivery_unknown`` message arrived: it was sent."""
     if nudge["state"] != NudgeState.DELIVERY_UNKNOWN.value:
         return
-    resolved = uow.db[NUDGES].update_one(
-        {"_id": nudge["_id"], "state": NudgeState.DELIVERY_UNKNOWN.value},
+    resolved = tx.store.nudges.resolve(
+        nudge["_id"],
+        NudgeState.DELIVERY_UNKNOWN.value,
         {
-            "$set": {
-                "state": NudgeState.SENT.value,
-                "sent_at": nudge.get("unknown_at") or now,
-                "transport": nudge.get("transport") or "smtp",
-                "resolved_by": how,
-            }
+            "state": NudgeState.SENT.value,
+            "sent_at": nudge.get("unknown_at") or now,
+            "transport": nudge.get("transport") or "smtp",
+            "resolved_by": how,
         },
-        session=uow.session,
     )
-    if resolved.modified_count == 1:
-        uow.db[IN_DOUBT].delete_one({"_id": nudge["_id"]}, session=uow.session)
-        uow.publish(messages.followup_sent(nudge, nudge.get("unknown_at") or now, nudge.get("transport") or "smtp"))
+    if resolved:
+        tx.store.in_doubt.remove([nudge["_id"]])
+        tx.publish(messages.followup_sent(nudge, nudge.get("unknown_at") or now, nudge.get("transport") or "smtp"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,23 +86,18 @@ def unsubscribe(svc: Services, followup: str, via: str) -> Unsubscribed:
     nudge = _nudge(svc, followup)
     now = svc.now()
 
-    def work(uow: UnitOfWork) -> bool:
-        session = uow.session
-        contact = uow.db[CONTACTS].find_one({"_id": nudge["person_id"]}, session=session)
+    def work(tx: Tx) -> bool:
+        contact = tx.store.contacts.get(nudge["person_id"])
         email = str((contact or {}).get("email") or nudge.get("to_email") or "")
-        changed = uow.db[CONTACTS].update_one(
-            {"_id": nudge["person_id"], "unsubscribed": {"$ne": True}},
-            {"$set": {"unsubscribed": True, "unsubscribed_at": now, "unsubscribed_via": via}},
-            session=session,
-        )
+        changed = tx.store.contacts.unsubscribe(nudge["person_id"], now, via)
         if email:
-            suppress(uow, nudge["org_id"], email, "unsubscribed", f"via {via}", now, nudge["person_id"])
-        if changed.modified_count == 1:
-            uow.publish(messages.contact_unsubscribed(nudge["org_id"], nudge["person_id"], now, via))
+            suppress(tx.store, nudge["org_id"], email, UNSUBSCRIBED, f"via {via}", now, nudge["person_id"])
+        if changed:
+            tx.publish(messages.contact_unsubscribed(nudge["org_id"], nudge["person_id"], now, via))
             return True
         return False
 
-    newly = svc.uow().run(work)
+    newly = svc.transaction(work)
     return Unsubscribed(nudge["org_id"], nudge["person_id"], newly)
 
 
@@ -93,20 +106,15 @@ def record_open(svc: Services, followup: str) -> bool:
     nudge = _nudge(svc, followup)
     now = svc.now()
 
-    def work(uow: UnitOfWork) -> bool:
-        first = uow.db[NUDGES].update_one(
-            {"_id": followup, "opened_at": None},
-            {"$set": {"opened_at": now}, "$inc": {"open_count": 1}},
-            session=uow.session,
-        )
-        if first.modified_count != 1:
-            uow.db[NUDGES].update_one({"_id": followup}, {"$inc": {"open_count": 1}}, session=uow.session)
+    def work(tx: Tx) -> bool:
+        if not tx.store.nudges.first_open(followup, now):
+            tx.store.nudges.count_open(followup)
             return False
-        _proves_delivery(uow, nudge, now, "opened")
-        uow.publish(messages.followup_opened(nudge, now))
+        _proves_delivery(tx, nudge, now, "opened")
+        tx.publish(messages.followup_opened(nudge, now))
         return True
 
-    return svc.uow().run(work)
+    return svc.transaction(work)
 
 
 def record_click(svc: Services, followup: str, url: str) -> bool:
@@ -114,20 +122,15 @@ def record_click(svc: Services, followup: str, url: str) -> bool:
     nudge = _nudge(svc, followup)
     now = svc.now()
 
-    def work(uow: UnitOfWork) -> bool:
-        result = uow.db[NUDGES].update_one(
-            {"_id": followup, "clicked_urls": {"$ne": url}},
-            {"$addToSet": {"clicked_urls": url}, "$min": {"clicked_at": now}, "$inc": {"click_count": 1}},
-            session=uow.session,
-        )
-        if result.modified_count != 1:
-            uow.db[NUDGES].update_one({"_id": followup}, {"$inc": {"click_count": 1}}, session=uow.session)
+    def work(tx: Tx) -> bool:
+        if not tx.store.nudges.first_click(followup, url, now):
+            tx.store.nudges.count_click(followup)
             return False
-        _proves_delivery(uow, nudge, now, "clicked")
-        uow.publish(messages.followup_clicked(nudge, now, url))
+        _proves_delivery(tx, nudge, now, "clicked")
+        tx.publish(messages.followup_clicked(nudge, now, url))
         return True
 
-    return svc.uow().run(work)
+    return svc.transaction(work)
 
 
 def record_feedback(svc: Services, followup: str, rating: int, comment: str | None = None) -> bool:
@@ -136,22 +139,14 @@ def record_feedback(svc: Services, followup: str, rating: int, comment: str | No
     now = svc.now()
     comment = (comment or "").strip()[:2000] or None
 
-    def work(uow: UnitOfWork) -> bool:
-        condition: dict[str, Any] = {"_id": followup}
-        if comment is None:
-            condition["feedback_rating"] = {"$ne": rating}
-        result = uow.db[NUDGES].update_one(
-            condition,
-            {"$set": {"feedback_rating": rating, "feedback_comment": comment, "feedback_at": now}},
-            session=uow.session,
-        )
-        if result.modified_count != 1:
+    def work(tx: Tx) -> bool:
+        if not tx.store.nudges.record_feedback(followup, rating, comment, now):
             return False
-        _proves_delivery(uow, nudge, now, "feedback")
-        uow.publish(messages.feedback_submitted(nudge, now, rating, comment))
+        _proves_delivery(tx, nudge, now, "feedback")
+        tx.publish(messages.feedback_submitted(nudge, now, rating, comment))
         return True
 
-    return svc.uow().run(work)
+    return svc.transaction(work)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,9 +161,8 @@ def accept_introduction(svc: Services, introduction_id: str, person_id: str) -> 
     """Double opt-in: record one side's yes; when both said yes, schedule both introductions."""
     now = svc.now()
 
-    def work(uow: UnitOfWork) -> tuple[Doc, bool, bool]:
-        session = uow.session
-        doc = uow.db[INTRODUCTIONS].find_one({"_id": introduction_id}, session=session)
+    def work(tx: Tx) -> tuple[Doc, bool, bool]:
+        doc = tx.store.introductions.get(introduction_id)
         if doc is None or person_id not in doc["people"]:
             raise NotFound("no such introduction")
         if person_id in doc.get("accepted_by", []):
@@ -177,17 +171,11 @@ def accept_introduction(svc: Services, introduction_id: str, person_id: str) -> 
         changes: dict[str, Any] = {f"accepted_at.{person_id}": now}
         if both:
             changes.update(state="agreed", agreed_at=now)
-        result = uow.db[INTRODUCTIONS].update_one(
-            {"_id": introduction_id, "accepted_by": {"$ne": person_id}},
-            {"$addToSet": {"accepted_by": person_id}, "$set": changes},
-            session=session,
-        )
-        if result.modified_count != 1:
+        if not tx.store.introductions.accept(introduction_id, person_id, changes):
             return doc, False, doc.get("state") == "agreed"
-        uow.publish(messages.introduction_accepted(doc, person_id, now, both))
+        tx.publish(messages.introduction_accepted(doc, person_id, now, both))
         if both:
-            event = uow.db[EVENTS].find_one({"_id": doc["event_id"]}, {"timezone": 1}, session=session) or {}
-            send_at = svc.window.next_allowed(now, zone(event.get("timezone", "UTC")))
+            send_at = svc.window.next_allowed(now, zone(tx.store.events.timezone_of(doc["event_id"]) or "UTC"))
             specs = [
                 NudgeSpec(
                     doc["org_id"],
@@ -199,12 +187,12 @@ def accept_introduction(svc: Services, introduction_id: str, person_id: str) -> 
                 )
                 for person in doc["people"]
             ]
-            insert_nudges(uow, svc, specs, send_at, now, batch_event=doc["event_id"])
+            insert_nudges(tx, svc, specs, send_at, now, batch_event=doc["event_id"])
         return doc, True, both
 
-    doc, newly, both = svc.uow().run(work)
+    doc, newly, both = svc.transaction(work)
     other = next(p for p in doc["people"] if p != person_id)
-    contact = svc.db[CONTACTS].find_one({"_id": other}, {"first_name": 1}) or {}
+    contact = svc.store.contacts.get(other) or {}
     return Acceptance(doc, newly, both, str(contact.get("first_name") or "them"))
 
 
@@ -226,41 +214,32 @@ def record_bounce(
     """An inbound bounce notification: hard bounces suppress the address; both publish ``followup.bounced``."""
     now = svc.now()
     followup = followup or (followup_from_message_id(message_id) if message_id else None)
-    nudge = svc.db[NUDGES].find_one({"_id": followup}) if followup else None
-    email_norm = email.strip().lower()
+    nudge = svc.store.nudges.get(followup) if followup else None
+    email_norm = normalize_email(email)
     targets: list[tuple[str, str, Doc | None]]
     if nudge is not None:
         targets = [(nudge["org_id"], nudge["person_id"], nudge)]
     else:
         targets = [
-            (doc["org_id"], doc["_id"], None)
-            for doc in svc.db[CONTACTS].find({"email_norm": email_norm}, {"org_id": 1}).limit(100)
+            (doc["org_id"], doc["_id"], None) for doc in svc.store.contacts.with_email(email_norm, BOUNCE_MATCHES)
         ]
     suppressed = 0
     for org_id, person_id, matched in targets:
 
-        def work(
-            uow: UnitOfWork, org_id: str = org_id, person_id: str = person_id, matched: Doc | None = matched
-        ) -> int:
-            session = uow.session
+        def work(tx: Tx, org_id: str = org_id, person_id: str = person_id, matched: Doc | None = matched) -> int:
             first = True
             if matched is not None:
                 field = "bounced_at" if bounce_type == "hard" else "soft_bounced_at"
-                result = uow.db[NUDGES].update_one(
-                    {"_id": matched["_id"], field: None},
-                    {"$set": {field: now, "bounce_type": bounce_type, "bounce_reason": reason[:1000]}},
-                    session=session,
-                )
-                first = result.modified_count == 1
+                first = tx.store.nudges.record_bounce(matched["_id"], field, now, bounce_type, reason[:1000])
             added = 0
             if bounce_type == "hard":
-                before = uow.db["suppressions"].count_documents({"_id": f"{org_id}:{email_norm}"}, session=session)
-                suppress(uow, org_id, email, "hard_bounce", reason, now, person_id)
+                before = tx.store.suppressions.exists(suppression_id(org_id, email))
+                suppress(tx.store, org_id, email, HARD_BOUNCE, reason, now, person_id)
                 added = 0 if before else 1
                 first = first and (matched is not None or added == 1)
             if first:
-                uow.publish(messages.followup_bounced(org_id, person_id, matched, now, bounce_type, reason))
+                tx.publish(messages.followup_bounced(org_id, person_id, matched, now, bounce_type, reason))
             return added
 
-        suppressed += svc.uow().run(work)
+        suppressed += svc.transaction(work)
     return BounceReport(matched=len(targets), suppressed=suppressed)

@@ -1,0 +1,355 @@
+"""What the service layer needs from storage, as protocols (the ports).
+
+``followup.adapters.repositories`` implements them on MongoDB;
+``tests/followup/unit/fakes.py`` in memory. A ``Store`` bundles one
+repository per kind of record; a ``Tx`` is one transaction: a store bound to
+it, plus the messages the transaction publishes (the outbox). Work done
+through ``Services.transaction`` is stored together with its messages, or not
+at all, and may be re-run from the start on a transient conflict.
+
+Documents are plain mappings (``Doc``) shaped as the collections keep them;
+the queries behind each method are the adapter's business (their shapes are
+tuned to the database: see ``followup.adapters.mongo``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from turnout_common.envelope import Envelope
+from turnout_common.types import Doc
+
+T = TypeVar("T")
+
+
+class DuplicateRecord(RuntimeError):
+    """A write broke a uniqueness rule (the storage's duplicate-key error)."""
+
+
+class EventRepository(Protocol):
+    """Gatherings, as checkin's messages describe them."""
+
+    def get(self, event_id: str) -> Doc | None: ...
+
+    def in_org(self, org_id: str, event_id: str) -> Doc | None: ...
+
+    def timezone_of(self, event_id: str) -> str | None: ...
+
+    def by_ids(self, event_ids: Iterable[str]) -> list[Doc]: ...
+
+    def upcoming(self, org_id: str, now: datetime, limit: int) -> list[Doc]:
+        """Scheduled gatherings starting after ``now``, soonest first."""
+        ...
+
+
+class ContactRepository(Protocol):
+    def get(self, person_id: str) -> Doc | None: ...
+
+    def in_org(self, org_id: str, person_id: str) -> Doc | None: ...
+
+    def by_ids(self, person_ids: Iterable[str]) -> list[Doc]: ...
+
+    def page(self, org_id: str, limit: int, offset: int) -> list[Doc]: ...
+
+    def with_email(self, email_norm: str, limit: int) -> list[Doc]:
+        """Contacts of any organization under this address (``_id`` and ``org_id``)."""
+        ...
+
+    def unsubscribe(self, person_id: str, now: datetime, via: str) -> bool:
+        """Mark the contact unsubscribed; False when it already was (or is unknown)."""
+        ...
+
+    def unsubscribe_address(self, org_id: str, email_norm: str, now: datetime, via: str) -> list[str]:
+        """Unsubscribe the organization's contacts under this address not yet unsubscribed; their ids."""
+        ...
+
+    def resubscribe_address(self, org_id: str, email_norm: str, via: str) -> None:
+        """Lift unsubscribes made ``via`` this route for the organization's contacts under this address."""
+        ...
+
+
+class AttendanceRepository(Protocol):
+    def of_event(self, event_id: str, *, checked_in: bool = False) -> list[Doc]: ...
+
+    def of_people(self, person_ids: Iterable[str], event_id: str | None = None) -> list[Doc]: ...
+
+    def registered(self, event_id: str, person_id: str) -> bool: ...
+
+    def history(self) -> list[Doc]:
+        """Per person: ``_id`` (person), ``org_id``, ``attended``, ``last``, ``last_event``."""
+        ...
+
+
+class IntroductionRepository(Protocol):
+    def get(self, introduction_id: str) -> Doc | None: ...
+
+    def by_ids(self, introduction_ids: Iterable[str]) -> list[Doc]: ...
+
+    def of_people_at(self, event_id: str, person_ids: Iterable[str]) -> list[Doc]: ...
+
+    def of_people_in_org(self, org_id: str, person_ids: Iterable[str]) -> list[Doc]: ...
+
+    def first_of_person_at(self, event_id: str, person_id: str) -> Doc | None: ...
+
+    def add(self, docs: Sequence[Doc]) -> None:
+        """Insert, in order; ``DuplicateRecord`` when a pair exists already."""
+        ...
+
+    def accept(self, introduction_id: str, person_id: str, changes: Doc) -> bool:
+        """Add ``person_id`` to ``accepted_by`` (and set ``changes``) unless there already."""
+        ...
+
+
+class SettingsRepository(Protocol):
+    def of(self, org_id: str, event_id: str | None) -> dict[str, Doc]:
+        """The ``org:<org>`` and ``event:<event>`` documents that exist, by ``_id``."""
+        ...
+
+    def update(self, settings_id: str, fields: Doc) -> None:
+        """Set ``fields`` (dotted paths) on the document, creating it when missing."""
+        ...
+
+
+class SuppressionRepository(Protocol):
+    def existing(self, suppression_ids: Iterable[str]) -> set[str]: ...
+
+    def get(self, suppression_id: str) -> Doc | None: ...
+
+    def exists(self, suppression_id: str) -> bool: ...
+
+    def add(self, suppression_id: str, doc: Doc) -> None:
+        """Insert unless present (the first reason stays)."""
+        ...
+
+    def remove(self, suppression_id: str) -> None: ...
+
+    def page(self, org_id: str, limit: int, offset: int) -> list[Doc]:
+        """Newest first."""
+        ...
+
+
+class NudgeRepository(Protocol):
+    def get(self, followup: str) -> Doc | None: ...
+
+    def in_org(self, org_id: str, followup: str) -> Doc | None: ...
+
+    def of_batch(self, batch_id: str) -> list[Doc]: ...
+
+    def pending_send_times(self, batch_id: str) -> list[datetime]:
+        """``send_at`` of the batch's nudges still pending."""
+        ...
+
+    def existing_keys(self, keys: Sequence[str]) -> set[str]: ...
+
+    def add(self, docs: Sequence[Doc]) -> None: ...
+
+    def of_people_at(self, event_id: str, person_ids: Iterable[str]) -> list[Doc]: ...
+
+    def skip_pending(self, followups: Sequence[str], reason: str, now: datetime) -> None: ...
+
+    def decide_pending(
+        self, skips: Sequence[tuple[str, str]], waits: Sequence[tuple[str, datetime, str]], now: datetime
+    ) -> None:
+        """Send-time decisions in one write: ``(id, reason)`` skipped, ``(id, until, reason)`` postponed."""
+        ...
+
+    def claim(self, followups: Sequence[str], token: str, now: datetime) -> int:
+        """Pending -> ``claimed`` by ``token``, one attempt more; how many were claimed."""
+        ...
+
+    def claimed_by(self, followups: Sequence[str], token: str) -> set[str]: ...
+
+    def left_claimed(self, batch_id: str, token: str) -> list[Doc]: ...
+
+    def unclaim(self, followups: Sequence[str], token: str) -> None:
+        """Claimed but never handed over: ``scheduled`` again, the attempt given back."""
+        ...
+
+    def settled_candidates(self, followups: Sequence[str], attempt: int, states: Sequence[str]) -> list[str]: ...
+
+    def mark_sent(
+        self, followups: Sequence[str], attempt: int, states: Sequence[str], at: datetime, transport: str
+    ) -> None: ...
+
+    def record_outcome(self, followup: str, fields: Doc, attempt: int | None) -> bool:
+        """Set ``fields`` while the nudge is ``claimed`` on ``attempt`` (None: while still pending)."""
+        ...
+
+    def resolve(self, followup: str, state: str, changes: Doc) -> bool:
+        """Set ``changes`` while the nudge is still in ``state``."""
+        ...
+
+    def first_open(self, followup: str, now: datetime) -> bool: ...
+
+    def count_open(self, followup: str) -> None: ...
+
+    def first_click(self, followup: str, url: str, now: datetime) -> bool: ...
+
+    def count_click(self, followup: str) -> None: ...
+
+    def record_feedback(self, followup: str, rating: int, comment: str | None, now: datetime) -> bool: ...
+
+    def record_bounce(self, followup: str, field: str, now: datetime, bounce_type: str, reason: str) -> bool: ...
+
+    def listing(
+        self, org_id: str, event_id: str, *, status: str | None, kind: str | None, limit: int, offset: int
+    ) -> list[Doc]:
+        """A gathering's nudges with this display status and kind (when given), oldest first."""
+        ...
+
+    def status_fields(self, org_id: str, event_id: str) -> list[Doc]:
+        """Every nudge of the gathering, only the fields its display status needs."""
+        ...
+
+
+class SendBatchRepository(Protocol):
+    def add(self, doc: Doc) -> None: ...
+
+    def due(self, now: datetime, limit: int) -> list[str]:
+        """Ids of ready batches due by ``now``, earliest first."""
+        ...
+
+    def claim(self, batch_id: str, token: str, now: datetime, lease_until: datetime) -> bool: ...
+
+    def renew(self, batch_id: str, token: str, lease_until: datetime) -> bool: ...
+
+    def release(self, batch_id: str, token: str, changes: Doc) -> None: ...
+
+    def expired(self, now: datetime, limit: int) -> list[Doc]: ...
+
+    def take_over(self, batch_id: str, owner: str, token: str, lease_until: datetime) -> bool: ...
+
+    def reopen(self, batch_id: str, now: datetime) -> None:
+        """A ``done`` batch is ``ready`` again (a resent message)."""
+        ...
+
+    def count_due(self, now: datetime) -> int: ...
+
+
+class DeliveryJournal(Protocol):
+    def append(self, entries: Sequence[Doc]) -> int:
+        """Insert in order; stop at the first existing id and return how many were inserted
+        (``len(entries)`` when all were)."""
+        ...
+
+    def by_ids(self, entry_ids: Sequence[str]) -> dict[str, Doc]: ...
+
+    def get(self, entry_id: str) -> Doc | None: ...
+
+
+class RenderedRepository(Protocol):
+    def store(self, docs: Sequence[Doc]) -> None:
+        """Keep each rendered attempt (replacing one with the same ``_id``)."""
+        ...
+
+    def raw(self, rendered_id: str) -> bytes | None: ...
+
+
+class InDoubtRepository(Protocol):
+    def add(self, followup: str, doc: Doc) -> None: ...
+
+    def remove(self, followups: Sequence[str]) -> None: ...
+
+    def count(self) -> int: ...
+
+
+class PlanRepository(Protocol):
+    def get(self, event_id: str) -> Doc | None: ...
+
+    def pending(self, limit: int) -> list[Doc]: ...
+
+    def dirty(self, limit: int) -> list[Doc]: ...
+
+    def due_for_introductions(self, now: datetime, limit: int) -> list[Doc]: ...
+
+    def claim(self, plan_id: str, owner: str, now: datetime, lease_until: datetime) -> bool: ...
+
+    def release(self, plan_id: str, owner: str, changes: Doc) -> None: ...
+
+    def clean(self, plan_id: str, people: Sequence[str]) -> None:
+        """Forget ``people`` as dirty (and the flag when none is left)."""
+        ...
+
+
+class FiguresRepository(Protocol):
+    def add(self, increments: dict[str, int]) -> None: ...
+
+    def totals(self) -> Doc: ...
+
+
+class ScanRepository(Protocol):
+    def claim(self, scan: str, now: datetime, next_at: datetime) -> bool:
+        """Take the scan when due; set when it is due next."""
+        ...
+
+
+class CheckinFacts(Protocol):
+    """What checkin's messages change, written in the consumer's transaction."""
+
+    def planned(self, event_ids: Iterable[str]) -> set[str]: ...
+
+    def apply(
+        self,
+        events: Sequence[tuple[str, Doc]],
+        contacts: Sequence[tuple[str, Doc, Doc]],
+        attendance: Sequence[tuple[str, str, Doc]],
+        plans: Sequence[tuple[str, Doc]],
+        dirty: dict[str, set[str]],
+    ) -> None:
+        """Upsert gatherings ``(id, fields)``, contacts ``(id, fields, on_insert)``, attendance
+        ``(event, person, update)`` and plans ``(id, on_insert)``; mark people dirty per plan."""
+        ...
+
+    def record_revocations(self, messages: Sequence[Envelope]) -> int: ...
+
+
+class Store(Protocol):
+    """Every repository, bound to one transaction or to none."""
+
+    @property
+    def events(self) -> EventRepository: ...
+    @property
+    def contacts(self) -> ContactRepository: ...
+    @property
+    def attendance(self) -> AttendanceRepository: ...
+    @property
+    def introductions(self) -> IntroductionRepository: ...
+    @property
+    def settings(self) -> SettingsRepository: ...
+    @property
+    def suppressions(self) -> SuppressionRepository: ...
+    @property
+    def nudges(self) -> NudgeRepository: ...
+    @property
+    def batches(self) -> SendBatchRepository: ...
+    @property
+    def journal(self) -> DeliveryJournal: ...
+    @property
+    def rendered(self) -> RenderedRepository: ...
+    @property
+    def in_doubt(self) -> InDoubtRepository: ...
+    @property
+    def plans(self) -> PlanRepository: ...
+    @property
+    def figures(self) -> FiguresRepository: ...
+    @property
+    def scans(self) -> ScanRepository: ...
+    @property
+    def checkin_facts(self) -> CheckinFacts: ...
+
+
+class Tx(Protocol):
+    """One transaction: its store, and the messages it publishes."""
+
+    @property
+    def store(self) -> Store: ...
+
+    def publish(self, envelope: Envelope) -> None: ...
+
+
+class Transactions(Protocol):
+    def run(self, work: Callable[[Tx], T]) -> T:
+        """Run ``work`` in one transaction (re-run from the start on a transient conflict)."""
+        ...

@@ -1,0 +1,199 @@
+"""follow-up's main use cases on the in-memory fakes (no database, no broker):
+planning an ended gathering's nudges, sending a batch through a transport that
+refuses once for now, unsubscribing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from followup.config import Settings
+from followup.domain.mail import OutgoingMail, Rejected
+from followup.service_layer import tracking
+from followup.service_layer.context import Services
+from followup.service_layer.handlers import apply_checkin_messages
+from followup.service_layer.scheduling import run_scheduler_once
+from followup.service_layer.sending import send_due_nudges
+from tests.followup.helpers import Gathering
+from tests.followup.unit.fakes import FakeStore, FakeTransactions, FakeTransport, fake_services
+from turnout_common.envelope import Envelope
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def settings(monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for key, value in {
+        "FOLLOWUP_SEND_DELAY_SECONDS": "0",
+        "FOLLOWUP_WINDOW_START": "00:00",
+        "FOLLOWUP_WINDOW_END": "24:00",
+        "FOLLOWUP_RETRY_BASE_SECONDS": "60",
+        "FOLLOWUP_MAX_ATTEMPTS": "3",
+        "TURNOUT_PUBLIC_URL_FOLLOWUP": "https://followup.example.org",
+    }.items():
+        monkeypatch.setenv(key, value)
+    return Settings.from_env()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def transport() -> FakeTransport:
+    return FakeTransport()
+
+
+@pytest.fixture
+def wired(
+    settings: Settings, clock: Clock, transport: FakeTransport
+) -> Iterator[tuple[Services, FakeStore, FakeTransactions]]:
+    yield fake_services(settings, clock=clock, transport=transport)
+
+
+def consume(svc: Services, messages: list[Envelope]) -> None:
+    svc.transaction(lambda tx: apply_checkin_messages(tx, messages))
+
+
+def ended_meeting(svc: Services) -> Gathering:
+    """Ann and Bo came (Bo for the first time ever), Cy registered and did not come."""
+    g = Gathering("org-1", kind="meeting", title="Neighbours meeting")
+    consume(
+        svc,
+        [
+            g.scheduled(),
+            g.registered("p-ann", "Ann", "Ann@Example.org"),
+            g.registered("p-bo", "Bo", "bo@example.org"),
+            g.registered("p-cy", "Cy", "cy@example.org"),
+            g.registered("p-dee", "Dee", "dee@example.org", consent=False),
+            g.checked_in("p-ann"),
+            g.checked_in("p-bo", first_time=True),
+            g.checked_in("p-dee"),
+            g.ended(ended_at=svc.now()),
+        ],
+    )
+    return g
+
+
+def test_an_ended_gathering_gets_its_nudges_planned_once(wired: tuple[Services, FakeStore, FakeTransactions]) -> None:
+    svc, store, transactions = wired
+    g = ended_meeting(svc)
+    assert store.plans.get(g.event_id)["state"] == "pending"
+
+    created = run_scheduler_once(svc, "unit")
+
+    nudges = {(d["person_id"], d["kind"]) for d in store.tables["nudges"].all()}
+    assert nudges == {
+        ("p-ann", "thank_you"),
+        ("p-bo", "thank_you"),
+        ("p-bo", "first_timer_welcome"),
+        ("p-cy", "we_missed_you"),
+    }  # Dee never consented: nothing for her
+    assert created == 4
+    assert store.plans.get(g.event_id)["state"] == "planned"
+    assert len(store.tables["batches"].all()) == 1
+    assert transactions.types().count("followup.scheduled") == 4
+    assert {d["email_norm"] for d in store.tables["contacts"].all()} >= {"ann@example.org"}
+    # A second pass (or a second scheduler) plans nothing twice.
+    assert run_scheduler_once(svc, "unit") == 0
+    assert len(store.tables["nudges"].all()) == 4
+
+
+def test_a_batch_is_sent_and_a_refusal_for_now_is_retried(
+    wired: tuple[Services, FakeStore, FakeTransactions], transport: FakeTransport, clock: Clock
+) -> None:
+    svc, store, transactions = wired
+    ended_meeting(svc)
+    run_scheduler_once(svc, "unit")
+    refused: list[str] = []
+
+    def busy_once_for_cy(mail: OutgoingMail) -> Rejected | None:
+        if mail.to_address == "cy@example.org" and not refused:
+            refused.append(mail.to_address)
+            return Rejected("451 4.7.1 Try again later", permanent=False, code=451)
+        return None
+
+    transport.script = busy_once_for_cy
+
+    first = send_due_nudges(svc)
+
+    assert (first.sent, first.retry) == (3, 1)
+    states = {d["person_id"] + ":" + d["kind"]: d["state"] for d in store.tables["nudges"].all()}
+    assert states["p-cy:we_missed_you"] == "retry"
+    assert sorted(m.to_address for m in transport.delivered) == [
+        "Ann@Example.org",
+        "bo@example.org",
+        "bo@example.org",
+    ]
+    failed = [m.data for m in transactions.published if m.type == "followup.failed"]
+    assert [(f["permanent"], f["attempts"]) for f in failed] == [(False, 1)]
+    # Every handed-over attempt is journaled, and stored exactly as it left.
+    assert len(store.tables["journal"].all()) == 3 * 2 + 1
+    assert len(store.tables["rendered"].all()) == 4
+
+    clock.advance(60 * 1.3)  # past the first retry's delay (with its jitter)
+    second = send_due_nudges(svc)
+
+    assert second.sent == 1
+    assert {d["state"] for d in store.tables["nudges"].all()} == {"sent"}
+    cy = next(d for d in store.tables["nudges"].all() if d["person_id"] == "p-cy")
+    assert cy["attempts"] == 2
+    assert transactions.types().count("followup.sent") == 4
+    assert store.figures.totals() == {"sent": 4, "retry": 1}
+
+
+def test_an_unreachable_transport_postpones_the_batch(
+    wired: tuple[Services, FakeStore, FakeTransactions], transport: FakeTransport
+) -> None:
+    svc, store, _ = wired
+    ended_meeting(svc)
+    run_scheduler_once(svc, "unit")
+    transport.down = True
+
+    report = send_due_nudges(svc)
+
+    assert report.handled == 0
+    (batch,) = store.tables["batches"].all()
+    assert batch["state"] == "ready" and batch["due_at"] > svc.now()
+    assert {d["state"] for d in store.tables["nudges"].all()} == {"scheduled"}
+
+
+def test_unsubscribing_stops_later_emails_and_is_idempotent(
+    wired: tuple[Services, FakeStore, FakeTransactions], transport: FakeTransport
+) -> None:
+    svc, store, transactions = wired
+    ended_meeting(svc)
+    run_scheduler_once(svc, "unit")
+    ann = next(d for d in store.tables["nudges"].all() if d["person_id"] == "p-ann")
+
+    first = tracking.unsubscribe(svc, ann["_id"], "one_click")
+    again = tracking.unsubscribe(svc, ann["_id"], "link")
+
+    assert (first.newly, again.newly) == (True, False)
+    assert store.contacts.get("p-ann")["unsubscribed"] is True
+    entry = store.suppressions.get("org-1:ann@example.org")
+    assert entry is not None and entry["reason"] == "unsubscribed" and entry["email_norm"] == "ann@example.org"
+    assert transactions.types().count("contact.unsubscribed") == 1
+    # The send-time decision sees it: Ann's thank-you is skipped, the others go out.
+    report = send_due_nudges(svc)
+    assert (report.sent, report.skipped) == (3, 1)
+    assert "Ann@Example.org" not in [m.to_address for m in transport.delivered]
+
+
+def test_an_unknown_followup_cannot_be_unsubscribed(wired: tuple[Services, FakeStore, FakeTransactions]) -> None:
+    svc, _, transactions = wired
+    with pytest.raises(tracking.NotFound):
+        tracking.unsubscribe(svc, "no-such-followup", "link")
+    assert transactions.published == []
