@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
@@ -24,8 +24,12 @@ from jsonschema import Draft202012Validator
 from werkzeug.exceptions import HTTPException
 
 from turnout_common.auth import SESSION_COOKIE, InvalidToken, Principal, TokenSigner
-from turnout_common.config import DEFAULT_MAX_BODY_BYTES, PublicUrls
+from turnout_common.config import DEFAULT_MAX_BODY_BYTES, PublicUrls, ServiceSettings
 from turnout_common.logs import request_id_var
+from turnout_common.types import Doc
+
+if TYPE_CHECKING:
+    from pymongo import MongoClient
 
 log = logging.getLogger("turnout.web")
 
@@ -479,4 +483,35 @@ def init_web(
             metrics_collector=metrics_collector,
             description=description,
         )
+    )
+
+
+def init_service_web(
+    app: Flask,
+    settings: ServiceSettings,
+    *,
+    version: str,
+    signer: TokenSigner,
+    client: MongoClient[Doc],
+    metrics_collector: Any | None = None,
+    principal_check: PrincipalCheck | None = None,
+    description: str = "",
+) -> None:
+    """``init_web`` for a Turnout service from its settings: ready when its MongoDB
+    and Kafka answer, its body limit, the other services' origins and the proxy
+    setting (nothing read from the environment)."""
+    from turnout_common.contracts import ALL_TOPICS_FOR_READINESS
+    from turnout_common.runtime import KafkaCheck, mongo_check
+
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    init_web(
+        app,
+        service=settings.service,
+        version=version,
+        signer=signer,
+        readiness=[mongo_check(client), KafkaCheck(settings.kafka_bootstrap_servers, ALL_TOPICS_FOR_READINESS)],
+        metrics_collector=metrics_collector,
+        principal_check=principal_check,
+        description=description,
+        settings=WebSettings.of(settings.public_urls, settings.trust_proxy),
     )

@@ -25,7 +25,6 @@ def create_app(config: Settings | None = None) -> Flask:
     settings = config if config is not None else Settings.from_env()
     app = Flask(__name__, template_folder="entrypoints/templates", static_folder="entrypoints/static")
     app.config["SETTINGS"] = settings
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     bootstrap.init_app(app, settings)
     api.init_app(app)
     pages.init_app(app)

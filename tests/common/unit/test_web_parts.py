@@ -209,3 +209,24 @@ def test_the_ops_blueprint_serves_metrics_and_its_openapi_document() -> None:
     document = client.get("/openapi.json").get_json()
     assert document["info"]["title"] == "Turnout t" and document["info"]["version"] == "9.9"
     assert "/healthz" in document["paths"] and "/readyz" in document["paths"]
+
+
+def test_a_service_web_app_from_its_settings_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pymongo import MongoClient
+
+    from turnout_common import config
+    from turnout_common.auth import TokenSigner
+    from turnout_common.web import init_service_web
+
+    monkeypatch.setenv("TURNOUT_PUBLIC_URL_CHECKIN", "https://from-the-environment.example")
+    values = config.service_values("followup", max_body_bytes=2048)
+    values["public_urls"] = PublicUrls(configured=("https://checkin.example.org",))
+    settings = config.ServiceSettings(**values)
+    client: MongoClient[dict[str, Any]] = MongoClient("mongodb://127.0.0.1:9", connect=False)
+    app = Flask("service-test")
+    init_service_web(app, settings, version="1", signer=TokenSigner("k"), client=client, description="d")
+    assert app.config["MAX_CONTENT_LENGTH"] == 2048
+    assert web_settings(app).trusted_origins == frozenset({"https://checkin.example.org"})
+    assert len(app.extensions["turnout"].readiness) == 2  # MongoDB and Kafka
+    assert app.test_client().get("/healthz").get_json() == {"status": "ok", "service": "followup"}
+    client.close()

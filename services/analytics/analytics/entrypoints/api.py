@@ -18,11 +18,9 @@ from analytics.entrypoints import csv_export
 from analytics.entrypoints.filters import check_id, filters, integer, wants_csv
 from analytics.service_layer import views
 from turnout_common.clock import utcnow
-from turnout_common.contracts import ALL_TOPICS_FOR_READINESS
 from turnout_common.metrics import MongoFiguresCollector
 from turnout_common.revocations import RevokedSubjects
-from turnout_common.runtime import KafkaCheck, mongo_check
-from turnout_common.web import ApiError, WebSettings, init_web, operation
+from turnout_common.web import ApiError, init_service_web, operation
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -405,16 +403,14 @@ def get_person(person_id: str) -> Any:
 
 def init_app(app: Flask) -> None:
     context = context_of(app)
-    settings = context.settings
-    init_web(
+    init_service_web(
         app,
-        service="analytics",
+        context.settings,
         version=analytics.__version__,
         signer=context.signer,
-        readiness=[mongo_check(context.client), KafkaCheck(settings.kafka_bootstrap_servers, ALL_TOPICS_FOR_READINESS)],
+        client=context.client,
         metrics_collector=MongoFiguresCollector("analytics", context.db),
         principal_check=RevokedSubjects(context.db).check,
         description="Attendance projections and the organizer dashboard.",
-        settings=WebSettings.of(settings.public_urls, settings.trust_proxy),
     )
     app.register_blueprint(bp)

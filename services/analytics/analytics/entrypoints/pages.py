@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, Response, current_app, g, redirect, render_template, request, url_for
 
 from analytics.bootstrap import Context, context_of, dashboard
 from analytics.domain.events import KINDS
@@ -25,6 +25,7 @@ from analytics.entrypoints.filters import Filters, check_id, filters, integer
 from analytics.service_layer import views
 from turnout_common.auth import Principal
 from turnout_common.clock import utcnow
+from turnout_common.pages import PageError, SignInRequired, signed_in_principal
 from turnout_common.web import ApiError, cookie_principal, operation
 
 bp = Blueprint("pages", __name__)
@@ -50,33 +51,16 @@ NUDGE_LABELS = {
 }
 
 
-class SignInRequired(Exception):
-    """No valid session cookie."""
-
-
-class PageError(Exception):
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.title = title
-        self.message = message
-
-
 def ctx() -> Context:
     return context_of(current_app)
 
 
-def signed_in() -> Principal | None:
-    return cookie_principal()
+def _refused(who: Principal) -> str:
+    return f"Your role ({who.role}) cannot see the dashboard."
 
 
 def principal() -> Principal:
-    who = signed_in()
-    if who is None:
-        raise SignInRequired()
-    if not who.can("view"):
-        raise PageError(403, "Not allowed", f"Your role ({who.role}) cannot see the dashboard.")
-    return who
+    return signed_in_principal("view", _refused)
 
 
 def _filters() -> Filters:
@@ -88,7 +72,7 @@ def _filters() -> Filters:
 
 def _render(template: str, status: int = 200, **values: Any) -> tuple[str, int]:
     """A page (with the default Content-Security-Policy of every HTML response: see ``turnout_common.web``)."""
-    values.setdefault("me", signed_in())
+    values.setdefault("me", g.get("principal") or cookie_principal())
     values.setdefault("charts", os.path.isfile(VENDOR))
     values.setdefault("kinds", KINDS)
     values.setdefault("kind_labels", KIND_LABELS)
@@ -163,8 +147,8 @@ def with_query(endpoint: str, extra: dict[str, str] | None = None, **values: Any
 @bp.get("/")
 @operation("Home: the dashboard when signed in, else a link to sign in on checkin (HTML)", content=HTML, tags=["pages"])
 def home() -> Any:
-    if signed_in() is None:
-        raise SignInRequired()
+    if cookie_principal() is None:
+        raise SignInRequired
     return redirect(url_for("pages.overview"))
 
 
