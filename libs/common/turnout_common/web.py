@@ -486,6 +486,19 @@ def init_web(
     )
 
 
+def service_app(import_name: str, settings: ServiceSettings) -> Flask:
+    """A service's Flask app before its parts are installed: templates and static
+    files under ``entrypoints/``, its settings in ``app.config["SETTINGS"]``, its
+    body limit, and JSON logs at its level."""
+    from turnout_common import logs
+
+    logs.configure_logging(settings.service, settings.log_level)
+    app = Flask(import_name, template_folder="entrypoints/templates", static_folder="entrypoints/static")
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    return app
+
+
 def init_service_web(
     app: Flask,
     settings: ServiceSettings,

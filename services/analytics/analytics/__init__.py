@@ -21,10 +21,10 @@ def create_app(config: Settings | None = None) -> Flask:
     from analytics import bootstrap
     from analytics.config import Settings
     from analytics.entrypoints import api, pages
+    from turnout_common.web import service_app
 
     settings = config if config is not None else Settings.from_env()
-    app = Flask(__name__, template_folder="entrypoints/templates", static_folder="entrypoints/static")
-    app.config["SETTINGS"] = settings
+    app = service_app(__name__, settings)
     bootstrap.init_app(app, settings)
     api.init_app(app)
     pages.init_app(app)

@@ -12,7 +12,6 @@ from analytics.adapters.dashboard import MongoDashboard
 from analytics.adapters.mongo import ensure_indexes
 from analytics.config import Settings
 from analytics.service_layer.ports import DashboardQueries
-from turnout_common import logs
 from turnout_common.auth import TokenSigner
 from turnout_common.mongo import connect
 from turnout_common.types import Doc
@@ -38,7 +37,6 @@ def build_context(settings: Settings, app_name: str) -> Context:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    logs.configure_logging("analytics", settings.log_level)
     app.extensions["analytics"] = build_context(settings, "turnout-analytics-web")
 
 

@@ -11,6 +11,7 @@ beside it, which is all a page shows when the vendor file is missing.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -26,6 +27,7 @@ from analytics.service_layer import views
 from turnout_common.auth import Principal
 from turnout_common.clock import utcnow
 from turnout_common.pages import PageError, SignInRequired, signed_in_principal
+from turnout_common.types import Doc
 from turnout_common.web import ApiError, cookie_principal, operation
 
 bp = Blueprint("pages", __name__)
@@ -202,7 +204,7 @@ def event_live(event_id: str) -> Any:
     return _render("live.html", live=snapshot, event=event)
 
 
-def _event_or_404(load: Any) -> Any:
+def _event_or_404(load: Callable[[], Doc | None]) -> Doc:
     try:
         found = load()
     except ApiError:
