@@ -115,7 +115,7 @@ def ensure_indexes(db: Database[Doc], names: dict[str, str] | None = None) -> No
         # The archive is read whole (a rebuild) or by applied_at (its catch-up
         # passes). Every index costs each archived message a write: the
         # (type, time) and subject indexes of earlier versions were never read
-        # and tripled the insert's cost on SecantusDB, so they go.
+        # and multiplied the insert's cost on SecantusDB, so they go.
         db[ARCHIVE].create_index([("applied_at", ASCENDING)])
         existing = db[ARCHIVE].index_information()
         for unused in UNUSED_ARCHIVE_INDEXES:
@@ -267,9 +267,9 @@ class ArchiveReader:
     first, each window one bounded range on the ``applied_at`` index, until
     as many documents as the archive holds were read. A single query over
     everything would do on MongoDB, but SecantusDB materializes a query's
-    whole result before its first batch: 16 s and the whole archive in the
-    database's memory for 300,000 messages. (Folding does not depend on the
-    order, see ``analytics.domain.projections``.)
+    whole result before its first batch: slow, and the whole archive in the
+    database's memory. (Folding does not depend on the order, see
+    ``analytics.domain.projections``.)
     """
 
     FIRST_WINDOW = timedelta(hours=1)
@@ -284,7 +284,7 @@ class ArchiveReader:
     def count(self, since: datetime | None = None) -> int:
         """How many messages a pass will read (for progress). The whole archive is
         counted from the collection's metadata: counting by a filter reads every
-        document (16 s for 300,000 on SecantusDB)."""
+        document on SecantusDB."""
         if since is None:
             return int(self.archive.estimated_document_count())
         return int(self.archive.count_documents({"applied_at": {"$gte": since}}))

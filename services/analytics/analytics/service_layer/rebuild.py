@@ -57,7 +57,7 @@ class RebuildReport:
 ProgressCallback = Callable[[Progress], None]
 State = TypeVar("State")
 # How many states the rebuild keeps in memory between batches (then it writes
-# the changed ones and starts afresh): about 100-200 MB at the most.
+# the changed ones and starts afresh): a bound on the rebuild's memory.
 MAX_CACHED_REGISTRATIONS = 100_000
 MAX_CACHED_PEOPLE = 10_000
 
