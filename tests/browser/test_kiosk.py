@@ -66,6 +66,10 @@ def test_the_page_its_worker_and_assets_are_served_by_the_app(running_stack: Run
     assets = re.findall(r'"(/kiosk/static/[^"]+)"', manifest.group(2))
     assert "/kiosk/static/main.js" in assets and "/kiosk/static/kiosk.css" in assets
     assert "/kiosk/static/screens.js" in assets and "/kiosk/static/staff-menu.js" in assets  # the imported modules too
+    # Every module main.js pulls in is preloaded by the shell (and nothing else is).
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="(/kiosk/static/[^"]+)">', shell.text))
+    modules = {asset for asset in assets if asset.endswith(".js") and "/vendor/" not in asset}
+    assert preloaded == modules - {"/kiosk/static/main.js"}
     for asset in assets:
         answer = requests.get(running_stack.url("checkin", asset), timeout=10)
         assert answer.status_code == 200, asset
