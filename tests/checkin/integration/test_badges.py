@@ -173,7 +173,9 @@ def test_badge_page_prints_name_event_local_time_venue_and_qr(app: Flask, org: O
     day, times = badges.when_lines(event["starts_at"], event["ends_at"], "America/Chicago")
     assert f"{day} {times}" in page and times.endswith((" CST", " CDT"))  # in the event's zone
     assert f'<span class="nowrap">{times}</span>' in html
-    assert "@page { size: 4in 3in; margin: 0; }" in html and "css/badges.css" in html
+    assert "css/badges.css" in html and "css/badge-page.css" in html  # one 4in x 3in badge per printed page
+    css = app.test_client().get("/static/css/badge-page.css")
+    assert css.status_code == 200 and "@page { size: 4in 3in; margin: 0; }" in css.get_data(as_text=True)
     qr = html.split('class="badge-qr"', 1)[1]
     assert qr.split(">", 1)[1].lstrip().startswith("<svg") and badges.badge_svg_inline(two["bo"]["badge_code"]) in qr
     org_name = ctx.db["organizations"].find_one({"_id": org.id})["name"]
@@ -216,7 +218,9 @@ def test_event_badges_sheet_paginates_and_skips_cancelled(app: Flask, client: Fl
     assert "Badges 1–48 of 49" in page and "Print 48 badges" in page and "Page 1 of 2" in page
     assert html.count('class="sheet"') == 8 and html.count('<article class="badge"') == 48
     assert "Guest00" in page and "Guest07" not in page and "Guest49" not in page
-    assert "@page { margin: 0.2in; }" in html
+    assert "css/badge-sheets.css" in html
+    css = app.test_client().get("/static/css/badge-sheets.css")
+    assert css.status_code == 200 and "@page { margin: 0.2in; }" in css.get_data(as_text=True)
     second = signed_in.get(f"/events/{event['id']}/badges?page=2")
     assert second.get_data(as_text=True).count('<article class="badge"') == 1 and "Guest49" in text_of(second)
     assert "No badges on this page" in text_of(signed_in.get(f"/events/{event['id']}/badges?page=5"))

@@ -671,7 +671,9 @@ def test_imports_page_for_managers(app: Flask, client: FlaskClient, org: Org) ->
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Import registrations" in text_of(page) and "Big import night" in text_of(page)
-    assert 'type="file"' in html and '+ "/imports"' in html  # the upload goes to the imports API
+    assert 'type="file"' in html and "js/imports.js" in html and event["id"] in html
+    script = app.test_client().get("/static/js/imports.js").get_data(as_text=True)
+    assert '+ "/imports"' in script  # the upload goes to the imports API
 
 
 def test_every_page_and_badge_route_is_documented(app: Flask, client: FlaskClient) -> None:
