@@ -24,8 +24,8 @@ from analytics.adapters.mongo import (
     PEOPLE_SUMMARY,
     live_names,
 )
-from analytics.domain.facts import as_utc
 from analytics.domain.reports import DateRange
+from turnout_common.clock import as_utc
 from turnout_common.types import Doc
 
 EVENT_FIELDS = {

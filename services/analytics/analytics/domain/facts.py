@@ -12,9 +12,9 @@ before and after. That is what makes a rebuild equal to the live projection.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
-from turnout_common.clock import parse_rfc3339
+from turnout_common.clock import as_utc, parse_rfc3339
 
 Counters = dict[str, int]
 # (time, message id): orders two facts of the same kind deterministically.
@@ -29,10 +29,6 @@ def parse_time(text: str) -> datetime:
     """
     moment = parse_rfc3339(text)
     return moment.replace(microsecond=(moment.microsecond // 1000) * 1000)
-
-
-def as_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def month_of(moment: datetime) -> str:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from analytics.domain.facts import as_utc, month_from_index, month_index, month_of
+from analytics.domain.facts import month_from_index, month_index, month_of
 from analytics.domain.registrations import BUCKET_MINUTES, NO_KIOSK
+from turnout_common.clock import as_utc
 
 # A lane's capacity when no kiosk recorded any check-in: one check-in every 15 seconds.
 DEFAULT_LANE_PER_BUCKET = 20
