@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Flask
-
 if TYPE_CHECKING:
+    from flask import Flask
+
     from checkin.config import Settings
 
 __version__ = "0.1.0"
@@ -21,11 +21,10 @@ def create_app(config: Settings | None = None) -> Flask:
     from checkin import bootstrap
     from checkin.config import Settings
     from checkin.entrypoints import api, api_access, api_badges, api_imports, api_kiosks, kiosk_page, pages, public
+    from turnout_common.web import service_app
 
     settings = config or Settings.from_env()
-    app = Flask(__name__, template_folder="entrypoints/templates", static_folder="entrypoints/static")
-    app.config["SETTINGS"] = settings
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app = service_app(__name__, settings)
     bootstrap.init_app(app, settings)
     api.init_app(app)
     api_kiosks.init_app(app)

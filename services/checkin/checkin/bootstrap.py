@@ -16,7 +16,7 @@ from checkin.adapters.unit_of_work import MongoUnitOfWork
 from checkin.config import Settings
 from checkin.service_layer.caches import AccessChecks, KioskSessions, RosterCache
 from checkin.service_layer.context import Context
-from turnout_common import logs, mongo
+from turnout_common import mongo
 from turnout_common.auth import TokenSigner
 from turnout_common.contracts import registry
 from turnout_common.types import Doc
@@ -54,7 +54,7 @@ def build_context(settings: Settings, app_name: str) -> WiredContext:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    logs.configure_logging("checkin", settings.log_level)
+    """Install the wired context (``create_app`` has configured logging already)."""
     app.extensions["checkin"] = build_context(settings, "turnout-checkin-web")
 
 

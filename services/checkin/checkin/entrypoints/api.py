@@ -15,10 +15,8 @@ from checkin.service_layer import checkins, events, organizations, registrations
 from checkin.service_layer.context import Context
 from turnout_common.auth import SESSION_COOKIE, SESSION_MAX_AGE
 from turnout_common.clock import parse_rfc3339, to_rfc3339
-from turnout_common.contracts import ALL_TOPICS_FOR_READINESS
 from turnout_common.metrics import MongoFiguresCollector
-from turnout_common.runtime import KafkaCheck, mongo_check
-from turnout_common.web import ApiError, init_web, operation, page_args
+from turnout_common.web import ApiError, init_service_web, operation, page_args
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -445,12 +443,12 @@ def _rule_broken(error: RuleBroken) -> Any:
 def init_app(app: Flask) -> None:
     context = context_of(app)
     settings = context.settings
-    init_web(
+    init_service_web(
         app,
-        service="checkin",
+        settings,
         version=checkin.__version__,
         signer=context.signer,
-        readiness=[mongo_check(context.client), KafkaCheck(settings.kafka_bootstrap_servers, ALL_TOPICS_FOR_READINESS)],
+        client=context.client,
         metrics_collector=MongoFiguresCollector("checkin", context.db),
         description="Organizations, events, registrations, badges, kiosks and check-ins.",
     )

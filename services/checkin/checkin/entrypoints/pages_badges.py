@@ -12,7 +12,6 @@ from checkin.entrypoints.pages_common import (
     BADGES_PER_SHEET,
     HTML,
     PAGE_RESPONSES,
-    PageError,
     _event_or_404,
     _int_arg,
     _pages,
@@ -22,6 +21,7 @@ from checkin.entrypoints.pages_common import (
     ctx,
 )
 from checkin.service_layer import badges
+from turnout_common.pages import PageError
 from turnout_common.web import operation
 
 # -- badges ------------------------------------------------------------------------------------------

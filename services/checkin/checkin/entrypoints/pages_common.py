@@ -6,7 +6,6 @@ error pages. The routes are in ``pages_auth``, ``pages_events``,
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,7 @@ from checkin.service_layer import badges, events, organizations
 from checkin.service_layer.context import Context
 from turnout_common.auth import Principal
 from turnout_common.clock import as_utc, to_rfc3339, utcnow
+from turnout_common.pages import PageError, SignInRequired, require_same_origin_form, safe_next, signed_in_principal
 from turnout_common.web import cookie_principal, same_origin_request
 
 bp = Blueprint("pages", __name__)
@@ -45,20 +45,6 @@ HTML = "text/html"
 PAGE_RESPONSES = {200: "the page", 302: "not signed in: to /login?next=", 403: "your role cannot see this"}
 
 
-class PageError(Exception):
-    """Show an error page with this status."""
-
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.title = title
-        self.message = message
-
-
-class SignInRequired(Exception):
-    """No valid session cookie: send the browser to the sign-in page."""
-
-
 def ctx() -> Context:
     return context_of(current_app)
 
@@ -72,12 +58,7 @@ def is_same_origin() -> bool:
 
 
 def _check_same_origin() -> None:
-    if not is_same_origin():
-        raise PageError(
-            403,
-            "Form refused",
-            "This form was not sent from a Turnout page, so it was refused. Go back, reload the page and try again.",
-        )
+    require_same_origin_form()
 
 
 def session_principal() -> Principal | None:
@@ -85,39 +66,20 @@ def session_principal() -> Principal | None:
     return cookie_principal()
 
 
+def _refused(principal: Principal) -> str:
+    role = ROLE_LABELS.get(principal.role, principal.role)
+    return f"Your role ({role}) can't do this. Ask an owner or organizer of your organization."
+
+
 def _require(permission: str = "view") -> Principal:
-    principal = session_principal()
-    if principal is None:
-        raise SignInRequired
-    g.principal = principal
-    if not principal.can(permission):
-        raise PageError(
-            403,
-            "Not allowed",
-            f"Your role ({ROLE_LABELS.get(principal.role, principal.role)}) can't do this. "
-            "Ask an owner or organizer of your organization.",
-        )
-    return principal
+    return signed_in_principal(permission, _refused)
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this site, or a page of the analytics service (one sign-in
-    serves all three): never another host ("//evil", "/\\evil", "https://...")."""
-    for name, default in (
-        ("TURNOUT_PUBLIC_URL_ANALYTICS", "http://127.0.0.1:8003"),
-        ("TURNOUT_PUBLIC_URL_FOLLOWUP", "http://127.0.0.1:8002"),
-    ):
-        base = os.environ.get(name, default).rstrip("/") + "/"
-        if target and target.startswith(base) and not any(ord(ch) < 32 or ch == "\\" for ch in target):
-            return target
-    if (
-        not target
-        or not target.startswith("/")
-        or target.startswith(("//", "/\\"))
-        or any(ord(ch) < 32 or ch == "\\" for ch in target)
-    ):
-        return url_for("pages.events_page")
-    return target
+    """Only a path on this site, or a page of the analytics or followup service
+    (one sign-in serves all three): never another host."""
+    urls = ctx().settings.public_urls
+    return safe_next(target, (urls.analytics, urls.followup), url_for("pages.events_page"))
 
 
 def _me(principal: Principal) -> dict[str, Any]:

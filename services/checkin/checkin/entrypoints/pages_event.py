@@ -13,7 +13,6 @@ from checkin.entrypoints.pages_common import (
     HTML,
     PAGE_RESPONSES,
     PER_PAGE,
-    PageError,
     _check_same_origin,
     _event_or_404,
     _int_arg,
@@ -27,6 +26,7 @@ from checkin.entrypoints.pages_common import (
 from checkin.service_layer import badges, events, registrations
 from turnout_common.auth import Principal
 from turnout_common.clock import utcnow
+from turnout_common.pages import PageError
 from turnout_common.web import operation
 
 # -- one event ---------------------------------------------------------------------------------------
