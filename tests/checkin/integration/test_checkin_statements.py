@@ -1,0 +1,95 @@
+"""The check-in hot path's database statements, counted on the real database.
+
+A first scan of a valid badge is one read (the registration with its person's
+visit count, an aggregate with $lookup) and four writes (the registration by
+_id, the person's visit count, the client key, the outbox) in one
+transaction: the benchmark's CPU per check-in depends on it staying so.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from pymongo import MongoClient, monitoring
+
+from tests.checkin.integration.conftest import Org, create_event, registered
+
+# Commands of the driver's own housekeeping, not of the use case.
+HOUSEKEEPING = {"hello", "isMaster", "ismaster", "ping", "endSessions", "saslStart", "saslContinue", "buildInfo"}
+
+
+class Recorder(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, str | None]] = []
+        self._lock = threading.Lock()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in HOUSEKEEPING:
+            return
+        target = event.command.get(event.command_name)
+        with self._lock:
+            self.commands.append((event.command_name, target if isinstance(target, str) else None))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+def recorded(app: Flask, settings: Any) -> Iterator[tuple[Any, Recorder]]:
+    """A context like the app's, on a client whose every command is recorded."""
+    from checkin.adapters.event_cache import EventCache
+    from checkin.adapters.repositories import MongoStore
+    from checkin.adapters.unit_of_work import MongoUnitOfWork
+    from checkin.service_layer.caches import AccessChecks, KioskSessions, RosterCache
+    from checkin.service_layer.context import Context
+    from turnout_common.contracts import registry
+
+    recorder = Recorder()
+    client: MongoClient[dict[str, Any]] = MongoClient(settings.mongodb_uri, tz_aware=True, event_listeners=[recorder])
+    db = client[settings.database]
+    store = MongoStore(db)
+    contracts = registry()
+    wired = app.extensions["checkin"]
+    ctx = Context(
+        store=store,
+        new_uow=lambda: MongoUnitOfWork(client, db, contracts),
+        signer=wired.signer,
+        settings=wired.settings,
+        events=EventCache(store.events),
+        kiosk_sessions=KioskSessions(store.kiosks),
+        rosters=RosterCache(),
+        access=AccessChecks(store.users, store.api_tokens),
+    )
+    yield ctx, recorder
+    client.close()
+
+
+def test_a_first_scan_is_one_read_and_four_writes_in_one_transaction(
+    client: FlaskClient, org: Org, recorded: tuple[Any, Recorder]
+) -> None:
+    from checkin.service_layer import checkins
+
+    ctx, recorder = recorded
+    event = create_event(client, org.token)
+    reg = registered(client, org.token, event["id"], "ada@example.org")
+    ctx.events.get(org.id, event["id"])  # the event cache is warm at a busy door
+    recorder.commands.clear()
+    command = checkins.CheckinCommand(org.id, event["id"], "key-statements-1", "qr", badge_code=reg["badge_code"])
+    answer = checkins.record_checkin(ctx, command)
+    assert answer.body["status"] == "checked_in"
+    assert recorder.commands == [
+        ("aggregate", "registrations"),
+        ("update", "registrations"),
+        ("update", "people"),
+        ("insert", "checkin_requests"),
+        ("insert", "outbox"),
+        ("commitTransaction", None),
+    ]
