@@ -7,9 +7,8 @@ roster for offline use, and send heartbeats. See docs/kiosk-api.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from flask import Blueprint, Flask, current_app, g, request
 
@@ -182,8 +181,7 @@ def _scanned_at(body: dict[str, Any]) -> datetime | None:
     return _timestamp(body, "scanned_at") if "scanned_at" in body else None
 
 
-@dataclass(frozen=True, slots=True)
-class Scan:
+class Scan(TypedDict):
     """What a kiosk's check-in and check-out have in common: its event, the
     client key, which badge or registration, and when it was scanned."""
 
@@ -196,42 +194,18 @@ class Scan:
     kiosk_id: str
     scanned_at: datetime | None
 
-    @classmethod
-    def of(cls, body: dict[str, Any], principal: Principal) -> Scan:
-        return cls(
-            org_id=principal.org_id,
-            event_id=principal.event_id or "",
-            client_key=body["client_key"],
-            method=body.get("method", "qr" if "badge_code" in body else "search"),
-            badge_code=body.get("badge_code"),
-            registration_id=body.get("registration_id"),
-            kiosk_id=principal.subject_id,
-            scanned_at=_scanned_at(body),
-        )
 
-    def checkin(self) -> checkins.CheckinCommand:
-        return checkins.CheckinCommand(
-            org_id=self.org_id,
-            event_id=self.event_id,
-            client_key=self.client_key,
-            method=self.method,
-            badge_code=self.badge_code,
-            registration_id=self.registration_id,
-            kiosk_id=self.kiosk_id,
-            scanned_at=self.scanned_at,
-        )
-
-    def checkout(self) -> checkins.CheckoutCommand:
-        return checkins.CheckoutCommand(
-            org_id=self.org_id,
-            event_id=self.event_id,
-            client_key=self.client_key,
-            method=self.method,
-            badge_code=self.badge_code,
-            registration_id=self.registration_id,
-            kiosk_id=self.kiosk_id,
-            scanned_at=self.scanned_at,
-        )
+def _scan(body: dict[str, Any], principal: Principal) -> Scan:
+    return Scan(
+        org_id=principal.org_id,
+        event_id=principal.event_id or "",
+        client_key=body["client_key"],
+        method=body.get("method", "qr" if "badge_code" in body else "search"),
+        badge_code=body.get("badge_code"),
+        registration_id=body.get("registration_id"),
+        kiosk_id=principal.subject_id,
+        scanned_at=_scanned_at(body),
+    )
 
 
 @bp.post("/kiosk/checkins")
@@ -249,7 +223,7 @@ class Scan:
 )
 def kiosk_checkin() -> Any:
     body = g.body
-    answer = checkins.record_checkin(ctx(), Scan.of(body, kiosk()).checkin())
+    answer = checkins.record_checkin(ctx(), checkins.CheckinCommand(**_scan(body, kiosk())))
     return checkin_response(answer)
 
 
@@ -263,7 +237,7 @@ def kiosk_checkin() -> Any:
 )
 def kiosk_checkout() -> Any:
     body = g.body
-    answer = checkins.record_checkout(ctx(), Scan.of(body, kiosk()).checkout())
+    answer = checkins.record_checkout(ctx(), checkins.CheckoutCommand(**_scan(body, kiosk())))
     return checkin_response(answer)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,19 +50,34 @@ def record_checkin(ctx: Context, command: CheckinCommand) -> CheckinAnswer:
     seconds) and a transaction of one read and four writes: registration,
     person, outbox and the client key. Replays and repeat scans take a slower path.
     """
-    request_id = f"{command.org_id}:{command.client_key}"
-    event = ctx.events.get(command.org_id, command.event_id)
+    return _once(
+        ctx,
+        command.org_id,
+        command.event_id,
+        command.client_key,
+        lambda tx, key, event: _check_in(tx, key, event, command),
+    )
+
+
+# One scan's work in its transaction: (transaction, request id, event) -> answer.
+Step = Callable[[Transaction, str, Doc], CheckinAnswer]
+
+
+def _once(ctx: Context, org_id: str, event_id: str, client_key: str, step: Step) -> CheckinAnswer:
+    """Run ``step`` for a scan of the event, once per client key."""
+    request_id = f"{org_id}:{client_key}"
+    event = ctx.events.get(org_id, event_id)
     if event is None:
         raise RuleBroken("event_not_found", "no such event in your organization")
     try:
-        return ctx.uow().run(lambda tx: _check_in(tx, command, request_id, event))
+        return ctx.uow().run(lambda tx: step(tx, request_id, event))
     except AlreadyStored:
         # The client key was used before (a replay, or a concurrent double
         # tap that won the race): answer exactly as the first time.
         previous = ctx.store.checkin_requests.get(request_id)
         if previous is None:
             raise
-        return _replayed(previous, command.event_id)
+        return _replayed(previous, event_id)
 
 
 def _replayed(previous: Doc, event_id: str) -> CheckinAnswer:
@@ -71,7 +87,7 @@ def _replayed(previous: Doc, event_id: str) -> CheckinAnswer:
     return CheckinAnswer(CheckinOutcome(body["status"]), {**body, "replayed": True})
 
 
-def _check_in(tx: Transaction, command: CheckinCommand, request_id: str, event: Doc) -> CheckinAnswer:
+def _check_in(tx: Transaction, request_id: str, event: Doc, command: CheckinCommand) -> CheckinAnswer:
     now = command.recorded_at or utcnow()
     registrations = tx.store.registrations
     refused = admission.door_refusal(event, command.scanned_at, now, command.override)
@@ -230,20 +246,16 @@ class CheckoutCommand:
 
 def record_checkout(ctx: Context, command: CheckoutCommand) -> CheckinAnswer:
     """Check someone out (volunteer hours); idempotent by client key like check-ins."""
-    request_id = f"{command.org_id}:{command.client_key}"
-    event = ctx.events.get(command.org_id, command.event_id)
-    if event is None:
-        raise RuleBroken("event_not_found", "no such event in your organization")
-    try:
-        return ctx.uow().run(lambda tx: _check_out(tx, command, request_id, event))
-    except AlreadyStored:
-        previous = ctx.store.checkin_requests.get(request_id)
-        if previous is None:
-            raise
-        return _replayed(previous, command.event_id)
+    return _once(
+        ctx,
+        command.org_id,
+        command.event_id,
+        command.client_key,
+        lambda tx, key, event: _check_out(tx, key, event, command),
+    )
 
 
-def _check_out(tx: Transaction, command: CheckoutCommand, request_id: str, event: Doc) -> CheckinAnswer:
+def _check_out(tx: Transaction, request_id: str, event: Doc, command: CheckoutCommand) -> CheckinAnswer:
     now = utcnow()
     registration = tx.store.registrations.by_badge_or_id(command.badge_code, command.registration_id)
     scanned = command.scanned_at or now
