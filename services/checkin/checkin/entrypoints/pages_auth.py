@@ -9,11 +9,11 @@ from flask import redirect, request, url_for
 from checkin.domain.model import RuleBroken
 from checkin.entrypoints.pages_common import (
     HTML,
-    _check_same_origin,
-    _render,
-    _safe_next,
     bp,
+    check_same_origin,
     ctx,
+    next_target,
+    render,
     session_principal,
 )
 from checkin.service_layer import organizations
@@ -28,16 +28,16 @@ from turnout_common.web import operation
 def home() -> Any:
     if session_principal() is not None:
         return redirect(url_for("pages.events_page"))
-    return _render("login.html", next_url="", email="", error=None)
+    return render("login.html", next_url="", email="", error=None)
 
 
 @bp.get("/login")
 @operation("Sign-in page (HTML)", content=HTML, query={"next": "a path on this site to go to after"}, tags=["pages"])
 def login() -> Any:
-    next_url = _safe_next(request.args.get("next"))
+    next_url = next_target(request.args.get("next"))
     if session_principal() is not None:
         return redirect(next_url)
-    return _render("login.html", next_url=request.args.get("next", ""), email="", error=None)
+    return render("login.html", next_url=request.args.get("next", ""), email="", error=None)
 
 
 @bp.post("/login")
@@ -48,19 +48,19 @@ def login() -> Any:
     tags=["pages"],
 )
 def login_submit() -> Any:
-    _check_same_origin()
+    check_same_origin()
     email = request.form.get("email", "").strip()
     password = request.form.get("password", "")
     next_url = request.form.get("next", "")
     if not email or not password or len(email) > 254 or len(password) > 256:
-        return _render("login.html", 400, next_url=next_url, email=email[:254], error="Enter your email and password.")
+        return render("login.html", 400, next_url=next_url, email=email[:254], error="Enter your email and password.")
     try:
         token, _user = organizations.sign_in(ctx(), email, password)
     except RuleBroken:
-        return _render(
+        return render(
             "login.html", 401, next_url=next_url, email=email, error="That email and password don't match. Try again."
         )
-    response = redirect(_safe_next(next_url), code=303)
+    response = redirect(next_target(next_url), code=303)
     response.set_cookie(
         SESSION_COOKIE, token, max_age=SESSION_MAX_AGE, httponly=True, samesite="Lax", secure=request.is_secure
     )
@@ -70,7 +70,7 @@ def login_submit() -> Any:
 @bp.post("/logout")
 @operation("Sign out (clears the session cookie)", content=HTML, responses={303: "to /login"}, tags=["pages"])
 def logout() -> Any:
-    _check_same_origin()
+    check_same_origin()
     response = redirect(url_for("pages.login"), code=303)
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="Lax", secure=request.is_secure)
     return response

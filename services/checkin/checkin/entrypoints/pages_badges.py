@@ -12,13 +12,13 @@ from checkin.entrypoints.pages_common import (
     BADGES_PER_SHEET,
     HTML,
     PAGE_RESPONSES,
-    _event_or_404,
-    _int_arg,
-    _pages,
-    _render,
-    _require,
     bp,
     ctx,
+    event_or_404,
+    int_arg,
+    page_count,
+    render,
+    require,
 )
 from checkin.service_layer import badges
 from turnout_common.pages import PageError
@@ -39,14 +39,14 @@ def _badge_markup(badge: badges.Badge) -> Markup:
     tags=["pages"],
 )
 def badge_page(registration_id: str) -> Any:
-    principal = _require("view")
+    principal = require("view")
     try:
         registration = badges.get_registration(ctx(), principal.org_id, registration_id)
     except RuleBroken as exc:
         raise PageError(404, "Badge not found", "There is no such registration in your organization.") from exc
-    event = _event_or_404(principal.org_id, registration["event_id"])
+    event = event_or_404(principal.org_id, registration["event_id"])
     badge = badges.badge_of(registration, event)
-    return _render("badge.html", badge=badge, qr=_badge_markup(badge), event=event)
+    return render("badge.html", badge=badge, qr=_badge_markup(badge), event=event)
 
 
 @bp.get("/events/<event_id>/badges")
@@ -58,21 +58,21 @@ def badge_page(registration_id: str) -> Any:
     tags=["pages"],
 )
 def badges_page(event_id: str) -> Any:
-    principal = _require("view")
-    event = _event_or_404(principal.org_id, event_id)
-    page = _int_arg("page", 1)
+    principal = require("view")
+    event = event_or_404(principal.org_id, event_id)
+    page = int_arg("page", 1)
     found, total = badges.event_badges(
         ctx(), principal.org_id, event_id, skip=(page - 1) * BADGES_PER_PAGE, limit=BADGES_PER_PAGE
     )
     cards = [(badge, _badge_markup(badge)) for badge in (badges.badge_of(reg, event) for reg in found)]
     sheets = [cards[index : index + BADGES_PER_SHEET] for index in range(0, len(cards), BADGES_PER_SHEET)]
-    return _render(
+    return render(
         "badges.html",
         event=event,
         sheets=sheets,
         total=total,
         page=page,
-        pages=_pages(total, BADGES_PER_PAGE),
+        pages=page_count(total, BADGES_PER_PAGE),
         first=(page - 1) * BADGES_PER_PAGE + 1,
         shown=len(cards),
     )

@@ -57,7 +57,7 @@ def is_same_origin() -> bool:
     return same_origin_request()
 
 
-def _check_same_origin() -> None:
+def check_same_origin() -> None:
     require_same_origin_form()
 
 
@@ -71,11 +71,11 @@ def _refused(principal: Principal) -> str:
     return f"Your role ({role}) can't do this. Ask an owner or organizer of your organization."
 
 
-def _require(permission: str = "view") -> Principal:
+def require(permission: str = "view") -> Principal:
     return signed_in_principal(permission, _refused)
 
 
-def _safe_next(target: str | None) -> str:
+def next_target(target: str | None) -> str:
     """Only a path on this site, or a page of the analytics or followup service
     (one sign-in serves all three): never another host."""
     urls = ctx().settings.public_urls
@@ -121,7 +121,7 @@ def _page_url(number: int) -> str:
     return url_for(str(request.endpoint), **args)
 
 
-def _render(template: str, status: int = 200, **data: Any) -> tuple[str, int]:
+def render(template: str, status: int = 200, **data: Any) -> tuple[str, int]:
     principal: Principal | None = g.get("principal")
     return (
         render_template(
@@ -140,7 +140,7 @@ def _render(template: str, status: int = 200, **data: Any) -> tuple[str, int]:
     )
 
 
-def _int_arg(name: str, default: int, high: int = MAX_PAGE) -> int:
+def int_arg(name: str, default: int, high: int = MAX_PAGE) -> int:
     raw = request.args.get(name, "").strip()
     if not raw:
         return default
@@ -149,7 +149,7 @@ def _int_arg(name: str, default: int, high: int = MAX_PAGE) -> int:
     return int(raw)
 
 
-def _yes_no_arg(name: str) -> bool | None:
+def yes_no_arg(name: str) -> bool | None:
     raw = request.args.get(name, "")
     if raw in ("", "any"):
         return None
@@ -158,11 +158,11 @@ def _yes_no_arg(name: str) -> bool | None:
     return raw == "yes"
 
 
-def _pages(total: int, per_page: int) -> int:
+def page_count(total: int, per_page: int) -> int:
     return max(1, (total + per_page - 1) // per_page)
 
 
-def _event_or_404(org_id: str, event_id: str) -> dict[str, Any]:
+def event_or_404(org_id: str, event_id: str) -> dict[str, Any]:
     try:
         return events.get_event(ctx(), org_id, event_id)
     except RuleBroken as exc:
@@ -180,10 +180,10 @@ def _to_sign_in(_: SignInRequired) -> Response:
 
 @bp.errorhandler(PageError)
 def _page_error(error: PageError) -> tuple[str, int]:
-    return _render("error.html", error.status, title=error.title, message=error.message, status_code=error.status)
+    return render("error.html", error.status, title=error.title, message=error.message, status_code=error.status)
 
 
 @bp.errorhandler(RuleBroken)
 def _rule_broken(error: RuleBroken) -> tuple[str, int]:
     status = 404 if error.code.endswith("_not_found") else 400 if error.code.startswith("invalid") else 409
-    return _render("error.html", status, title="That didn't work", message=error.message, status_code=status)
+    return render("error.html", status, title="That didn't work", message=error.message, status_code=status)

@@ -13,15 +13,15 @@ from checkin.entrypoints.pages_common import (
     HTML,
     PAGE_RESPONSES,
     PER_PAGE,
-    _check_same_origin,
-    _event_or_404,
-    _int_arg,
-    _pages,
-    _render,
-    _require,
-    _yes_no_arg,
     bp,
+    check_same_origin,
     ctx,
+    event_or_404,
+    int_arg,
+    page_count,
+    render,
+    require,
+    yes_no_arg,
 )
 from checkin.service_layer import badges, events, registrations
 from turnout_common.auth import Principal
@@ -42,15 +42,15 @@ def _filter_from_args() -> badges.RegistrationFilter:
     return badges.RegistrationFilter(
         text=text,
         status=status if status in badges.STATUSES else None,
-        checked_in=_yes_no_arg("checked_in"),
-        consent=_yes_no_arg("consent"),
+        checked_in=yes_no_arg("checked_in"),
+        consent=yes_no_arg("consent"),
     )
 
 
 def _event_page(principal: Principal, event_id: str, status: int = 200, **extra: Any) -> tuple[str, int]:
-    event = _event_or_404(principal.org_id, event_id)
+    event = event_or_404(principal.org_id, event_id)
     wanted = _filter_from_args()
-    page = _int_arg("page", 1)
+    page = int_arg("page", 1)
     rows, total = badges.search_registrations(
         ctx(), principal.org_id, event_id, wanted, skip=(page - 1) * PER_PAGE, limit=PER_PAGE
     )
@@ -63,7 +63,7 @@ def _event_page(principal: Principal, event_id: str, status: int = 200, **extra:
             notice = {"registration": found, "existing": request.args.get("existing") == "1"}
     extra.setdefault("reg_values", {"consent_email": ""})
     extra.setdefault("reg_errors", {})
-    return _render(
+    return render(
         "event.html",
         status,
         event=event,
@@ -71,7 +71,7 @@ def _event_page(principal: Principal, event_id: str, status: int = 200, **extra:
         rows=rows,
         total=total,
         page=page,
-        pages=_pages(total, PER_PAGE),
+        pages=page_count(total, PER_PAGE),
         wanted=wanted,
         statuses=badges.STATUSES,
         kiosks=badges.event_kiosks(ctx(), principal.org_id, event_id),
@@ -97,7 +97,7 @@ def _event_page(principal: Principal, event_id: str, status: int = 200, **extra:
     tags=["pages"],
 )
 def event_page(event_id: str) -> Any:
-    return _event_page(_require("view"), event_id)
+    return _event_page(require("view"), event_id)
 
 
 def _tags(text: str) -> list[str]:
@@ -112,9 +112,9 @@ def _tags(text: str) -> list[str]:
     tags=["pages"],
 )
 def register_someone(event_id: str) -> Any:
-    _check_same_origin()
-    principal = _require("manage")
-    _event_or_404(principal.org_id, event_id)
+    check_same_origin()
+    principal = require("manage")
+    event_or_404(principal.org_id, event_id)
     form = request.form
     values = {name: form.get(name, "").strip() for name in ("first_name", "last_name", "email", "offers", "seeks")}
     values["consent_email"] = "yes" if form.get("consent_email") == "yes" else ""
@@ -162,12 +162,12 @@ def register_someone(event_id: str) -> Any:
     tags=["pages"],
 )
 def staff_page(event_id: str) -> Any:
-    principal = _require("view")
-    event = _event_or_404(principal.org_id, event_id)
+    principal = require("view")
+    event = event_or_404(principal.org_id, event_id)
     latest = badges.arrivals(ctx(), principal.org_id, event_id, since=None, limit=ARRIVALS_SHOWN)
     names = badges.kiosk_names(ctx(), event_id, [reg["checkin"].get("kiosk_id") for reg in latest])
     counts = events.attendance_counts(ctx(), [event_id])[event_id]
-    return _render("staff.html", event=event, counts=counts, arrivals=latest, kiosk_names=names, now=utcnow())
+    return render("staff.html", event=event, counts=counts, arrivals=latest, kiosk_names=names, now=utcnow())
 
 
 @bp.get("/events/<event_id>/imports")
@@ -178,6 +178,6 @@ def staff_page(event_id: str) -> Any:
     tags=["pages"],
 )
 def imports_page(event_id: str) -> Any:
-    principal = _require("manage")
-    event = _event_or_404(principal.org_id, event_id)
-    return _render("imports.html", event=event)
+    principal = require("manage")
+    event = event_or_404(principal.org_id, event_id)
+    return render("imports.html", event=event)

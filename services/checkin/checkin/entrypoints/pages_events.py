@@ -16,13 +16,13 @@ from checkin.entrypoints.pages_common import (
     KIND_LABELS,
     PAGE_RESPONSES,
     PAST_PER_PAGE,
-    _check_same_origin,
-    _int_arg,
-    _pages,
-    _render,
-    _require,
     bp,
+    check_same_origin,
     ctx,
+    int_arg,
+    page_count,
+    render,
+    require,
 )
 from checkin.service_layer import events
 from turnout_common.auth import Principal
@@ -46,7 +46,7 @@ def _events_overview(org_id: str, page: int) -> dict[str, Any]:
         "upcoming": upcoming,
         "past": past,
         "past_total": past_total,
-        "past_pages": _pages(past_total, PAST_PER_PAGE),
+        "past_pages": page_count(past_total, PAST_PER_PAGE),
         "counts": events.attendance_counts(ctx(), ids),
     }
 
@@ -56,10 +56,10 @@ def _default_timezone(org_id: str) -> str:
 
 
 def _events_page(principal: Principal, status: int = 200, **form: Any) -> tuple[str, int]:
-    page = _int_arg("page", 1)
+    page = int_arg("page", 1)
     form.setdefault("values", {"timezone": _default_timezone(principal.org_id), "kind": "volunteer_shift"})
     form.setdefault("errors", {})
-    return _render(
+    return render(
         "events.html",
         status,
         page=page,
@@ -79,7 +79,7 @@ def _events_page(principal: Principal, status: int = 200, **form: Any) -> tuple[
     tags=["pages"],
 )
 def events_page() -> Any:
-    return _events_page(_require("view"))
+    return _events_page(require("view"))
 
 
 def _local_datetime(value: str, timezone: ZoneInfo, name: str, errors: dict[str, str]) -> datetime | None:
@@ -157,8 +157,8 @@ def _event_form() -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
     tags=["pages"],
 )
 def create_event() -> Any:
-    _check_same_origin()
-    principal = _require("manage")
+    check_same_origin()
+    principal = require("manage")
     values, errors, arguments = _event_form()
     if errors:
         return _events_page(principal, 400, values=values, errors=errors, form_open=True)
