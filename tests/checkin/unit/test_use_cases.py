@@ -243,3 +243,67 @@ def test_kiosk_search_finds_names_and_reads_check_ins_fresh(world: FakeWorld) ->
     check_in(world, event, reg, "key-00000001")
     (found,) = kiosks.search(world.ctx, ORG, event["_id"], "ada")
     assert found["checked_in"] is True
+
+
+# -- editing and cancelling events -----------------------------------------------
+
+
+def test_update_event_moves_the_door_window_with_the_schedule(world: FakeWorld) -> None:
+    event = scheduled(world)
+    later = event["starts_at"] + timedelta(hours=1)
+    updated = events.update_event(
+        world.ctx,
+        ORG,
+        event["_id"],
+        {"title": "  Late shift ", "starts_at": later, "ends_at": later + timedelta(hours=2)},
+    )
+    assert updated["title"] == "Late shift"
+    assert updated["checkin_opens_at"] == later - timedelta(minutes=60)
+    assert world.store.events.docs[event["_id"]]["checkin_closes_at"] == later + timedelta(hours=3)
+    assert world.types()[-1] == "event.updated"
+    with pytest.raises(RuleBroken) as refused:
+        events.update_event(world.ctx, ORG, event["_id"], {"status": "ended"})
+    assert refused.value.code == "invalid_field"
+
+
+def test_a_cancelled_event_closes_the_door_and_cancels_once(world: FakeWorld) -> None:
+    event = scheduled(world)
+    reg, _ = register(world, event)
+    events.cancel_event(world.ctx, ORG, event["_id"], "storm")
+    events.cancel_event(world.ctx, ORG, event["_id"], "storm")
+    assert world.types().count("event.cancelled") == 1
+    with pytest.raises(RuleBroken) as refused:
+        check_in(world, event, reg, "key-00000001", override=True)
+    assert refused.value.code == "event_cancelled"
+    with pytest.raises(RuleBroken) as ended:
+        events.end_event(world.ctx, ORG, event["_id"], "organizer")
+    assert ended.value.code == "event_cancelled"
+
+
+def test_due_events_end_at_their_end_time(world: FakeWorld) -> None:
+    now = utcnow()
+    past = scheduled(world, starts_at=now - timedelta(hours=3), ends_at=now - timedelta(minutes=1))
+    scheduled(world)
+    assert events.end_due_events(world.ctx, now) == 1
+    assert world.store.events.docs[past["_id"]]["status"] == "ended"
+    assert world.types().count("event.ended") == 1
+
+
+# -- CSV imports -----------------------------------------------------------------
+
+
+def test_an_import_registers_new_people_and_counts_those_already_registered(world: FakeWorld) -> None:
+    from checkin.service_layer import imports
+
+    event = scheduled(world)
+    register(world, event, "ada@example.org")
+    csv = b"first_name,last_name,email\nAda,Lovelace,ADA@example.org\nGrace,Hopper,grace@example.org\n"
+    mapping = {"first_name": "first_name", "last_name": "last_name", "email": "email"}
+    job = imports.start_import(world.ctx, ORG, event["_id"], csv, "people.csv", "generic", mapping)
+    assert job["status"] == "queued" and job["pending"] == 2
+    assert imports.process_pending_imports(world.ctx, owner="unit") == 2
+    done = world.store.imports.docs[job["_id"]]
+    assert (done["status"], done["created"], done["already_registered"]) == ("done", 1, 1)
+    assert world.store.imports.rows == {}  # the parsed rows are dropped once done
+    assert len(world.store.registrations.docs) == 2
+    assert world.types().count("attendee.registered") == 2
