@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from checkin.adapters.ids import new_id
 from checkin.domain.kiosks import (
@@ -121,9 +121,7 @@ def list_kiosks(ctx: Context, org_id: str, event_id: str) -> list[Doc]:
 
 
 def public_kiosk(kiosk: Doc) -> Doc:
-    def t(value: datetime | None) -> str | None:
-        return to_rfc3339_or_none(value or None)
-
+    t = to_rfc3339_or_none
     answer: Doc = {
         "id": kiosk["_id"],
         "event_id": kiosk["event_id"],
