@@ -3,7 +3,7 @@ alternative (``multipart/alternative``), both quoted-printable so any relay
 can carry them, and the headers the service layer asked for.
 
 The MIME is composed here directly rather than with ``email.message``: the
-standard library's header registry costs ~5 ms per message, more than
+standard library's header registry costs more per message than
 everything else a send does. Headers are ASCII or RFC 2047-encoded; tests
 parse the result with the standard library to hold it to the standard.
 """

@@ -38,6 +38,7 @@ from followup.adapters.mongo import (
     SUPPRESSIONS,
 )
 from followup.domain.nudges import PENDING, NudgeState
+from followup.domain.plans import AWAITING_INTRODUCTIONS, PENDING_PLAN
 from followup.service_layer.repositories import DuplicateRecord, Tx
 from turnout_common.consumer import MessageHandler
 from turnout_common.envelope import Envelope
@@ -536,13 +537,13 @@ class MongoPlans(_Repo):
         return self.db[PLANS].find_one({"_id": event_id}, session=self.session)
 
     def pending(self, limit: int) -> list[Doc]:
-        return list(self.db[PLANS].find({"state": "pending"}, session=self.session).limit(limit))
+        return list(self.db[PLANS].find({"state": PENDING_PLAN}, session=self.session).limit(limit))
 
     def dirty(self, limit: int) -> list[Doc]:
         return list(self.db[PLANS].find({"has_dirty": True}, session=self.session).limit(limit))
 
     def due_for_introductions(self, now: datetime, limit: int) -> list[Doc]:
-        found = self.db[PLANS].find({"state": "awaiting_introductions", "due_at": {"$lte": now}}, session=self.session)
+        found = self.db[PLANS].find({"state": AWAITING_INTRODUCTIONS, "due_at": {"$lte": now}}, session=self.session)
         return list(found.limit(limit))
 
     def claim(self, plan_id: str, owner: str, now: datetime, lease_until: datetime) -> bool:

@@ -195,3 +195,33 @@ def after_attempt(
             )
         return Transition(NudgeState.RETRY, error=outcome.detail, retry_at=now + policy.delay(attempts, rng))
     raise TypeError(f"unknown delivery outcome {outcome!r}")
+
+
+# What an organizer may do with a message whose delivery is in doubt (or that failed).
+RESOLUTIONS: dict[str, tuple[NudgeState, ...]] = {
+    "resend": (NudgeState.DELIVERY_UNKNOWN, NudgeState.FAILED),
+    "mark_sent": (NudgeState.DELIVERY_UNKNOWN,),
+    "mark_failed": (NudgeState.DELIVERY_UNKNOWN,),
+}
+
+
+def resolution_refusal(action: str, state: str) -> str | None:
+    """Why ``action`` cannot resolve a message in ``state``, or None when it can."""
+    if state not in RESOLUTIONS[action]:
+        return f"a {state} message cannot be resolved with {action}"
+    return None
+
+
+# Planned per person from attendance alone: when a person's facts change after
+# planning, one of these no longer due is skipped (the others have their own rules).
+RECONSIDERED_KINDS = (
+    NudgeKind.THANK_YOU,
+    NudgeKind.WE_MISSED_YOU,
+    NudgeKind.FIRST_TIMER_WELCOME,
+    NudgeKind.VOLUNTEER_HOURS,
+)
+
+
+def no_longer_due(kind: str, key: str, state: str, wanted_keys: set[str]) -> bool:
+    """A pending nudge that the person's current facts no longer call for."""
+    return kind in RECONSIDERED_KINDS and key not in wanted_keys and state in PENDING

@@ -19,11 +19,9 @@ from followup.service_layer import organizer, tracking
 from followup.service_layer.context import Services
 from followup.service_layer.organizer import RESOLUTIONS, STATUSES, Conflict
 from followup.service_layer.tracking import NotFound
-from turnout_common.contracts import ALL_TOPICS_FOR_READINESS
 from turnout_common.metrics import MongoFiguresCollector
 from turnout_common.revocations import RevokedSubjects
-from turnout_common.runtime import KafkaCheck, mongo_check
-from turnout_common.web import ApiError, init_web, operation, page_args
+from turnout_common.web import ApiError, init_service_web, operation, page_args
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -388,13 +386,12 @@ def _invalid_link(error: InvalidLink) -> Any:
 
 def init_app(app: Flask) -> None:
     context = context_of(app)
-    settings = context.settings
-    init_web(
+    init_service_web(
         app,
-        service="followup",
+        context.settings,
         version=followup.__version__,
         signer=context.signer,
-        readiness=[mongo_check(context.client), KafkaCheck(settings.kafka_bootstrap_servers, ALL_TOPICS_FOR_READINESS)],
+        client=context.client,
         metrics_collector=FollowupFigures(context),
         principal_check=RevokedSubjects(context.db).check,
         description="Contacts, consent and the follow-up emails after each event.",

@@ -4,7 +4,6 @@ session cookie is shared by every service on the same host."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from urllib.parse import quote
 
@@ -23,7 +22,7 @@ HTML = "text/html"
 def _page_error(error: ApiError) -> Any:
     """A signed-out organizer is sent to sign in on checkin, and brought back here."""
     if error.status == 401:
-        checkin = os.environ.get("TURNOUT_PUBLIC_URL_CHECKIN", "http://127.0.0.1:8001").rstrip("/")
+        checkin = context_of(current_app).settings.public_urls.of("checkin").rstrip("/")
         return redirect(f"{checkin}/login?next={quote(request.url, safe='')}")
     response: tuple[Response, int] = error.to_response()
     return response

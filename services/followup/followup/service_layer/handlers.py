@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from followup.domain.contacts import consent_update, contact_from_registration
+from followup.domain.plans import PENDING_PLAN
 from followup.service_layer.repositories import Tx
 from turnout_common.clock import parse_rfc3339, utcnow
 from turnout_common.envelope import Envelope
@@ -115,7 +116,7 @@ def apply_checkin_messages(tx: Tx, messages: Sequence[Envelope]) -> None:
                         event_id,
                         {
                             "org_id": data["org_id"],
-                            "state": "pending",
+                            "state": PENDING_PLAN,
                             "ended_at": _time(data["ended_at"]),
                             "due_at": None,
                             "dirty": [],

@@ -19,7 +19,9 @@ from followup.domain.nudges import (
     followup_id,
     message_id,
     nudge_key,
+    resolution_refusal,
 )
+from followup.domain.nudges import RESOLUTIONS as RESOLUTION_RULES
 from followup.domain.settings import FollowupSettings
 from followup.domain.suppression import ORGANIZER, lift_refusal, lifts_contact_unsubscribe, suppression_id
 from followup.service_layer import messages
@@ -315,7 +317,7 @@ def preview(svc: Services, org_id: str, event_id: str, kind: NudgeKind, person_i
     return svc.renderer.render(draft)
 
 
-RESOLUTIONS = ("resend", "mark_sent", "mark_failed")
+RESOLUTIONS = tuple(RESOLUTION_RULES)
 
 
 def resolve(svc: Services, org_id: str, followup: str, action: str, note: str = "") -> dict[str, Any]:
@@ -329,13 +331,9 @@ def resolve(svc: Services, org_id: str, followup: str, action: str, note: str = 
     doc = svc.store.nudges.in_org(org_id, followup)
     if doc is None:
         raise NotFound("no such message in your organization")
-    allowed = {
-        "resend": (NudgeState.DELIVERY_UNKNOWN.value, NudgeState.FAILED.value),
-        "mark_sent": (NudgeState.DELIVERY_UNKNOWN.value,),
-        "mark_failed": (NudgeState.DELIVERY_UNKNOWN.value,),
-    }[action]
-    if doc["state"] not in allowed:
-        raise Conflict(f"a {doc['state']} message cannot be resolved with {action}")
+    refusal = resolution_refusal(action, doc["state"])
+    if refusal is not None:
+        raise Conflict(refusal)
     now = svc.now()
 
     def work(tx: Tx) -> bool:

@@ -33,7 +33,8 @@ from followup.domain.audience import (
     unreachable_reason,
 )
 from followup.domain.introductions import Candidate, Proposal, propose_introductions
-from followup.domain.nudges import PENDING, NudgeKind, NudgeState, followup_id, message_id, nudge_key
+from followup.domain.nudges import NudgeKind, NudgeState, followup_id, message_id, no_longer_due, nudge_key
+from followup.domain.plans import AWAITING_INTRODUCTIONS, PENDING_PLAN, PLANNED, STALE
 from followup.domain.schedule import first_send_time, zone
 from followup.domain.settings import FollowupSettings
 from followup.domain.suppression import suppression_id
@@ -45,10 +46,6 @@ from turnout_common.types import Doc
 
 log = logging.getLogger("followup.scheduler")
 
-PENDING_PLAN = "pending"
-AWAITING_INTRODUCTIONS = "awaiting_introductions"
-PLANNED = "planned"
-STALE = "stale"
 PLANS_AT_ONCE = 20
 DIRTY_AT_ONCE = 50
 
@@ -221,16 +218,10 @@ def reconsider_people(svc: Services, plan: Doc, people: list[str], now: datetime
     specs = _event_specs(event, rows, reachable, settings)
     created = create_nudges(svc, specs, due_at, now, batch_event=event["_id"])
     wanted = {spec.key for spec in specs}
-    simple = [
-        NudgeKind.THANK_YOU,
-        NudgeKind.WE_MISSED_YOU,
-        NudgeKind.FIRST_TIMER_WELCOME,
-        NudgeKind.VOLUNTEER_HOURS,
-    ]
     stale_ids = [
         doc["_id"]
         for doc in svc.store.nudges.of_people_at(event["_id"], people)
-        if doc["kind"] in simple and doc["key"] not in wanted and doc["state"] in PENDING
+        if no_longer_due(doc["kind"], doc["key"], doc["state"], wanted)
     ]
     if stale_ids:
         svc.store.nudges.skip_pending(stale_ids, "no_longer_applies", now)
