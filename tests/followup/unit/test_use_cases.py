@@ -4,6 +4,7 @@ refuses once for now, unsubscribing."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,8 +15,9 @@ from followup.domain.mail import OutgoingMail, Rejected
 from followup.service_layer import tracking
 from followup.service_layer.context import Services
 from followup.service_layer.handlers import apply_checkin_messages
+from followup.service_layer.probe import SendPoint
 from followup.service_layer.scheduling import run_scheduler_once
-from followup.service_layer.sending import send_due_nudges
+from followup.service_layer.sending import Sender, send_due_nudges
 from tests.followup.helpers import Gathering
 from tests.followup.unit.fakes import FakeStore, FakeTransactions, FakeTransport, fake_services
 from turnout_common.envelope import Envelope
@@ -90,7 +92,7 @@ def ended_meeting(svc: Services) -> Gathering:
 def test_an_ended_gathering_gets_its_nudges_planned_once(wired: tuple[Services, FakeStore, FakeTransactions]) -> None:
     svc, store, transactions = wired
     g = ended_meeting(svc)
-    assert store.plans.get(g.event_id)["state"] == "pending"
+    assert store.tables["plans"].docs[g.event_id]["state"] == "pending"
 
     created = run_scheduler_once(svc, "unit")
 
@@ -102,7 +104,7 @@ def test_an_ended_gathering_gets_its_nudges_planned_once(wired: tuple[Services, 
         ("p-cy", "we_missed_you"),
     }  # Dee never consented: nothing for her
     assert created == 4
-    assert store.plans.get(g.event_id)["state"] == "planned"
+    assert store.tables["plans"].docs[g.event_id]["state"] == "planned"
     assert len(store.tables["batches"].all()) == 1
     assert transactions.types().count("followup.scheduled") == 4
     assert {d["email_norm"] for d in store.tables["contacts"].all()} >= {"ann@example.org"}
@@ -182,7 +184,7 @@ def test_unsubscribing_stops_later_emails_and_is_idempotent(
     again = tracking.unsubscribe(svc, ann["_id"], "link")
 
     assert (first.newly, again.newly) == (True, False)
-    assert store.contacts.get("p-ann")["unsubscribed"] is True
+    assert store.tables["contacts"].docs["p-ann"]["unsubscribed"] is True
     entry = store.suppressions.get("org-1:ann@example.org")
     assert entry is not None and entry["reason"] == "unsubscribed" and entry["email_norm"] == "ann@example.org"
     assert transactions.types().count("contact.unsubscribed") == 1
@@ -197,3 +199,27 @@ def test_an_unknown_followup_cannot_be_unsubscribed(wired: tuple[Services, FakeS
     with pytest.raises(tracking.NotFound):
         tracking.unsubscribe(svc, "no-such-followup", "link")
     assert transactions.published == []
+
+
+class RecordingProbe:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, int]] = []
+
+    def reached(self, point: SendPoint, handed_over: int) -> None:
+        self.seen.append((point, handed_over))
+
+
+def test_the_sender_tells_its_probe_each_step(wired: tuple[Services, FakeStore, FakeTransactions]) -> None:
+    """The points the fault tests stop a sender at, with the messages handed over so far."""
+    svc, _, _ = wired
+    ended_meeting(svc)
+    run_scheduler_once(svc, "unit")
+    probe = RecordingProbe()
+    sender = Sender(svc, "probed", probe)
+
+    sender.send_once(threading.Event())
+
+    assert probe.seen[0] == ("after_claim", 0)
+    steps = probe.seen[1:]
+    assert steps == [step for n in range(4) for step in (("before_send", n), ("after_send_before_record", n))]
+    assert sender.handed_over == 4
