@@ -107,22 +107,24 @@ def claiming_expiry(org: Org, token: str) -> str:
     """The same principal, signed now with the stack's key, with an expiry (``x``) a minute ago."""
     principal = principal_of(org, token)
     past = int(time.time()) - 60
-    return TokenSigner(org.secret).issue(
-        Principal(
-            principal.kind,
-            principal.subject_id,
-            principal.org_id,
-            principal.role,
-            principal.name,
-            principal.event_id,
-            principal.session_id,
-            past,
+    return str(
+        TokenSigner(org.secret).issue(
+            Principal(
+                principal.kind,
+                principal.subject_id,
+                principal.org_id,
+                principal.role,
+                principal.name,
+                principal.event_id,
+                principal.session_id,
+                past,
+            )
         )
     )
 
 
 def foreign(org: Org, token: str) -> str:
-    return TokenSigner(FOREIGN_SECRET).issue(principal_of(org, token))
+    return str(TokenSigner(FOREIGN_SECRET).issue(principal_of(org, token)))
 
 
 def forgeries(org: Org, token: str, max_age: int) -> dict[str, str]:
@@ -326,7 +328,11 @@ def test_bad_badges_are_refused_at_the_door(world: tuple[Org, Org]) -> None:
     event_id = a.event_now["id"]
     good = a.now_regs[0]["badge_code"]
     # Tampered: one character changed.
-    for scan in (lambda code: staff_scan(a, event_id, code), lambda code: kiosk_scan(a, code)):
+    scans: list[Callable[[str], requests.Response]] = [
+        lambda code: staff_scan(a, event_id, code),
+        lambda code: kiosk_scan(a, code),
+    ]
+    for scan in scans:
         json_error(scan(_flip(good, len(good) // 2)), 404, "unknown_badge")
         # Foreign: another organization's badge, even one valid at its own door.
         json_error(scan(b.now_regs[0]["badge_code"]), 404, "unknown_badge")
@@ -438,3 +444,35 @@ def test_a_changed_or_closed_public_registration_link_is_refused(world: tuple[Or
     a.api("POST", "checkin", f"/api/v1/events/{event_id}/cancel", 200, json={})
     html_page(call("GET", a.url("checkin", f"/r/{token}")), 410)
     html_page(call("POST", a.url("checkin", f"/r/{token}"), data=form), 410)
+
+
+# -- mixing one organization's ids into another's calls, and granting more than one holds ---------------
+
+
+def test_our_event_with_their_registration_is_refused(world: tuple[Org, Org]) -> None:
+    """Path ids of two organizations in one call: our event, B's checked-in registration."""
+    a, b = world
+    theirs = b.in_regs[0]
+    path = f"/api/v1/events/{a.event_now['id']}/checkins/{theirs['id']}/undo"
+    json_error(call("POST", a.url("checkin", path), headers=bearer(a.tokens["door_staff"])), 404)
+    body = {"registration_id": theirs["id"], "client_key": f"out-{uuid.uuid4().hex}"}
+    answer = call("POST", a.url("checkin", "/api/v1/kiosk/checkouts"), headers=bearer(a.tokens["kiosk"]), json=body)
+    json_error(answer, 404, "unknown_badge")
+    # B's registration is still checked in, by B's own account.
+    listed = b.api("GET", "checkin", f"/api/v1/events/{b.event_now['id']}/registrations", 200)["registrations"]
+    assert next(r for r in listed if r["id"] == theirs["id"])["checked_in_at"] is not None
+
+
+@pytest.mark.parametrize("principal", ["organizer", "api"])
+def test_nobody_grants_more_than_they_hold(world: tuple[Org, Org], principal: str) -> None:
+    """An organizer (or an organizer-role API token) makes no owner, user or token, and cannot deactivate one."""
+    a, _ = world
+    headers = bearer(a.tokens[principal])
+    user = {"email": f"boss-{uuid.uuid4().hex[:8]}@example.org", "name": "Boss", "role": "owner", "password": PASSWORD}
+    json_error(call("POST", a.url("checkin", "/api/v1/users"), headers=headers, json=user), 403, "forbidden_role")
+    token = {"name": "boss", "role": "owner"}
+    json_error(call("POST", a.url("checkin", "/api/v1/api-tokens"), headers=headers, json=token), 403, "forbidden_role")
+    owner_id = principal_of(a, a.tokens["owner"]).subject_id
+    path = f"/api/v1/users/{owner_id}/deactivate"
+    json_error(call("POST", a.url("checkin", path), headers=headers), 403, "forbidden_role")
+    accepted_everywhere(a, a.tokens["owner"])

@@ -188,7 +188,7 @@ class Org:
 def stack_secret(stack: RunningStack) -> str:
     """The key every service of the stack signs with (the development key unless one is set)."""
     env = {**os.environ, **stack.stack.service_env("checkin")}
-    return env.get("TURNOUT_SECRET_KEY") or DEV_SECRET_KEY
+    return str(env.get("TURNOUT_SECRET_KEY") or DEV_SECRET_KEY)
 
 
 def _create_org(stack: RunningStack, org: Org) -> None:
