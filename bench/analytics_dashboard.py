@@ -57,6 +57,7 @@ from analytics.adapters.mongo import (  # noqa: E402
     PEOPLE,
     PEOPLE_SUMMARY,
     REGISTRATION_FACTS,
+    MongoProjections,
     ensure_indexes,
 )
 from analytics.domain.events import EventMeta  # noqa: E402
@@ -361,8 +362,7 @@ def bench_rebuild(args: argparse.Namespace) -> dict[str, Any]:
         insert_rate = len(messages) / (time.monotonic() - started)
         log(f"archived at {insert_rate:,.0f} messages/s; rebuilding ...")
         report = rebuild(
-            client,
-            db,
+            MongoProjections(client, db),
             on_progress=lambda p: log(f"  [{p.phase}] {p.done:,}/{p.total:,} {p.rate:,.0f} msg/s"),
             progress_every=5,
             switch_grace=0,
