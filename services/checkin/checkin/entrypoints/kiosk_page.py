@@ -5,7 +5,7 @@ Everything the kiosk needs is served by this app (no CDN):
 - ``GET /kiosk``: the HTML shell (one page; the screens are drawn by ES modules).
 - ``GET /kiosk/static/<file>``: its JS, CSS, strings, manifest and icons, from
   ``entrypoints/static/kiosk/`` (``vendor/jsQR.js`` is copied there from npm by
-  ``frontend/copy-vendor.mjs`` and may be missing: the page copes).
+  ``services/checkin/frontend/copy-vendor.mjs`` and may be missing: the page copes).
 - ``GET /kiosk/sw.js``: the service worker that keeps the shell and assets for
   offline use. The server writes the build id (a digest of the assets) and the
   list of assets into it, so any change to an asset installs a new worker.
