@@ -82,6 +82,25 @@ class Child:
         if self.process is not None:
             self.process.wait(10)
 
+    def pause(self) -> None:
+        """SIGSTOP the child's whole process group (a hung broker or database)."""
+        if self.alive():
+            os.killpg(self.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.alive():
+            os.killpg(self.pid, signal.SIGCONT)
+
+    def child_pids(self) -> list[int]:
+        """The child's own children (e.g. a gunicorn master's workers), from /proc."""
+        if not self.alive():
+            return []
+        try:
+            with open(f"/proc/{self.pid}/task/{self.pid}/children") as handle:
+                return [int(pid) for pid in handle.read().split()]
+        except OSError:
+            return []
+
     def stop(self, timeout: float = 25.0) -> int | None:
         if self.process is None:
             return None

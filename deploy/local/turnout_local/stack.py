@@ -170,6 +170,14 @@ class Stack:
         self.children[name] = child.start()
         return child
 
+    def restart(self, name: str) -> Child:
+        """Start ``"<service>-<process>"`` again after it died (what a supervisor does);
+        a child still alive is stopped first."""
+        old = self.children[name]
+        old.stop()
+        service, process = name.split("-", 1)
+        return self.start_process(service, process)
+
     def start_services(self) -> None:
         for service, processes in PROCESSES.items():
             for process in processes:
