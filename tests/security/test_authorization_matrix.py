@@ -477,6 +477,8 @@ ROWS: list[Row] = [
         "404 404 404 404 403 404 302", lambda c: Req(f"/events/{done_event(c)}/messages")),
     Row("followup", "GET", "/messages/<followup_id>", "page", "200 200 200 200 403 200 302",
         "404 404 404 404 403 404 302", lambda c: Req(f"/messages/{followup_id(c)}")),
+    Row("followup", "GET", "/messages/<followup_id>/preview", "page", "200 200 200 200 403 200 302",
+        "404 404 404 404 403 404 302", lambda c: Req(f"/messages/{followup_id(c)}/preview")),
     # ---- analytics: operations and static (public)
     Row("analytics", "GET", "/healthz", "public", ALL_200, ALL_200, fixed("/healthz")),
     Row("analytics", "GET", "/readyz", "public", ALL_200, ALL_200, fixed("/readyz")),
@@ -540,15 +542,7 @@ class KnownBug:
         )
 
 
-KNOWN_BUGS: list[KnownBug] = [
-    KnownBug(
-        "followup",
-        "GET",
-        "/static/<path:filename>",
-        "bug (not authorization): followup's Flask app looks for static files in followup/static, but they are in "
-        "followup/entrypoints/static, so /static/followup.css (linked by every followup page) answers 404",
-    ),
-]
+KNOWN_BUGS: list[KnownBug] = []
 
 
 def known_bug(row: Row, principal: str, column: str) -> KnownBug | None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Flask
-
 if TYPE_CHECKING:
+    from flask import Flask
+
     from followup.config import Settings
 
 __version__ = "0.2.0"
@@ -21,10 +21,10 @@ def create_app(config: Settings | None = None) -> Flask:
     from followup import bootstrap
     from followup.config import Settings
     from followup.entrypoints import api, pages, public
+    from turnout_common.web import service_app
 
     settings = config if config is not None else Settings.from_env()
-    app = Flask(__name__, template_folder="entrypoints/templates")
-    app.config["SETTINGS"] = settings
+    app = service_app(__name__, settings)
     bootstrap.init_app(app, settings)
     api.init_app(app)
     app.register_blueprint(public.bp)

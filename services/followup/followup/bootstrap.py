@@ -19,7 +19,7 @@ from followup.config import Settings
 from followup.domain.links import LinkTokens
 from followup.service_layer.context import Services
 from followup.service_layer.ports import MailTransport
-from turnout_common import logs, mongo
+from turnout_common import mongo
 from turnout_common.auth import TokenSigner
 from turnout_common.contracts import registry
 from turnout_common.types import Doc
@@ -112,7 +112,6 @@ def build_context(settings: Settings, app_name: str) -> Context:
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    logs.configure_logging("followup", settings.log_level)
     app.extensions["followup"] = build_context(settings, "turnout-followup-web")
 
 

@@ -119,13 +119,65 @@ def test_messages_list_and_the_message_exactly_as_sent(
     page = client.get(f"/events/{sent.event_id}/messages", headers=auth(org_id))
     assert page.status_code == 200 and b"we missed you" in page.data
     one = client.get(f"/messages/{thank_you['_id']}", headers=auth(org_id))
-    assert one.status_code == 200 and b"srcdoc=" in one.data and b"<script" not in one.data
+    assert one.status_code == 200 and b"<script" not in one.data
+    assert f'src="/messages/{thank_you["_id"]}/preview"'.encode() in one.data
     # Opens and clicks show in the status.
     token = svc.links.open(thank_you["_id"])
     pixel = client.get(f"/o/{token}.gif")
     assert pixel.status_code == 200 and pixel.mimetype == "image/gif"
     opened = client.get(f"/api/v1/events/{sent.event_id}/messages?status=opened", headers=auth(org_id)).get_json()
     assert [m["id"] for m in opened["messages"]] == [thank_you["_id"]]
+
+
+def test_every_page_links_a_stylesheet_that_is_served(client: FlaskClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    links = re.findall(r'<link rel="stylesheet" href="([^"]+)"', page.get_data(as_text=True))
+    assert links == ["/static/followup.css"]
+    sheet = client.get(links[0])
+    assert sheet.status_code == 200 and sheet.mimetype == "text/css"
+    assert b"iframe" in sheet.data
+
+
+def test_the_message_page_frames_the_email_with_its_own_policy(
+    client: FlaskClient, svc: Services, sent: Gathering, org_id: str
+) -> None:
+    """The email's HTML is served on its own, with a policy that lets its inline
+    styles apply (the pages' default policy would block them) and nothing else."""
+    thank_you = nudge_of(svc, "a-ann", "thank_you")
+    path = f"/messages/{thank_you['_id']}/preview"
+    page = client.get(f"/messages/{thank_you['_id']}", headers=auth(org_id, "viewer"))
+    assert page.status_code == 200
+    frame = re.search(r"<iframe [^>]*>", page.get_data(as_text=True))
+    assert frame is not None and 'sandbox=""' in frame[0] and f'src="{path}"' in frame[0] and "srcdoc" not in frame[0]
+    assert "style-src 'self'" in page.headers["Content-Security-Policy"]
+    preview = client.get(path, headers=auth(org_id, "viewer"))
+    assert preview.status_code == 200 and preview.mimetype == "text/html"
+    assert preview.headers["Content-Security-Policy"] == (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; frame-ancestors 'self'; sandbox"
+    )
+    assert preview.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert preview.headers["X-Content-Type-Options"] == "nosniff"
+    detail = client.get(f"/api/v1/messages/{thank_you['_id']}", headers=auth(org_id)).get_json()
+    html = preview.get_data(as_text=True)
+    assert html == detail["rendered"]["html"]
+    assert "API evening" in html and 'style="' in html
+    # Another organization's organizer: no such message; signed out: to sign in on checkin.
+    assert client.get(path, headers=auth("another-org")).status_code == 404
+    assert client.get("/messages/nothing/preview", headers=auth(org_id)).status_code == 404
+    signed_out = client.get(path)
+    assert signed_out.status_code == 302 and "/login?next=" in signed_out.headers["Location"]
+    assert client.get(path, headers={"Authorization": "Bearer forged"}).status_code == 302
+
+
+def test_a_message_not_yet_sent_previews_as_a_note(client: FlaskClient, svc: Services, org_id: str) -> None:
+    g = Gathering(org_id, kind="meeting", title="Not yet")
+    apply(svc, [g.scheduled(), g.registered("n-dan", "Dan", "dan@api.example.org"), g.checked_in("n-dan"), g.ended()])
+    run_scheduler_once(svc, "test")
+    waiting = nudge_of(svc, "n-dan", "thank_you")
+    preview = client.get(f"/messages/{waiting['_id']}/preview", headers=auth(org_id))
+    assert preview.status_code == 200 and "Not rendered yet" in preview.get_data(as_text=True)
+    assert preview.headers["Content-Security-Policy"].startswith("default-src 'none'")
 
 
 def test_scoping_and_permissions(client: FlaskClient, svc: Services, sent: Gathering, org_id: str) -> None:

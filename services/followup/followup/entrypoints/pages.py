@@ -17,6 +17,12 @@ from turnout_common.web import ApiError, operation
 bp = Blueprint("pages", __name__)
 HTML = "text/html"
 
+# The email's own HTML, shown in the message page's sandboxed frame: its inline
+# styles apply (the pages' default policy blocks them), nothing else loads or
+# runs, and only this site's pages may frame it.
+PREVIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; frame-ancestors 'self'; sandbox"
+NOT_RENDERED = "<!doctype html><title>Not rendered yet</title><p>Not rendered yet: it is rendered when it is sent.</p>"
+
 
 @bp.errorhandler(ApiError)
 def _page_error(error: ApiError) -> Any:
@@ -68,3 +74,19 @@ def messages_page(event_id: str) -> str:
 def message_page(followup_id: str) -> Any:
     detail = organizer.message_detail(context_of(current_app).services, g.principal.org_id, followup_id)
     return render_template("message.html", message=detail)
+
+
+@bp.get("/messages/<followup_id>/preview")
+@operation(
+    "One follow-up message's HTML as sent, for the sandboxed frame of its page (HTML)",
+    content=HTML,
+    auth="view",
+    responses={200: "the email's HTML (or a note that it is not rendered yet)", 404: "not in your organization"},
+    tags=["pages"],
+)
+def message_preview(followup_id: str) -> Response:
+    html = organizer.message_html(context_of(current_app).services, g.principal.org_id, followup_id)
+    response = Response(html if html is not None else NOT_RENDERED, mimetype=HTML)
+    response.headers["Content-Security-Policy"] = PREVIEW_CSP
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response

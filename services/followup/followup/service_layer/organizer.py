@@ -272,6 +272,18 @@ def message_detail(svc: Services, org_id: str, followup: str) -> dict[str, Any]:
     return detail
 
 
+def message_html(svc: Services, org_id: str, followup: str) -> str | None:
+    """The HTML part of one message as it was last rendered (None before it is rendered)."""
+    doc = svc.store.nudges.in_org(org_id, followup)
+    if doc is None:
+        raise NotFound("no such message in your organization")
+    raw = rendered_raw(svc, doc)
+    if raw is None:
+        return None
+    html: str = parse_rendered(raw)["html"]
+    return html
+
+
 def preview(svc: Services, org_id: str, event_id: str, kind: NudgeKind, person_id: str) -> OutgoingMail:
     """Render any nudge for any attendee of a gathering, as it would go out now."""
     event = event_of(svc, org_id, event_id)
