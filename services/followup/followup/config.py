@@ -9,7 +9,6 @@ from turnout_common import config
 from turnout_common.config import SettingError
 
 TRANSPORTS = ("smtp", "http")
-FAULT_POINTS = ("after_claim", "before_send", "after_send_before_record")
 WORKER_LOOPS = ("consumer", "scheduler", "sender")
 
 
@@ -52,9 +51,6 @@ class Settings(config.ServiceSettings):
     # -- operations -----------------------------------------------------------
     webhook_secret: str = ""
     worker_loops: tuple[str, ...] = WORKER_LOOPS
-    # Fault injection for the crash tests: only honoured when set.
-    fault_at: str = ""
-    fault_after_messages: int = 0
 
     @property
     def mail_from_address(self) -> str:
@@ -73,9 +69,6 @@ class Settings(config.ServiceSettings):
         transport = config.env_str("FOLLOWUP_TRANSPORT", "smtp")
         if transport not in TRANSPORTS:
             raise SettingError(f"FOLLOWUP_TRANSPORT must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
-        fault_at = config.env_str("FOLLOWUP_FAULT_AT", "")
-        if fault_at and fault_at not in FAULT_POINTS:
-            raise SettingError(f"FOLLOWUP_FAULT_AT must be one of {', '.join(FAULT_POINTS)}, got {fault_at!r}")
         loops = tuple(
             name.strip() for name in config.env_str("FOLLOWUP_WORKER_LOOPS", ",".join(WORKER_LOOPS)).split(",")
         )
@@ -116,8 +109,6 @@ class Settings(config.ServiceSettings):
             win_back_scan_seconds=config.env_float("FOLLOWUP_WINBACK_SCAN_SECONDS", 3600.0),
             webhook_secret=config.env_str("FOLLOWUP_WEBHOOK_SECRET", ""),
             worker_loops=loops,
-            fault_at=fault_at,
-            fault_after_messages=config.env_int("FOLLOWUP_FAULT_AFTER_MESSAGES", 0, minimum=0),
         )
         from followup.domain.schedule import DaytimeWindow, InvalidWindow
 
