@@ -136,14 +136,21 @@ def main() -> int:
 
         ensure_topics(env["KAFKA_BOOTSTRAP_SERVERS"], 6)
 
+        from followup.adapters.repositories import in_transaction
         from followup.bootstrap import build_services
         from followup.config import Settings
-        from followup.service_layer.handlers import apply_checkin_messages
+        from followup.service_layer.handlers import apply_checkin_messages as apply_on_tx
         from turnout_common.envelope import new_envelope
         from turnout_common.mongo import UnitOfWork
 
         svc = build_services(Settings.from_env(), "bench-followup")
-        db = svc.db
+        client, db = svc.mongo
+        # The consumer's handler, as the consumer runs it: in one transaction, on the repositories.
+        apply_checkin_messages = in_transaction(apply_on_tx)
+
+        def apply(messages: list[Any]) -> None:
+            UnitOfWork(client, db).run(lambda uow: apply_checkin_messages(uow, messages))
+
         org_id, event_id = uuid.uuid4().hex[:24], uuid.uuid4().hex[:24]
         starts = datetime.now(UTC) - timedelta(hours=3)
         base = {
@@ -219,13 +226,12 @@ def main() -> int:
         log(f"loading {len(facts):,} facts through follow-up's consumer handler")
         loaded = time.monotonic()
         for start in range(0, len(facts), 500):
-            chunk = facts[start : start + 500]
-            UnitOfWork(svc.client, db).run(lambda uow, chunk=chunk: apply_checkin_messages(uow, chunk))
+            apply(facts[start : start + 500])
         log(f"facts loaded in {time.monotonic() - loaded:.1f}s")
 
         # By default, send when planning is done and the relay has published the plan's
         # followup.scheduled messages (production waits 2 hours; this is about 20 ms per nudge).
-        expected = args.attendees
+        expected: int = args.attendees
         delay = args.delay or max(30, int(expected * (0.004 if args.no_relay else 0.02)))
         env["FOLLOWUP_SEND_DELAY_SECONDS"] = str(delay)
         for name in ("worker", "relay"):
@@ -239,16 +245,12 @@ def main() -> int:
             ).start()
             children.append(child)
         ended_at = datetime.now(UTC)
-        UnitOfWork(svc.client, db).run(
-            lambda uow: apply_checkin_messages(
-                uow,
-                [
-                    envelope(
-                        "event.ended",
-                        {**base, "capacity": None, "ended_at": ended_at.isoformat(), "ended_by": "organizer"},
-                    )
-                ],
-            )
+        apply(
+            [
+                envelope(
+                    "event.ended", {**base, "capacity": None, "ended_at": ended_at.isoformat(), "ended_by": "organizer"}
+                )
+            ]
         )
         log(f"event ended; follow-ups due {delay}s later")
         wait(
@@ -263,7 +265,7 @@ def main() -> int:
         if not args.no_relay:
 
             def drained() -> bool:
-                return db["outbox"].count_documents({"state": {"$ne": "published"}}) == 0
+                return int(db["outbox"].count_documents({"state": {"$ne": "published"}})) == 0
 
             wait(drained, 600, "the outbox to drain", interval=1.0)
             drained_at = time.time()
