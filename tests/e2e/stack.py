@@ -31,10 +31,20 @@ class RunningStack:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+# Every suite on the stack (browser, e2e, the security matrix, the fuzzer) calls
+# from one address, 127.0.0.1: the per-address limits on sign-in and public
+# registration are raised for it. The per-account, per-kiosk and per-link-route
+# limits keep their defaults (tests/checkin and tests/followup test each one).
+SHARED_ADDRESS_LIMITS = {
+    "TURNOUT_RATE_LIMIT_SIGN_IN_ADDRESS": "2000 per 15 minutes",
+    "TURNOUT_RATE_LIMIT_PUBLIC_REGISTRATION": "2000 per 15 minutes",
+}
+
+
 @pytest.fixture(scope="session")
 def running_stack() -> Iterator[RunningStack]:
     data_dir = Path(tempfile.mkdtemp(prefix="turnout-e2e-"))
-    config = StackConfig.on_free_ports(data_dir)
+    config = StackConfig.on_free_ports(data_dir, extra_env=SHARED_ADDRESS_LIMITS)
     stack = Stack(config)
     try:
         stack.start_infrastructure()

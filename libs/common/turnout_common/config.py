@@ -119,6 +119,60 @@ class PublicUrls:
         return url
 
 
+# -- abuse limits ---------------------------------------------------------------------------------------
+
+RATE_LIMIT_VARIABLES = {
+    "storage_uri": "TURNOUT_RATE_LIMIT_STORAGE",
+    "sign_in_account": "TURNOUT_RATE_LIMIT_SIGN_IN_ACCOUNT",
+    "sign_in_address": "TURNOUT_RATE_LIMIT_SIGN_IN_ADDRESS",
+    "kiosk_search": "TURNOUT_RATE_LIMIT_KIOSK_SEARCH",
+    "public_registration": "TURNOUT_RATE_LIMIT_PUBLIC_REGISTRATION",
+    "links": "TURNOUT_RATE_LIMIT_LINKS",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitSettings:
+    """How often a caller may do what attackers repeat (``turnout_common.limits``
+    applies them). Each limit is a Flask-Limiter string such as ``10 per 15 minutes``
+    (several joined by ``;``); the README's configuration section says why each
+    default is what it is."""
+
+    # Where the counters live: ``memory://`` (per process: with N gunicorn
+    # workers a client may get up to N times each limit) or ``mongodb://...``
+    # (shared by every process).
+    storage_uri: str = "memory://"
+    # Failed sign-ins per account (the normalized email), API and form together.
+    sign_in_account: str = "10 per 15 minutes"
+    # Sign-in attempts (failed or not) per client address, API and form together.
+    sign_in_address: str = "50 per 15 minutes"
+    # Name searches per kiosk.
+    kiosk_search: str = "120 per minute"
+    # Public registration form posts per client address.
+    public_registration: str = "60 per 15 minutes"
+    # Each follow-up email link route (unsubscribe, feedback, click, introduction) per client address.
+    links: str = "120 per minute"
+
+    @classmethod
+    def from_env(cls) -> RateLimitSettings:
+        from limits import parse_many
+
+        defaults = cls()
+        values = {field: env_str(name, getattr(defaults, field)) for field, name in RATE_LIMIT_VARIABLES.items()}
+        for field, value in values.items():
+            if field == "storage_uri":
+                if not value.startswith(("memory://", "mongodb://", "mongodb+srv://")):
+                    raise SettingError(f"{RATE_LIMIT_VARIABLES[field]} must be memory:// or a mongodb:// URI")
+                continue
+            try:
+                parse_many(value)
+            except ValueError as exc:
+                raise SettingError(
+                    f"{RATE_LIMIT_VARIABLES[field]} must be a rate like '10 per 15 minutes', got {value!r}"
+                ) from exc
+        return cls(**values)
+
+
 @dataclass(frozen=True, slots=True)
 class ServiceSettings:
     """The settings every service has; each service's ``Settings`` extends it.
@@ -139,6 +193,8 @@ class ServiceSettings:
     # Behind a reverse proxy (TURNOUT_TRUST_PROXY=1): read the client's address,
     # scheme and host from its X-Forwarded-* headers.
     trust_proxy: bool
+    # Abuse limits (TURNOUT_RATE_LIMIT_*), the same names in every service.
+    rate_limits: RateLimitSettings
 
     @property
     def public_url(self) -> str:
@@ -157,6 +213,7 @@ class ServiceValues(TypedDict):
     public_urls: PublicUrls
     max_body_bytes: int
     trust_proxy: bool
+    rate_limits: RateLimitSettings
 
 
 def service_values(service: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> ServiceValues:
@@ -174,6 +231,7 @@ def service_values(service: str, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
         public_urls=PublicUrls.from_env(),
         max_body_bytes=env_int(f"{prefix}_MAX_BODY_BYTES", max_body_bytes, minimum=1024),
         trust_proxy=os.environ.get("TURNOUT_TRUST_PROXY") == "1",
+        rate_limits=RateLimitSettings.from_env(),
     )
 
 
