@@ -226,6 +226,14 @@ ACCESS_PRODUCED: dict[str, Any] = {
         "api_token_revoked",
         STARTS.astimezone(ZoneInfo("America/Chicago")),
     ),
+    "session": lambda: access_revoked_message(
+        "65f1a2b3c4d5e6f708192a3b",
+        "session:hT4kq9Z2xWm7PbRc",
+        "session",
+        "signed_out",
+        STARTS,
+        STARTS + timedelta(hours=12),
+    ),
 }
 
 
@@ -243,6 +251,8 @@ def test_access_revoked_is_keyed_by_organization_and_names_the_subject(case: str
     # The relay keys the record by the organization (a plain string, never empty).
     assert str(envelope.data[route.key_field]) == "65f1a2b3c4d5e6f708192a3b"
     assert JSONFormat().read(None, envelope.to_json()).get_subject() == envelope.data["subject_id"]
+    # Only a session's record expires (with the session); the others are kept.
+    assert envelope.data.get("expires_at") == ("2026-03-16T02:00:00.000Z" if case == "session" else None)
     # No projection reads it: analytics' fold ignores it.
     assert _fold(envelope).is_empty()
 

@@ -1,6 +1,6 @@
-"""Revocation across services on the launched stack: an API token revoked, or
-a user deactivated, in checkin is refused by followup and analytics within
-seconds (checkin's outbox -> relay -> Kafka ``access.revoked`` -> each worker's
+"""Revocation across services on the launched stack: an API token revoked, a
+user deactivated, or a session signed out of, in checkin is refused by
+followup and analytics within seconds (checkin's outbox -> relay -> Kafka ``access.revoked`` -> each worker's
 ``revoked_subjects`` -> each web app's token check). Real broker, database and
 processes; nothing mocked."""
 
@@ -108,6 +108,40 @@ def test_a_deactivated_users_session_is_refused_by_every_service_within_seconds(
     # The analytics dashboard (session cookie) asks them to sign in again.
     page = requests.get(running_stack.url("analytics", "/dashboard"), cookies={"turnout_session": token}, timeout=10)
     assert page.status_code == 401 and "/login?next=" in page.text
+    _works_everywhere(running_stack, running_stack.token)
+
+
+def test_a_session_signed_out_of_is_refused_by_every_service_within_seconds(running_stack: RunningStack) -> None:
+    email = f"leaving-{uuid.uuid4().hex[:8]}@example.org"
+    password = "a-long-enough-password"
+    added = requests.post(
+        running_stack.url("checkin", "/api/v1/users"),
+        json={"email": email, "name": "Signing Out", "role": "organizer", "password": password},
+        headers=running_stack.headers,
+        timeout=10,
+    )
+    assert added.status_code == 201, added.text
+
+    def sign_in() -> str:
+        answer = requests.post(
+            running_stack.url("checkin", "/api/v1/auth/login"), json={"email": email, "password": password}, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["token"])
+
+    token, other_session = sign_in(), sign_in()
+    _works_everywhere(running_stack, token)
+
+    out = requests.post(
+        running_stack.url("checkin", "/api/v1/auth/logout"), headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert out.status_code == 204, out.text
+    took = _refused_everywhere(running_stack, token, "session_ended")
+    print(f"signed-out session refused after {took}")
+    page = requests.get(running_stack.url("analytics", "/dashboard"), cookies={"turnout_session": token}, timeout=10)
+    assert page.status_code == 401 and "/login?next=" in page.text
+    # Only that session ended: the same user's other session, and everyone else's, go on.
+    _works_everywhere(running_stack, other_session)
     _works_everywhere(running_stack, running_stack.token)
 
 

@@ -30,7 +30,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,7 +40,7 @@ from tests.e2e.stack import RunningStack
 from tests.security.conftest import SUMMARY
 from tests.security.links import mint_link
 from tests.security.world import PASSWORD, PRINCIPALS, USER_ROLES, Org, bearer, call
-from turnout_common.auth import SESSION_COOKIE
+from turnout_common.auth import SESSION_COOKIE, TokenSigner
 
 pytestmark = pytest.mark.e2e
 
@@ -55,6 +55,7 @@ class Req:
     data: Any = None
     content_type: str | None = None
     stream: bool = False  # Server-Sent Events: read the status and the first bytes, then hang up
+    token: str | None = None  # the caller's credential for this call instead of its usual one (see own_session)
 
 
 @dataclass(frozen=True)
@@ -175,6 +176,20 @@ def login_form(c: Cell) -> Req:
 
 def login_json(c: Cell) -> Req:
     return Req("/api/v1/auth/login", json={"email": f"viewer-{c.org.tag}@example.org", "password": PASSWORD})
+
+
+def own_session(path: str) -> Build:
+    """For a call that ends the caller's session (signing out): a user calls with a
+    new session of their own, made for this call, so their usual one lives on."""
+
+    def build(c: Cell) -> Req:
+        token = c.me.tokens.get(c.principal)
+        if token is None or c.principal not in ("owner", *USER_ROLES):
+            return Req(path)
+        signer = TokenSigner(c.me.secret)
+        return Req(path, token=signer.issue(replace(signer.verify(token), session_id=uuid.uuid4().hex[:16])))
+
+    return build
 
 
 def public_register(c: Cell) -> Req:
@@ -318,7 +333,10 @@ ROWS: list[Row] = [
     Row("checkin", "POST", "/login", "public", "303 303 303 303 303 303 303", "303 303 303 303 303 303 303",
         login_form),
     Row("checkin", "POST", "/logout", "page", "303 303 303 303 303 303 303", "303 303 303 303 303 303 303",
-        fixed("/logout"), "clears the cookie (test_tokens: the session itself stays valid)"),
+        own_session("/logout"), "ends a user's session (test_tokens) and clears the cookie; others: clears it"),
+    Row("checkin", "POST", "/api/v1/auth/logout", "api", "204 204 204 204 403 400 401",
+        "204 204 204 204 403 400 401", own_session("/api/v1/auth/logout"),
+        "ends the caller's session; an API token is not a session (400)"),
     # ---- checkin: the public registration link (its token is the credential)
     Row("checkin", "GET", "/r/<token>", "public", ALL_200, ALL_200, lambda c: Req(f"/r/{c.org.public_token}")),
     Row("checkin", "POST", "/r/<token>", "public", "201 201 201 201 201 201 201", "201 201 201 201 201 201 201",
@@ -594,7 +612,7 @@ class Outcome:
 
 
 def _headers(row: Row, cell: Cell, req: Req) -> tuple[dict[str, str], dict[str, str]]:
-    token = cell.me.tokens.get(cell.principal)
+    token = req.token or cell.me.tokens.get(cell.principal)
     headers: dict[str, str] = {}
     cookies: dict[str, str] = {}
     if token is not None:

@@ -6,8 +6,10 @@ user id, organization and role; followup and analytics verify the signature
 and the expiry without calling checkin. Kiosk device tokens are signed the
 same way but are also checked against checkin's kiosk list, so they can be
 revoked; only checkin accepts them. API tokens carry their own expiry in the
-signed payload, so every service refuses one past it; revocations and
-deactivations reach followup and analytics as ``access.revoked`` messages.
+signed payload, so every service refuses one past it. Each session token
+carries its own session id, so signing out ends that session only. API token
+revocations, deactivations and sign-outs reach followup and analytics as
+``access.revoked`` messages (``turnout_common.revocations``).
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ class Principal:
     role: str  # a user's role; kiosks are "kiosk"
     name: str
     event_id: str | None = None
-    # A kiosk's pairing: re-pairing or revoking the kiosk invalidates older tokens.
+    # A kiosk's pairing (re-pairing or revoking the kiosk invalidates older tokens),
+    # a user's sign-in (signing out ends it) or an API token's id.
     session_id: str | None = None
     # When the token stops being valid (epoch seconds), for tokens shorter-lived
     # than their kind's age limit (an API token created for 30 days).

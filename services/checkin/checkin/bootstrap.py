@@ -47,7 +47,7 @@ def build_context(settings: Settings, app_name: str) -> WiredContext:
         events=EventCache(store.events),
         kiosk_sessions=KioskSessions(store.kiosks),
         rosters=RosterCache(),
-        access=AccessChecks(store.users, store.api_tokens),
+        access=AccessChecks(store.users, store.api_tokens, store.ended_sessions),
         client=client,
         db=db,
     )

@@ -1,13 +1,14 @@
 """Analytics refuses what checkin revoked: its consumer handler (``project``)
 records ``access.revoked`` in ``revoked_subjects`` in the batch's transaction,
-and the API and dashboard refuse that user or API token within seconds, on the
-real database."""
+and the API and dashboard refuse that user, API token or signed-out session
+within seconds, on the real database."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -15,6 +16,7 @@ from flask.testing import FlaskClient
 
 from tests.analytics.integration.conftest import app_settings
 from turnout_common.auth import SESSION_COOKIE, Principal, TokenSigner
+from turnout_common.clock import to_rfc3339, utcnow
 from turnout_common.config import secret_key
 from turnout_common.contracts import registry
 from turnout_common.envelope import Envelope, new_envelope
@@ -22,6 +24,9 @@ from turnout_common.mongo import UnitOfWork
 from turnout_common.revocations import REVOKED_SUBJECTS
 
 pytestmark = pytest.mark.integration
+
+# When a signed-out session's token would have expired anyway (its record may go then).
+EXPIRES_AT = to_rfc3339(utcnow() + timedelta(hours=12))
 
 
 def revoked(org_id: str, subject_id: str, kind: str) -> Envelope:
@@ -110,3 +115,46 @@ def test_a_revoked_api_token_and_a_deactivated_user_are_refused(app: Flask, clie
     other = signer.issue(Principal("user", "u-other", org_id, "viewer", "Ben"))
     client.delete_cookie(SESSION_COOKIE)
     assert client.get("/api/v1/events", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+
+
+def test_a_signed_out_session_is_refused_and_its_record_expires_with_it(app: Flask, client: FlaskClient) -> None:
+    org_id = f"org-{uuid.uuid4().hex[:8]}"
+    signer = TokenSigner(secret_key())
+    user_id = f"u-{uuid.uuid4().hex[:8]}"
+    ended = Principal("user", user_id, org_id, "viewer", "Ann", session_id=uuid.uuid4().hex[:16])
+    kept = Principal("user", user_id, org_id, "viewer", "Ann", session_id=uuid.uuid4().hex[:16])
+    ended_bearer = {"Authorization": f"Bearer {signer.issue(ended)}"}
+    kept_bearer = {"Authorization": f"Bearer {signer.issue(kept)}"}
+    assert client.get("/api/v1/overview", headers=ended_bearer).status_code == 200
+
+    subject_id = f"session:{ended.session_id}"
+    message = new_envelope(
+        "access.revoked",
+        source="/turnout/checkin",
+        subject=subject_id,
+        data={
+            "org_id": org_id,
+            "subject_id": subject_id,
+            "subject_kind": "session",
+            "reason": "signed_out",
+            "revoked_at": "2026-03-20T09:15:02.411Z",
+            "expires_at": EXPIRES_AT,  # in the future: the TTL index keeps it
+        },
+    )
+    registry().validate(message)
+    project(app, [message])
+    project(app, [message])  # a replay changes nothing
+
+    _until(lambda: client.get("/api/v1/overview", headers=ended_bearer).status_code == 401)
+    answer = client.get("/api/v1/events", headers=ended_bearer)
+    assert answer.status_code == 401 and answer.get_json()["error"]["code"] == "session_ended"
+    client.set_cookie(SESSION_COOKIE, signer.issue(ended))
+    assert client.get("/dashboard").status_code == 401
+    client.delete_cookie(SESSION_COOKIE)
+    assert client.get("/api/v1/overview", headers=kept_bearer).status_code == 200
+    db = app.extensions["analytics"].db
+    (doc,) = list(db[REVOKED_SUBJECTS].find())
+    assert doc["_id"] == subject_id and doc["reason"] == "signed_out"
+    assert to_rfc3339(doc["expires_at"]) == EXPIRES_AT
+    ttl = [i for i in db[REVOKED_SUBJECTS].index_information().values() if i["key"] == [("expires_at", 1)]]
+    assert ttl and ttl[0]["expireAfterSeconds"] == 0

@@ -8,6 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from tests.checkin.integration.conftest import PASSWORD, Org, add_user, headers, login, new_org
+from turnout_common.clock import to_rfc3339
 
 pytestmark = pytest.mark.integration
 
@@ -120,3 +121,49 @@ def test_deactivating_a_user_publishes_access_revoked(client: FlaskClient, org: 
     # checkin itself refuses the user at once (its own cache was told).
     answer = client.get("/api/v1/events", headers=headers(token))
     assert answer.status_code == 401 and answer.get_json()["error"]["code"] == "user_deactivated"
+
+
+def test_signing_out_ends_that_session_at_once_and_announces_it(client: FlaskClient, org: Org, ctx: Any) -> None:
+    from turnout_common.auth import SESSION_MAX_AGE
+
+    token = add_user(client.application, client, org.id, "viewer")
+    other = login(client, ctx.db["users"].find_one({"_id": _me(client, token)["id"]})["email"])
+    principal = ctx.signer.verify(token)
+    assert principal.session_id and principal.session_id != ctx.signer.verify(other).session_id
+    answer = client.post("/api/v1/auth/logout", headers=headers(token))
+    assert answer.status_code == 204 and answer.get_data() == b""
+    assert "turnout_session=;" in answer.headers["Set-Cookie"]
+    # checkin refuses it at once; the user's other session goes on.
+    for path in ("/api/v1/me", "/api/v1/events"):
+        refused = client.get(path, headers=headers(token))
+        assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "session_ended"
+    assert client.get("/api/v1/me", headers=headers(other)).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=headers(token)).status_code == 401
+    # Recorded until the session would have expired anyway (a TTL index drops it then) ...
+    stored = ctx.db["ended_sessions"].find_one({"_id": principal.session_id})
+    assert stored["user_id"] == principal.subject_id and stored["org_id"] == org.id
+    assert (stored["expires_at"] - stored["ended_at"]).total_seconds() == SESSION_MAX_AGE
+    ttl = [i for i in ctx.db["ended_sessions"].index_information().values() if i["key"] == [("expires_at", 1)]]
+    assert ttl and ttl[0]["expireAfterSeconds"] == 0
+    # ... and announced to followup and analytics in the same write.
+    (message,) = _access_revoked(ctx)
+    assert message.subject == message.data["subject_id"] == f"session:{principal.session_id}"
+    assert (message.data["subject_kind"], message.data["reason"]) == ("session", "signed_out")
+    assert message.data["org_id"] == org.id
+    assert message.data["expires_at"] == to_rfc3339(stored["expires_at"])
+
+
+def test_only_a_session_signs_out(client: FlaskClient, org: Org, ctx: Any) -> None:
+    created = client.post(
+        "/api/v1/api-tokens", json={"name": "CRM sync", "role": "viewer"}, headers=headers(org.token)
+    ).get_json()
+    answer = client.post("/api/v1/auth/logout", headers=headers(created["token"]))
+    assert answer.status_code == 400 and answer.get_json()["error"]["code"] == "not_a_session"
+    assert client.get("/api/v1/me", headers=headers(created["token"])).status_code == 200
+    nobody = client.post("/api/v1/auth/logout")
+    assert nobody.status_code == 401
+    assert _access_revoked(ctx) == []
+
+
+def _me(client: FlaskClient, token: str) -> Any:
+    return client.get("/api/v1/me", headers=headers(token)).get_json()

@@ -66,7 +66,7 @@ def recorded(app: Flask, settings: Any) -> Iterator[tuple[Any, Recorder]]:
         events=EventCache(store.events),
         kiosk_sessions=KioskSessions(store.kiosks),
         rosters=RosterCache(),
-        access=AccessChecks(store.users, store.api_tokens),
+        access=AccessChecks(store.users, store.api_tokens, store.ended_sessions),
     )
     yield ctx, recorder
     client.close()

@@ -163,6 +163,23 @@ def test_sign_out_clears_the_cookie(app: Flask, org: Org) -> None:
     assert response.headers["Location"] == "/login?next=/events"
 
 
+def test_signing_out_ends_the_session_not_only_the_cookie(app: Flask, org: Org) -> None:
+    client = browser(app, org.owner_email)
+    token = client.get_cookie("turnout_session")
+    assert token is not None
+    kept = app.test_client()
+    kept.set_cookie("turnout_session", token.value)  # a copy of the cookie, taken before signing out
+    assert kept.get("/events").status_code == 200
+    assert client.post("/logout", headers=SAME_SITE).status_code == 303
+    refused = kept.get("/events")
+    assert refused.status_code == 302 and refused.headers["Location"] == "/login?next=/events"
+    answer = app.test_client().get("/api/v1/me", headers={"Authorization": f"Bearer {token.value}"})
+    assert answer.status_code == 401 and answer.get_json()["error"]["code"] == "session_ended"
+    # Signing out again with the ended session is harmless; signing in again gives a new session.
+    assert kept.post("/logout", headers=SAME_SITE).status_code == 303
+    assert browser(app, org.owner_email).get("/events").status_code == 200
+
+
 def test_pages_redirect_to_sign_in_with_next(client: FlaskClient, org: Org) -> None:
     event = create_event(client, org.token)
     for path in (

@@ -126,6 +126,15 @@ class FakeApiTokens(_Table):
         return doc is not None and doc.get("revoked_at") is None and bool(doc["expires_at"] > now)
 
 
+class FakeEndedSessions(_Table):
+    def end(self, session: Doc) -> None:
+        if session["_id"] not in self.docs:
+            self._insert(session)
+
+    def is_ended(self, session_id: str) -> bool:
+        return session_id in self.docs
+
+
 class FakeEvents(_Table):
     def add(self, event: Doc) -> None:
         self._insert(event)
@@ -551,6 +560,7 @@ class FakeStore:
         self.organizations = FakeOrganizations()
         self.users = FakeUsers()
         self.api_tokens = FakeApiTokens()
+        self.ended_sessions = FakeEndedSessions()
         self.events = FakeEvents()
         self.people = FakePeople()
         self.registrations = FakeRegistrations(self.people)
@@ -630,6 +640,6 @@ def fake_world() -> FakeWorld:
         events=FakeEventLookup(store),
         kiosk_sessions=KioskSessions(store.kiosks),
         rosters=RosterCache(),
-        access=AccessChecks(store.users, store.api_tokens),
+        access=AccessChecks(store.users, store.api_tokens, store.ended_sessions),
     )
     return FakeWorld(ctx, store, published)

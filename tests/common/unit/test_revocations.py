@@ -11,27 +11,28 @@ import pytest
 from turnout_common.auth import Principal
 from turnout_common.contracts import registry
 from turnout_common.envelope import Envelope, new_envelope
-from turnout_common.revocations import RevokedSubjects, refusal, revocation_writes
+from turnout_common.revocations import RevokedSubjects, refusal, revocation_writes, session_ended, session_subject
 from turnout_common.web import ApiError
 
 USER = Principal(kind="user", subject_id="6604d1e2f3a4b5c6d7e8f901", org_id="o1", role="organizer", name="Ann")
 API = Principal(kind="api", subject_id="api:Vq3xK9mZ2pLt7RwA", org_id="o1", role="viewer", name="CRM", session_id="t")
+SESSION = Principal(
+    kind="user", subject_id=USER.subject_id, org_id="o1", role="organizer", name="Ann", session_id="hT4kq9Z2xWm7PbRc"
+)
 KIOSK = Principal(kind="kiosk", subject_id="k1", org_id="o1", role="kiosk", name="Door", event_id="e1")
 
 
-def _revoked(subject_id: str, kind: str, reason: str) -> Envelope:
-    envelope = new_envelope(
-        "access.revoked",
-        source="/turnout/checkin",
-        subject=subject_id,
-        data={
-            "org_id": "o1",
-            "subject_id": subject_id,
-            "subject_kind": kind,
-            "reason": reason,
-            "revoked_at": "2026-03-20T09:15:02.411Z",
-        },
-    )
+def _revoked(subject_id: str, kind: str, reason: str, expires_at: str | None = None) -> Envelope:
+    data: dict[str, Any] = {
+        "org_id": "o1",
+        "subject_id": subject_id,
+        "subject_kind": kind,
+        "reason": reason,
+        "revoked_at": "2026-03-20T09:15:02.411Z",
+    }
+    if expires_at is not None:
+        data["expires_at"] = expires_at
+    envelope = new_envelope("access.revoked", source="/turnout/checkin", subject=subject_id, data=data)
     registry().validate(envelope)
     return envelope
 
@@ -41,9 +42,9 @@ class FakeCollection:
         self.ids = ids or set()
         self.lookups = 0
 
-    def find_one(self, query: dict[str, Any], projection: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    def find(self, query: dict[str, Any], projection: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         self.lookups += 1
-        return {"_id": query["_id"]} if query["_id"] in self.ids else None
+        return [{"_id": wanted} for wanted in query["_id"]["$in"] if wanted in self.ids]
 
 
 class Clock:
@@ -112,3 +113,44 @@ def test_lookups_are_cached_a_few_seconds_then_refreshed() -> None:
 def test_refusal_names_the_kind() -> None:
     assert refusal(USER).code == "user_deactivated"
     assert refusal(API).code == "token_revoked"
+
+
+def test_a_signed_out_session_becomes_an_upsert_that_expires_with_the_session() -> None:
+    subject = session_subject(SESSION.session_id or "")
+    assert subject == "session:hT4kq9Z2xWm7PbRc"
+    (write,) = revocation_writes([_revoked(subject, "session", "signed_out", "2026-03-20T21:15:02.411Z")])
+    assert write._filter == {"_id": subject}
+    assert write._doc["$setOnInsert"] == {
+        "org_id": "o1",
+        "subject_kind": "session",
+        "reason": "signed_out",
+        "revoked_at": datetime(2026, 3, 20, 9, 15, 2, 411000, tzinfo=UTC),
+        "expires_at": datetime(2026, 3, 20, 21, 15, 2, 411000, tzinfo=UTC),
+    }
+
+
+def test_a_signed_out_session_is_refused_and_the_users_other_sessions_are_not() -> None:
+    store, collection, _ = _store({session_subject(SESSION.session_id or "")})
+    with pytest.raises(ApiError) as error:
+        store.check(SESSION)
+    assert (error.value.status, error.value.code) == (401, "session_ended")
+    assert error.value.code == session_ended().code
+    other = Principal(
+        kind="user", subject_id=USER.subject_id, org_id="o1", role="organizer", name="Ann", session_id="x"
+    )
+    store.check(other)
+    store.check(USER)  # a token without a session id: only the user is looked up
+    # One lookup per caller: the user and the session in the same query.
+    assert collection.lookups == 3
+
+
+def test_a_deactivated_user_is_refused_as_such_in_any_session() -> None:
+    store, _, _ = _store({USER.subject_id, session_subject(SESSION.session_id or "")})
+    with pytest.raises(ApiError) as error:
+        store.check(SESSION)
+    assert error.value.code == "user_deactivated"
+
+
+def test_an_api_tokens_id_is_never_taken_for_a_session() -> None:
+    store, _, _ = _store({session_subject(API.session_id or "")})
+    store.check(API)

@@ -1,12 +1,13 @@
 """Follow-up refuses what checkin revoked: the consumer records ``access.revoked``
 in ``revoked_subjects`` (idempotently), and the API and the pages refuse that
-user or API token within seconds, on the real database."""
+user, API token or signed-out session within seconds, on the real database."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -18,12 +19,16 @@ from followup.service_layer.handlers import HANDLED_TYPES
 from tests.followup.helpers import Gathering
 from tests.followup.integration.conftest import apply
 from turnout_common.auth import SESSION_COOKIE, Principal, TokenSigner
+from turnout_common.clock import to_rfc3339, utcnow
 from turnout_common.config import secret_key
 from turnout_common.contracts import registry
 from turnout_common.envelope import Envelope, new_envelope
 from turnout_common.revocations import REVOKED_SUBJECTS
 
 pytestmark = pytest.mark.integration
+
+# When a signed-out session's token would have expired anyway (its record may go then).
+EXPIRES_AT = to_rfc3339(utcnow() + timedelta(hours=12))
 
 
 def revoked(org_id: str, subject_id: str, kind: str) -> Envelope:
@@ -110,3 +115,55 @@ def test_a_revoked_api_token_and_a_deactivated_user_are_refused(
     # Somebody else of the same organization is not affected.
     other = signer.issue(Principal("user", "u-other", org_id, "organizer", "Ben"))
     assert client.get("/api/v1/contacts", headers={"Authorization": f"Bearer {other}"}).status_code == 200
+
+
+def test_a_signed_out_session_is_refused_and_its_record_expires_with_it(
+    client: FlaskClient, svc: Services, org_id: str
+) -> None:
+    signer = TokenSigner(secret_key())
+    user_id = f"u-{uuid.uuid4().hex[:8]}"
+    ended = Principal("user", user_id, org_id, "organizer", "Ann", session_id=uuid.uuid4().hex[:16])
+    kept = Principal("user", user_id, org_id, "organizer", "Ann", session_id=uuid.uuid4().hex[:16])
+    ended_token, kept_token = signer.issue(ended), signer.issue(kept)
+    gathering = Gathering(org_id, kind="networking", title="Signing-out evening")
+    apply(svc, [gathering.scheduled()])
+    assert client.get("/api/v1/settings", headers={"Authorization": f"Bearer {ended_token}"}).status_code == 200
+    message = signed_out(org_id, ended.session_id or "")
+    apply(svc, [message])
+    apply(svc, [message])  # a replay changes nothing
+
+    _until(
+        lambda: client.get("/api/v1/settings", headers={"Authorization": f"Bearer {ended_token}"}).status_code == 401
+    )
+    answer = client.get("/api/v1/contacts", headers={"Authorization": f"Bearer {ended_token}"})
+    assert answer.status_code == 401 and answer.get_json()["error"]["code"] == "session_ended"
+    client.set_cookie(SESSION_COOKIE, ended_token)
+    page = client.get(f"/events/{gathering.event_id}/messages")
+    assert page.status_code == 302 and "/login?next=" in page.headers["Location"]
+    client.delete_cookie(SESSION_COOKIE)
+    # The same user's other session goes on.
+    assert client.get("/api/v1/settings", headers={"Authorization": f"Bearer {kept_token}"}).status_code == 200
+    (doc,) = list(svc.db[REVOKED_SUBJECTS].find({"subject_kind": "session"}))
+    assert doc["_id"] == f"session:{ended.session_id}" and doc["reason"] == "signed_out"
+    assert to_rfc3339(doc["expires_at"]) == EXPIRES_AT
+    ttl = [i for i in svc.db[REVOKED_SUBJECTS].index_information().values() if i["key"] == [("expires_at", 1)]]
+    assert ttl and ttl[0]["expireAfterSeconds"] == 0
+
+
+def signed_out(org_id: str, session_id: str) -> Envelope:
+    subject_id = f"session:{session_id}"
+    envelope = new_envelope(
+        "access.revoked",
+        source="/turnout/checkin",
+        subject=subject_id,
+        data={
+            "org_id": org_id,
+            "subject_id": subject_id,
+            "subject_kind": "session",
+            "reason": "signed_out",
+            "revoked_at": "2026-03-20T09:15:02.411Z",
+            "expires_at": EXPIRES_AT,  # in the future: the TTL index keeps it
+        },
+    )
+    registry().validate(envelope)
+    return envelope

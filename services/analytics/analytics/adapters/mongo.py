@@ -22,6 +22,7 @@ from analytics.domain.registrations import RegistrationState
 from turnout_common.clock import utcnow
 from turnout_common.envelope import Envelope
 from turnout_common.mongo import UnitOfWork
+from turnout_common.revocations import ensure_revocation_indexes
 from turnout_common.types import Doc
 
 ARCHIVE = "archive"
@@ -121,6 +122,7 @@ def ensure_indexes(db: Database[Doc], names: dict[str, str] | None = None) -> No
         for unused in UNUSED_ARCHIVE_INDEXES:
             if unused in existing:
                 drop_index_if_present(db, ARCHIVE, unused)
+        ensure_revocation_indexes(db)
         names = live_names(db)
     for name, actual in names.items():
         for keys in INDEXES.get(name, []):

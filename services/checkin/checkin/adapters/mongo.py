@@ -18,6 +18,7 @@ CHECKIN_REQUESTS = "checkin_requests"
 KIOSKS = "kiosks"
 AUDIT_LOG = "audit_log"
 API_TOKENS = "api_tokens"
+ENDED_SESSIONS = "ended_sessions"
 IMPORTS = "imports"
 IMPORT_ROWS = "import_rows"
 
@@ -27,6 +28,8 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[USERS].create_index([("email", ASCENDING)], unique=True)
     db[USERS].create_index([("org_id", ASCENDING)])
     db[API_TOKENS].create_index([("org_id", ASCENDING), ("created_at", DESCENDING)])
+    # A signed-out session is kept only while its token could still be presented.
+    db[ENDED_SESSIONS].create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
     db[EVENTS].create_index([("org_id", ASCENDING), ("starts_at", DESCENDING)])
     db[EVENTS].create_index([("status", ASCENDING), ("ends_at", ASCENDING)])
     db[EVENTS].create_index([("public_token", ASCENDING)])

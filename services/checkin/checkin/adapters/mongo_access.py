@@ -1,4 +1,4 @@
-"""Organizations, their users and their API tokens on MongoDB."""
+"""Organizations, their users, their API tokens and the sessions signed out of, on MongoDB."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import datetime
 
 from checkin.adapters.mongo import (
     API_TOKENS,
+    ENDED_SESSIONS,
     ORGANIZATIONS,
     USERS,
 )
@@ -75,3 +76,17 @@ class MongoApiTokens(Repository):
     def is_valid(self, token_id: str, now: datetime) -> bool:
         doc = self._coll.find_one({"_id": token_id}, {"revoked_at": 1, "expires_at": 1}, session=self._s)
         return doc is not None and doc.get("revoked_at") is None and bool(doc["expires_at"] > now)
+
+
+class MongoEndedSessions(Repository):
+    """``_id`` = the session id; a TTL index on ``expires_at`` drops a record
+    once the session's token has expired anyway."""
+
+    collection_name = ENDED_SESSIONS
+
+    def end(self, session: Doc) -> None:
+        fields = {key: value for key, value in session.items() if key != "_id"}
+        self._coll.update_one({"_id": session["_id"]}, {"$setOnInsert": fields}, upsert=True, session=self._s)
+
+    def is_ended(self, session_id: str) -> bool:
+        return self._coll.find_one({"_id": session_id}, {"_id": 1}, session=self._s) is not None

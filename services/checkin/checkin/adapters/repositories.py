@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pymongo.database import Database
 
-from checkin.adapters.mongo_access import MongoApiTokens, MongoOrganizations, MongoUsers
+from checkin.adapters.mongo_access import MongoApiTokens, MongoEndedSessions, MongoOrganizations, MongoUsers
 from checkin.adapters.mongo_events import MongoEvents
 from checkin.adapters.mongo_imports import MongoImports
 from checkin.adapters.mongo_kiosks import MongoAuditLog, MongoKiosks
@@ -30,6 +30,7 @@ class MongoStore:
         self.organizations = MongoOrganizations(db, session)
         self.users = MongoUsers(db, session)
         self.api_tokens = MongoApiTokens(db, session)
+        self.ended_sessions = MongoEndedSessions(db, session)
         self.events = MongoEvents(db, session)
         self.people = MongoPeople(db, session)
         self.registrations = MongoRegistrations(db, session)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, g
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from checkin.bootstrap import context_of
 from checkin.service_layer import access
 from checkin.service_layer.context import Context
-from turnout_common.auth import ROLES
-from turnout_common.web import operation
+from turnout_common.auth import ROLES, SESSION_COOKIE
+from turnout_common.web import ApiError, operation
 
 bp = Blueprint("api_access", __name__, url_prefix="/api/v1")
 
@@ -44,6 +44,26 @@ TOKEN_BODY = {
 
 def ctx() -> Context:
     return context_of(current_app)
+
+
+@bp.post("/auth/logout")
+@operation(
+    "Sign out: this session token is refused from now on by checkin, and by followup and analytics "
+    "within seconds; clears the session cookie",
+    auth="view",
+    responses={204: "signed out", 400: "not a session (an API token is revoked instead)"},
+    tags=["auth"],
+)
+def logout() -> Response:
+    if not access.sign_out(ctx(), g.principal):
+        raise ApiError(
+            400,
+            "not_a_session",
+            "only a session signs out; revoke an API token with POST /api/v1/api-tokens/<id>/revoke",
+        )
+    response = Response(status=204)
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="Lax", secure=request.is_secure)
+    return response
 
 
 @bp.get("/users")

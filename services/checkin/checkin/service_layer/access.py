@@ -1,4 +1,4 @@
-"""Who may use an organization: its users (with roles) and its API tokens."""
+"""Who may use an organization: its users (with roles), their sessions and its API tokens."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from checkin.service_layer.context import Context
 from checkin.service_layer.messages import access_revoked_message
 from checkin.service_layer.organizations import new_user_doc
 from checkin.service_layer.ports import AlreadyStored, Transaction
-from turnout_common.auth import ROLES, Principal
+from turnout_common.auth import ROLES, SESSION_MAX_AGE, Principal
 from turnout_common.clock import to_rfc3339, utcnow
+from turnout_common.revocations import session_subject
 from turnout_common.types import Doc
 
 __all__ = ["AccessChecks"]
@@ -135,3 +136,36 @@ def revoke_api_token(ctx: Context, org_id: str, token_id: str) -> Doc:
     doc = ctx.uow().run(work)
     ctx.access.forget(token_id)
     return doc
+
+
+def sign_out(ctx: Context, principal: Principal) -> bool:
+    """End this session: refused here at once and, through ``access.revoked``, in
+    followup and analytics as soon as the message arrives. The record lasts as
+    long as the session could (``SESSION_MAX_AGE`` from now bounds it), then
+    expires. Return False when there is no session to end (an API token or a
+    kiosk, which are revoked instead; a session token from before sessions had
+    ids, which only expires)."""
+    session_id = principal.session_id
+    if principal.kind != "user" or not session_id:
+        return False
+    ended_at = utcnow()
+    expires_at = ended_at + timedelta(seconds=SESSION_MAX_AGE)
+    session: Doc = {
+        "_id": session_id,
+        "org_id": principal.org_id,
+        "user_id": principal.subject_id,
+        "ended_at": ended_at,
+        "expires_at": expires_at,
+    }
+
+    def work(tx: Transaction) -> None:
+        tx.store.ended_sessions.end(session)
+        tx.publish(
+            access_revoked_message(
+                principal.org_id, session_subject(session_id), "session", "signed_out", ended_at, expires_at
+            )
+        )
+
+    ctx.uow().run(work)
+    ctx.access.forget_session(session_id)
+    return True

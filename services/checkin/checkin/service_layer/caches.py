@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from checkin.domain.kiosks import NameIndex, SearchEntry
-from checkin.service_layer.ports import ApiTokens, Kiosks, Users
+from checkin.service_layer.ports import ApiTokens, EndedSessions, Kiosks, Users
 from turnout_common.clock import utcnow
 from turnout_common.types import Doc
 
@@ -40,11 +40,13 @@ class KioskSessions:
 
 
 class AccessChecks:
-    """Is this API token still valid, is this user still active (cached a few seconds per process)."""
+    """Is this API token still valid, this user still active, this session not
+    signed out of (cached a few seconds per process)."""
 
-    def __init__(self, users: Users, api_tokens: ApiTokens, ttl: float = 3.0) -> None:
+    def __init__(self, users: Users, api_tokens: ApiTokens, sessions: EndedSessions, ttl: float = 3.0) -> None:
         self.users = users
         self.api_tokens = api_tokens
+        self.sessions = sessions
         self.ttl = ttl
         self._cache: dict[str, tuple[float, bool]] = {}
         self._lock = threading.Lock()
@@ -68,9 +70,16 @@ class AccessChecks:
     def user_active(self, user_id: str) -> bool:
         return self._cached(f"u:{user_id}", lambda: self.users.is_active(user_id))
 
+    def session_live(self, session_id: str) -> bool:
+        return self._cached(f"s:{session_id}", lambda: not self.sessions.is_ended(session_id))
+
     def forget(self, token_id: str) -> None:
         with self._lock:
             self._cache.pop(f"t:{token_id}", None)
+
+    def forget_session(self, session_id: str) -> None:
+        with self._lock:
+            self._cache.pop(f"s:{session_id}", None)
 
     def forget_user(self, user_id: str) -> None:
         with self._lock:

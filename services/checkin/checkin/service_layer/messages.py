@@ -120,19 +120,23 @@ def checked_out_message(registration: Doc, event: Doc) -> Envelope:
 
 
 def access_revoked_message(
-    org_id: str, subject_id: str, subject_kind: str, reason: str, revoked_at: datetime
+    org_id: str,
+    subject_id: str,
+    subject_kind: str,
+    reason: str,
+    revoked_at: datetime,
+    expires_at: datetime | None = None,
 ) -> Envelope:
-    """access.revoked: a deactivated user or a revoked API token; the services that
-    accept checkin's tokens record it and refuse that subject from then on."""
-    return new_envelope(
-        "access.revoked",
-        source=SOURCE,
-        subject=subject_id,
-        data={
-            "org_id": org_id,
-            "subject_id": subject_id,
-            "subject_kind": subject_kind,
-            "reason": reason,
-            "revoked_at": to_rfc3339(revoked_at),
-        },
-    )
+    """access.revoked: a deactivated user, a revoked API token or a signed-out
+    session; the services that accept checkin's tokens record it and refuse that
+    subject from then on (until ``expires_at``, when its tokens expire anyway)."""
+    data: Doc = {
+        "org_id": org_id,
+        "subject_id": subject_id,
+        "subject_kind": subject_kind,
+        "reason": reason,
+        "revoked_at": to_rfc3339(revoked_at),
+    }
+    if expires_at is not None:
+        data["expires_at"] = to_rfc3339(expires_at)
+    return new_envelope("access.revoked", source=SOURCE, subject=subject_id, data=data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 
 from checkin.adapters.ids import new_id
 from checkin.domain.model import RuleBroken
@@ -66,7 +67,13 @@ def sign_in(ctx: Context, email: str, password: str) -> tuple[str, Doc]:
         raise RuleBroken("invalid_credentials", "email or password is wrong")
     org = ctx.store.organizations.get(user["org_id"]) or {}
     principal = Principal(
-        kind="user", subject_id=user["_id"], org_id=user["org_id"], role=user["role"], name=user["name"]
+        kind="user",
+        subject_id=user["_id"],
+        org_id=user["org_id"],
+        role=user["role"],
+        name=user["name"],
+        # This sign-in's own id: signing out ends it and no other session of the user.
+        session_id=secrets.token_urlsafe(12),
     )
     return ctx.signer.issue(principal), {
         "id": user["_id"],

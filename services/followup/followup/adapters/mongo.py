@@ -14,6 +14,7 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 
 from turnout_common.outbox import ensure_outbox_indexes
+from turnout_common.revocations import ensure_revocation_indexes
 
 CONTACTS = "contacts"
 ATTENDANCE = "attendance"
@@ -54,4 +55,5 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[INTRODUCTIONS].create_index([("org_id", ASCENDING), ("people", ASCENDING)])
     db[SUPPRESSIONS].create_index([("org_id", ASCENDING), ("created_at", ASCENDING)])
     db[SUPPRESSIONS].create_index([("email_norm", ASCENDING)])
+    ensure_revocation_indexes(db)
     ensure_outbox_indexes(db)
