@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, current_app, g, request
 
 from checkin.bootstrap import context_of
 from checkin.domain.model import RuleBroken
+from checkin.entrypoints.abuse import KIOSK_SEARCH
 from checkin.entrypoints.api import (
     CHECKIN_BODY,
     REGISTRATION_BODY,
@@ -26,7 +27,8 @@ from checkin.service_layer import checkins, kiosks, registrations
 from checkin.service_layer.context import Context
 from turnout_common.auth import Principal
 from turnout_common.clock import to_rfc3339, utcnow
-from turnout_common.revocations import refusal, session_ended
+from turnout_common.limits import rate_limited
+from turnout_common.revocations import refusal
 from turnout_common.web import ApiError, operation
 
 bp = Blueprint("api_kiosks", __name__, url_prefix="/api/v1")
@@ -167,8 +169,10 @@ def roster() -> Any:
     "Find a name (typo- and accent-tolerant; first name and last initial only)",
     auth="kiosk",
     query={"q": "what the attendee typed (1-80 characters)"},
+    responses={200: "OK", 429: "too many searches from this kiosk: see Retry-After"},
     tags=["kiosk"],
 )
+@rate_limited(KIOSK_SEARCH)
 def search() -> Any:
     query = request.args.get("q", "")
     if not 1 <= len(query) <= 80:
@@ -288,7 +292,7 @@ def heartbeat() -> Any:
 
 def check_kiosk_session(principal: Principal) -> None:
     """Revocable tokens: a kiosk's pairing must still be current, an API token
-    not revoked, a user not deactivated, a session not signed out of."""
+    not revoked, a user not deactivated."""
     context = context_of(current_app)
     if principal.kind == "kiosk":
         current = context.kiosk_sessions.current_session(principal.subject_id)
@@ -301,8 +305,6 @@ def check_kiosk_session(principal: Principal) -> None:
             raise refusal(principal)
     elif not context.access.user_active(principal.subject_id):
         raise refusal(principal)
-    elif principal.session_id and not context.access.session_live(principal.session_id):
-        raise session_ended()
 
 
 def init_app(app: Flask) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from flask import redirect, request, url_for
 
 from checkin.domain.model import RuleBroken
+from checkin.entrypoints.abuse import SIGN_IN_BY_ADDRESS, SIGN_IN_FORM_BY_ACCOUNT, sign_in_refused
 from checkin.entrypoints.pages_common import (
     HTML,
     bp,
@@ -16,8 +17,9 @@ from checkin.entrypoints.pages_common import (
     render,
     session_principal,
 )
-from checkin.service_layer import access, organizations
+from checkin.service_layer import organizations
 from turnout_common.auth import SESSION_COOKIE, SESSION_MAX_AGE
+from turnout_common.limits import rate_limited
 from turnout_common.web import operation
 
 # -- sign in and out ---------------------------------------------------------------------------------
@@ -44,9 +46,15 @@ def login() -> Any:
 @operation(
     "Sign in with the form (email, password, next); sets the turnout_session cookie",
     content=HTML,
-    responses={303: "signed in: to next or /events", 400: "missing fields", 401: "wrong email or password"},
+    responses={
+        303: "signed in: to next or /events",
+        400: "missing fields",
+        401: "wrong email or password",
+        429: "too many attempts: the form says when to try again (Retry-After)",
+    },
     tags=["pages"],
 )
+@rate_limited(SIGN_IN_BY_ADDRESS, SIGN_IN_FORM_BY_ACCOUNT, page=sign_in_refused)
 def login_submit() -> Any:
     check_same_origin()
     email = request.form.get("email", "").strip()
@@ -68,17 +76,9 @@ def login_submit() -> Any:
 
 
 @bp.post("/logout")
-@operation(
-    "Sign out: ends the session on all three services and clears the session cookie",
-    content=HTML,
-    responses={303: "to /login"},
-    tags=["pages"],
-)
+@operation("Sign out (clears the session cookie)", content=HTML, responses={303: "to /login"}, tags=["pages"])
 def logout() -> Any:
     check_same_origin()
-    principal = session_principal()
-    if principal is not None:
-        access.sign_out(ctx(), principal)
     response = redirect(url_for("pages.login"), code=303)
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="Lax", secure=request.is_secure)
     return response
