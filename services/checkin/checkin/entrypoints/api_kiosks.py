@@ -28,7 +28,7 @@ from checkin.service_layer.context import Context
 from turnout_common.auth import Principal
 from turnout_common.clock import to_rfc3339, utcnow
 from turnout_common.limits import rate_limited
-from turnout_common.revocations import refusal
+from turnout_common.revocations import refusal, session_ended
 from turnout_common.web import ApiError, operation
 
 bp = Blueprint("api_kiosks", __name__, url_prefix="/api/v1")
@@ -292,7 +292,7 @@ def heartbeat() -> Any:
 
 def check_kiosk_session(principal: Principal) -> None:
     """Revocable tokens: a kiosk's pairing must still be current, an API token
-    not revoked, a user not deactivated."""
+    not revoked, a user not deactivated, a session not signed out of."""
     context = context_of(current_app)
     if principal.kind == "kiosk":
         current = context.kiosk_sessions.current_session(principal.subject_id)
@@ -305,6 +305,8 @@ def check_kiosk_session(principal: Principal) -> None:
             raise refusal(principal)
     elif not context.access.user_active(principal.subject_id):
         raise refusal(principal)
+    elif principal.session_id and not context.access.session_live(principal.session_id):
+        raise session_ended()
 
 
 def init_app(app: Flask) -> None:

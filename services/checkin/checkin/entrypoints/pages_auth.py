@@ -17,7 +17,7 @@ from checkin.entrypoints.pages_common import (
     render,
     session_principal,
 )
-from checkin.service_layer import organizations
+from checkin.service_layer import access, organizations
 from turnout_common.auth import SESSION_COOKIE, SESSION_MAX_AGE
 from turnout_common.limits import rate_limited
 from turnout_common.web import operation
@@ -76,9 +76,17 @@ def login_submit() -> Any:
 
 
 @bp.post("/logout")
-@operation("Sign out (clears the session cookie)", content=HTML, responses={303: "to /login"}, tags=["pages"])
+@operation(
+    "Sign out: ends the session on all three services and clears the session cookie",
+    content=HTML,
+    responses={303: "to /login"},
+    tags=["pages"],
+)
 def logout() -> Any:
     check_same_origin()
+    principal = session_principal()
+    if principal is not None:
+        access.sign_out(ctx(), principal)
     response = redirect(url_for("pages.login"), code=303)
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="Lax", secure=request.is_secure)
     return response
