@@ -20,12 +20,23 @@ __version__ = "0.1.0"
 def create_app(config: Settings | None = None) -> Flask:
     from checkin import bootstrap
     from checkin.config import Settings
-    from checkin.entrypoints import api, api_access, api_badges, api_imports, api_kiosks, kiosk_page, pages, public
+    from checkin.entrypoints import (
+        abuse,
+        api,
+        api_access,
+        api_badges,
+        api_imports,
+        api_kiosks,
+        kiosk_page,
+        pages,
+        public,
+    )
     from turnout_common.web import service_app
 
     settings = config or Settings.from_env()
     app = service_app(__name__, settings)
     bootstrap.init_app(app, settings)
+    abuse.init_app(app)
     api.init_app(app)
     api_kiosks.init_app(app)
     api_access.init_app(app)

@@ -11,10 +11,12 @@ import checkin
 from checkin.bootstrap import context_of
 from checkin.domain.admission import CheckinOutcome
 from checkin.domain.model import CheckinMethod, EventKind, RuleBroken, check_timezone
+from checkin.entrypoints.abuse import SIGN_IN_BY_ACCOUNT, SIGN_IN_BY_ADDRESS
 from checkin.service_layer import checkins, events, organizations, registrations
 from checkin.service_layer.context import Context
 from turnout_common.auth import SESSION_COOKIE, SESSION_MAX_AGE
 from turnout_common.clock import parse_rfc3339, to_rfc3339
+from turnout_common.limits import rate_limited
 from turnout_common.metrics import MongoFiguresCollector
 from turnout_common.web import ApiError, init_service_web, operation, page_args
 
@@ -202,9 +204,10 @@ def _page_args() -> tuple[int, int]:
 @operation(
     "Sign in; returns a session token valid on all three services",
     body=LOGIN_BODY,
-    responses={200: "signed in", 401: "wrong email or password"},
+    responses={200: "signed in", 401: "wrong email or password", 429: "too many attempts: see Retry-After"},
     tags=["auth"],
 )
+@rate_limited(SIGN_IN_BY_ADDRESS, SIGN_IN_BY_ACCOUNT)
 def login() -> Response:
     body = _body()
     token, user = organizations.sign_in(ctx(), body["email"], body["password"])

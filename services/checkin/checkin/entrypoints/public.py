@@ -10,9 +10,11 @@ from flask import Blueprint, Flask, current_app, render_template, request, url_f
 
 from checkin.bootstrap import context_of
 from checkin.domain.model import EventStatus, RuleBroken
+from checkin.entrypoints.abuse import PUBLIC_REGISTRATION, registration_refused
 from checkin.service_layer import events, registrations
 from checkin.service_layer.badges import badge_of
 from checkin.service_layer.context import Context
+from turnout_common.limits import rate_limited
 from turnout_common.web import operation
 
 bp = Blueprint("public", __name__)
@@ -70,8 +72,10 @@ def register_form(token: str) -> Any:
         400: "the form with what to fix",
         404: "no such link",
         410: "registration closed",
+        429: "too many registrations from this address (Retry-After)",
     },
 )
+@rate_limited(PUBLIC_REGISTRATION, page=registration_refused)
 def register_submit(token: str) -> Any:
     event = _event_by_token(token)
     if event is None:
