@@ -19,6 +19,7 @@ from followup.service_layer import organizer, tracking
 from followup.service_layer.context import Services
 from followup.service_layer.organizer import RESOLUTIONS, STATUSES, Conflict
 from followup.service_layer.tracking import NotFound
+from turnout_common.limits import init_rate_limits
 from turnout_common.metrics import MongoFiguresCollector
 from turnout_common.revocations import RevokedSubjects
 from turnout_common.web import ApiError, init_service_web, operation, page_args
@@ -396,6 +397,7 @@ def init_app(app: Flask) -> None:
         principal_check=RevokedSubjects(context.db).check,
         description="Contacts, consent and the follow-up emails after each event.",
     )
+    init_rate_limits(app, context.settings.rate_limits, service="followup")
     app.register_error_handler(NotFound, _not_found)
     app.register_error_handler(Conflict, _conflict)
     app.register_error_handler(InvalidLink, _invalid_link)

@@ -21,6 +21,7 @@ from followup.bootstrap import context_of
 from followup.service_layer import tracking
 from followup.service_layer.content import load_settings
 from followup.service_layer.context import Services
+from turnout_common.limits import Refusal, Rule, client_address, rate_limited
 from turnout_common.web import ApiError, operation
 
 bp = Blueprint("links", __name__)
@@ -28,6 +29,17 @@ bp = Blueprint("links", __name__)
 # A transparent 1x1 GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 HTML = "text/html"
+
+# Each link route, per client address: generous (a person opens a link a few
+# times; a mail scanner refused here records nothing, and the link still works
+# later). The open pixel is not limited: image proxies fetch it for many
+# readers from a few addresses, and it only ever records a first open.
+LINKS = Rule("links", client_address, "Too many requests from your network.")
+
+
+def _refused_page(refusal: Refusal) -> Any:
+    body = render_template("rate_limited.html", message=refusal.message)
+    return _no_store(Response(body, status=429, content_type="text/html; charset=utf-8"))
 
 
 def svc() -> Services:
@@ -48,9 +60,10 @@ def _no_store(response: BaseResponse) -> BaseResponse:
 @operation(
     "Unsubscribe page (HTML) with a confirm button",
     content=HTML,
-    responses={200: "the page", 400: "invalid link", 404: "unknown message"},
+    responses={200: "the page", 400: "invalid link", 404: "unknown message", 429: "too many requests: see Retry-After"},
     tags=["links"],
 )
+@rate_limited(LINKS, page=_refused_page)
 def unsubscribe_page(token: str) -> Any:
     services = svc()
     followup_id = services.links.check_unsubscribe(token)
@@ -63,9 +76,15 @@ def unsubscribe_page(token: str) -> Any:
 @operation(
     "Unsubscribe: one click (RFC 8058 List-Unsubscribe-Post) or the page's button; publishes contact.unsubscribed",
     content=HTML,
-    responses={200: "unsubscribed (also when already)", 400: "invalid link", 404: "unknown message"},
+    responses={
+        200: "unsubscribed (also when already)",
+        400: "invalid link",
+        404: "unknown message",
+        429: "too many requests: see Retry-After",
+    },
     tags=["links"],
 )
+@rate_limited(LINKS, page=_refused_page)
 def unsubscribe(token: str) -> Any:
     services = svc()
     followup_id = services.links.check_unsubscribe(token)
@@ -92,9 +111,14 @@ def open_pixel(token: str) -> Any:
 @operation(
     "Signed click redirect: records the click (followup.clicked) and redirects; unsigned targets are refused",
     query={"u": "the destination URL, exactly as signed"},
-    responses={302: "to the destination", 400: "missing, unsigned or not an http(s) destination"},
+    responses={
+        302: "to the destination",
+        400: "missing, unsigned or not an http(s) destination",
+        429: "too many requests: see Retry-After",
+    },
     tags=["links"],
 )
+@rate_limited(LINKS)
 def click(token: str) -> Any:
     services = svc()
     url = request.args.get("u", "")
@@ -117,9 +141,15 @@ def _rating(raw: str | None) -> int:
     "One-click feedback rating (1-5) from a thank-you email (feedback.submitted); shows a comment form",
     content=HTML,
     query={"rating": "1-5"},
-    responses={200: "thank-you page", 400: "invalid link or rating", 404: "unknown message"},
+    responses={
+        200: "thank-you page",
+        400: "invalid link or rating",
+        404: "unknown message",
+        429: "too many requests: see Retry-After",
+    },
     tags=["links"],
 )
+@rate_limited(LINKS, page=_refused_page)
 def feedback(token: str) -> Any:
     services = svc()
     followup_id = services.links.check_feedback(token)
@@ -133,9 +163,15 @@ def feedback(token: str) -> Any:
 @operation(
     "Feedback with a comment (form fields rating, comment)",
     content=HTML,
-    responses={200: "thank-you page", 400: "invalid link or rating", 404: "unknown message"},
+    responses={
+        200: "thank-you page",
+        400: "invalid link or rating",
+        404: "unknown message",
+        429: "too many requests: see Retry-After",
+    },
     tags=["links"],
 )
+@rate_limited(LINKS, page=_refused_page)
 def feedback_comment(token: str) -> Any:
     services = svc()
     followup_id = services.links.check_feedback(token)
@@ -156,9 +192,15 @@ def feedback_comment(token: str) -> Any:
 @operation(
     "Introduction consent page (HTML) with a confirm button",
     content=HTML,
-    responses={200: "the page", 400: "invalid link", 404: "unknown introduction"},
+    responses={
+        200: "the page",
+        400: "invalid link",
+        404: "unknown introduction",
+        429: "too many requests: see Retry-After",
+    },
     tags=["links"],
 )
+@rate_limited(LINKS, page=_refused_page)
 def introduction_page(token: str) -> Any:
     services = svc()
     parsed = services.links.check_introduction(token)
@@ -171,9 +213,15 @@ def introduction_page(token: str) -> Any:
 @operation(
     "Accept a suggested introduction (introduction.accepted); when both accepted, both get the introduction",
     content=HTML,
-    responses={200: "accepted (also when already)", 400: "invalid link", 404: "unknown introduction"},
+    responses={
+        200: "accepted (also when already)",
+        400: "invalid link",
+        404: "unknown introduction",
+        429: "too many requests: see Retry-After",
+    },
     tags=["links"],
 )
+@rate_limited(LINKS, page=_refused_page)
 def accept_introduction(token: str) -> Any:
     services = svc()
     parsed = services.links.check_introduction(token)
