@@ -181,17 +181,19 @@ class RateLimits:
 def init_rate_limits(app: Flask, settings: RateLimitSettings, *, service: str) -> RateLimits:
     """The app's limiter: counters in ``settings.storage_uri``, moving windows (a
     limit holds over any stretch of its length), and the 429 answer."""
-    options: dict[str, str | int] = {}
-    if settings.storage_uri.startswith("mongodb"):
-        options = {"database_name": "turnout_rate_limits"}
+    shared = settings.storage_uri.startswith("mongodb")
     limiter = Limiter(
         key_func=client_address,
         app=app,
         storage_uri=settings.storage_uri,
-        storage_options=options,
+        storage_options={"database_name": "turnout_rate_limits"} if shared else {},
         strategy="moving-window",
         key_prefix=service,
         headers_enabled=False,
+        # MongoDB unreachable: count in the process until it is back (logged),
+        # rather than refuse every sign-in with a 500.
+        in_memory_fallback_enabled=shared,
+        swallow_errors=shared,
     )
     state = RateLimits(limiter, settings)
     app.extensions[EXTENSION] = state

@@ -126,3 +126,24 @@ def test_public_registration_is_bounded_per_address(client: FlaskClient, org: Or
     assert register(4, address="198.51.100.40").status_code == 201
     # Reading the form is not limited.
     assert client.get(link, environ_overrides={"REMOTE_ADDR": "203.0.113.77"}).status_code == 200
+
+
+def test_with_mongodb_storage_every_worker_counts_on_the_same_counters(
+    settings: Any, service_env: dict[str, str]
+) -> None:
+    """Two apps stand for two gunicorn workers: in memory each would allow ten
+    failures; in MongoDB they share them."""
+    from checkin import create_app
+
+    shared = replace(settings, rate_limits=replace(settings.rate_limits, storage_uri=service_env["MONGODB_URI"]))
+    workers = [create_app(shared), create_app(shared)]
+    try:
+        clients = [worker.test_client() for worker in workers]
+        org = new_org(workers[0], clients[0], "Shared")
+        for attempt in range(10):
+            assert sign_in(clients[attempt % 2], org.owner_email).status_code == 401
+        assert_rate_limited(sign_in(clients[0], org.owner_email))
+        assert_rate_limited(sign_in(clients[1], org.owner_email))
+    finally:
+        for worker in workers:
+            worker.extensions["checkin"].client.close()

@@ -218,3 +218,9 @@ def test_an_unusable_setting_is_refused_by_name(monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingError, match=variable):
         RateLimitSettings.from_env()
+
+
+def test_an_unreachable_mongodb_falls_back_to_counting_in_the_process() -> None:
+    unreachable = "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=200&connectTimeoutMS=200"
+    client = make_app(storage_uri=unreachable, links="2 per minute").test_client()
+    assert [client.get("/one").status_code for _ in range(3)] == [200, 200, 429]

@@ -23,7 +23,8 @@ ADDRESS = {"REMOTE_ADDR": "203.0.113.9"}
 
 @pytest.fixture
 def app(settings: Settings, svc: Services) -> Flask:
-    return create_app(replace(settings, rate_limits=RateLimitSettings(links="3 per minute")))
+    app: Flask = create_app(replace(settings, rate_limits=RateLimitSettings(links="3 per minute")))
+    return app
 
 
 @pytest.fixture
