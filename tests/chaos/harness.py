@@ -23,6 +23,7 @@ from kafka import KafkaConsumer, TopicPartition
 from turnout_common.contracts import CHECKIN_TOPIC
 from turnout_common.kafka import dlq_topic, make_producer
 from turnout_local.stack import Stack
+from turnout_local.supervisor import Supervisor
 
 REQUEST_TIMEOUT = 5.0  # a kiosk gives up on an answer after this and queues the scan again
 RETRY_DELAYS = (0.5, 1.0, 2.0, 3.0)  # a kiosk's offline queue retries later, not at once
@@ -85,6 +86,7 @@ class Tally:
     statuses: Counter[str] = field(default_factory=Counter)
     told_ok: Counter[str] = field(default_factory=Counter)  # registration id -> scans answered 200/201
     ok_keys: set[str] = field(default_factory=set)
+    replayed_answers: int = 0  # answers marked "replayed" (a client key seen before)
     refused: list[tuple[str, int, str]] = field(default_factory=list)
     unanswered: list[str] = field(default_factory=list)  # client keys never answered by the end
 
@@ -181,6 +183,7 @@ class Kiosk(threading.Thread):
             with self.tally.lock:
                 self.tally.told_ok[scan.registration_id] += 1
                 self.tally.ok_keys.add(scan.client_key)
+                self.tally.replayed_answers += bool(answer.json().get("replayed"))
             self.answered.append(scan)
         elif status >= 500:
             self._later(scan)
@@ -216,14 +219,14 @@ def plan_scans(profile: Profile, attendees: list[dict[str, Any]], start: float, 
 
 @dataclass(eq=False)
 class Injector(threading.Thread):
-    """Runs the faults in order, spread over ``span`` seconds; restarts what it
-    killed after a supervisor's delay (a gunicorn master restarts its own worker)."""
+    """Runs the faults in order, spread over ``span`` seconds. The supervisor
+    restarts a killed process (a gunicorn master restarts its own worker)."""
 
     stack: Stack
+    supervisor: Supervisor  # restarts what was killed
     faults: list[tuple[str, str]]  # ("kill", child) | ("pause", "kafka"|"mongodb")
     profile: Profile
     span: float
-    restart_delay: float = 1.0
     done: list[str] = field(default_factory=list)
     error: BaseException | None = None
 
@@ -258,9 +261,9 @@ class Injector(threading.Thread):
                 "gunicorn to replace its worker",
             )
             return
+        before = self.supervisor.restarts_of(target)
         self.stack.children[target].kill()
-        time.sleep(self.restart_delay)
-        self.stack.restart(target)
+        wait_for(lambda: self.supervisor.restarts_of(target) > before, 60, f"the supervisor to restart {target}")
 
     def _pause(self, target: str) -> None:
         seconds = self.profile.broker_pause if target == "kafka" else self.profile.database_pause
