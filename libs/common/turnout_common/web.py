@@ -36,15 +36,35 @@ log = logging.getLogger("turnout.web")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# An error quotes at most this much of what the caller sent: a 5 MB email must
+# not come back inside its own error message.
+ECHO_LIMIT = 40
+# The longest message and field name an error carries (a safety net for every
+# message built from the caller's input).
+MAX_MESSAGE_CHARS = 300
+MAX_FIELD_CHARS = 120
+
+
+def clip(value: object, limit: int = ECHO_LIMIT) -> str:
+    """``value`` as text, cut to ``limit`` characters plus "…" when longer: how
+    an error quotes what the caller sent."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
 class ApiError(Exception):
-    """An error the caller caused (4xx) or may retry (503), with a JSON body."""
+    """An error the caller caused (4xx) or may retry (503), with a JSON body.
+
+    The message and field are bounded (``MAX_MESSAGE_CHARS``, ``MAX_FIELD_CHARS``),
+    whatever the caller sent."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        message = clip(message, MAX_MESSAGE_CHARS)
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
-        self.field = field
+        self.field = None if field is None else clip(field, MAX_FIELD_CHARS)
 
     def to_response(self) -> tuple[Response, int]:
         return jsonify({"error": {"code": self.code, "message": self.message, "field": self.field}}), self.status
@@ -94,16 +114,27 @@ def parse_json_body() -> Any:
 
 
 def _schema_error(error: Any) -> ApiError:
-    path = ".".join(str(part) for part in error.absolute_path)
+    path = ".".join(clip(part) for part in error.absolute_path)
     if error.validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else ""
         field_name = f"{path}.{missing}" if path else missing
         return ApiError(400, "missing_field", f"{field_name} is required", field=field_name)
     if error.validator == "additionalProperties":
-        return ApiError(400, "unknown_field", error.message, field=path or None)
+        allowed = error.schema.get("properties", {})
+        extra = [key for key in error.instance if key not in allowed] if isinstance(error.instance, dict) else []
+        names = ", ".join(repr(clip(key)) for key in extra[:5]) + (", …" if len(extra) > 5 else "")
+        return ApiError(400, "unknown_field", f"unknown field(s): {names}", field=path or None)
     message = error.schema.get("description") if error.validator == "pattern" else None
-    text = f"{path or 'body'}: {message or error.message}"
+    text = f"{path or 'body'}: {message or _clipped_message(error)}"
     return ApiError(400, "invalid_field", text, field=path or None)
+
+
+def _clipped_message(error: Any) -> str:
+    """jsonschema's message with the offending value (its repr) cut to a short prefix."""
+    quoted = repr(error.instance)
+    if len(quoted) <= ECHO_LIMIT + 2:
+        return str(error.message)
+    return str(error.message).replace(quoted, clip(quoted))
 
 
 def validate_body(schema: dict[str, Any]) -> dict[str, Any]:
@@ -388,7 +419,12 @@ def _http_error(error: HTTPException) -> tuple[Response, int]:
         413: ("body_too_large", f"request body is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes"),
     }
     code, message = codes.get(status, (error.name.lower().replace(" ", "_"), error.description or error.name))
-    return ApiError(status, code, message).to_response()
+    response, status = ApiError(status, code, message).to_response()
+    # A 405 names the methods the route allows (RFC 9110 requires the Allow header).
+    for name, value in error.get_headers():
+        if name.lower() == "allow":
+            response.headers["Allow"] = value
+    return response, status
 
 
 def _unexpected(error: Exception) -> tuple[Response, int]:
