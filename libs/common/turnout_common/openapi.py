@@ -47,37 +47,43 @@ def build_openapi(app: Flask, *, title: str, version: str, description: str = ""
                 op["summary"] = doc.summary
                 if doc.tags:
                     op["tags"] = doc.tags
+                # A page's errors are pages; the framework's own (405, 413) stay JSON.
+                error_content: dict[str, Any] = {"application/json": {"schema": ERROR_SCHEMA}}
+                if doc.content == "text/html":
+                    error_content = {"text/html": {}, **error_content}
                 responses: dict[str, Any] = {}
                 for status, text in doc.responses.items():
                     entry: dict[str, Any] = {"description": text}
                     if status >= 400:
-                        entry["content"] = {"application/json": {"schema": ERROR_SCHEMA}}
+                        entry["content"] = error_content
                     elif status != 204:
                         entry["content"] = {doc.content: {}}
                     responses[str(status)] = entry
+
+                # What every such route may answer besides its own statuses.
+                implied: list[tuple[str, str]] = []
                 if doc.body is not None:
                     op["requestBody"] = {
                         "required": True,
                         "content": {"application/json": {"schema": doc.body}},
                     }
-                    responses.setdefault(
-                        "400",
-                        {
-                            "description": "invalid body",
-                            "content": {"application/json": {"schema": ERROR_SCHEMA}},
-                        },
-                    )
+                    implied += [
+                        ("400", "invalid body"),
+                        ("413", "body larger than the service's limit"),
+                        ("415", "body not sent as application/json"),
+                    ]
+                if doc.query:
+                    implied.append(("400", "invalid query argument"))
+                if _PARAM.search(rule.rule):
+                    implied.append(("404", "no such resource in your organization"))
                 if doc.auth is not None:
                     op["security"] = [{"bearer": []}]
                     op["x-permission"] = doc.auth
-                    for status, text in (("401", "not signed in"), ("403", "not allowed")):
-                        responses.setdefault(
-                            status,
-                            {
-                                "description": text,
-                                "content": {"application/json": {"schema": ERROR_SCHEMA}},
-                            },
-                        )
+                    implied += [("401", "not signed in"), ("403", "not allowed")]
+                    if doc.content == "text/html":  # a signed-out browser is sent to sign in
+                        responses.setdefault("302", {"description": "not signed in: to the sign-in page"})
+                for status_text, text in implied:
+                    responses.setdefault(status_text, {"description": text, "content": error_content})
                 op["responses"] = responses
                 params = [
                     {"name": name, "in": "query", "required": False, "description": text, "schema": {"type": "string"}}

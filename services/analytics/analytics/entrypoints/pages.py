@@ -147,7 +147,12 @@ def with_query(endpoint: str, extra: dict[str, str] | None = None, **values: Any
 
 
 @bp.get("/")
-@operation("Home: the dashboard when signed in, else a link to sign in on checkin (HTML)", content=HTML, tags=["pages"])
+@operation(
+    "Home: the dashboard when signed in, else a link to sign in on checkin (HTML)",
+    content=HTML,
+    responses={302: "signed in: to the dashboard", 401: "not signed in: a page with the link to sign in"},
+    tags=["pages"],
+)
 def home() -> Any:
     if cookie_principal() is None:
         raise SignInRequired

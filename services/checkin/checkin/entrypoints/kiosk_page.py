@@ -124,7 +124,7 @@ def kiosk() -> Response:
 
 
 @bp.get(f"{SHELL_URL}/sw.js")
-@operation("The kiosk page's service worker (scope /kiosk)", content="application/javascript", tags=["kiosk page"])
+@operation("The kiosk page's service worker (scope /kiosk)", content="text/javascript", tags=["kiosk page"])
 def service_worker() -> Response:
     build, assets = _build.current()
     source = (STATIC_DIR / SW_SOURCE).read_text(encoding="utf-8")
@@ -139,7 +139,7 @@ def service_worker() -> Response:
 @bp.get(f"{STATIC_URL}/<path:filename>")
 @operation(
     "The kiosk page's assets: ES modules, CSS, strings, manifest, icons, vendored jsQR",
-    content="application/javascript",
+    content="*/*",  # each file its own type (CONTENT_TYPES)
     responses={200: "the file", 404: "no such file"},
     tags=["kiosk page"],
 )

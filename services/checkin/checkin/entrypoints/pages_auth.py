@@ -50,6 +50,7 @@ def login() -> Any:
         303: "signed in: to next or /events",
         400: "missing fields",
         401: "wrong email or password",
+        403: "the form was not sent from this site's sign-in page",
         429: "too many attempts: the form says when to try again (Retry-After)",
     },
     tags=["pages"],
