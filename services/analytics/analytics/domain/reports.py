@@ -411,4 +411,7 @@ class DateRange:
         )
 
     def end_exclusive(self) -> date | None:
-        return self.end + timedelta(days=1) if self.end else None
+        """The day after ``end``; None (no bound) when open or the last day there is."""
+        if self.end is None or self.end >= date.max:
+            return None
+        return self.end + timedelta(days=1)

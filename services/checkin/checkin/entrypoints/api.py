@@ -18,7 +18,7 @@ from turnout_common.auth import SESSION_COOKIE, SESSION_MAX_AGE
 from turnout_common.clock import parse_rfc3339, to_rfc3339
 from turnout_common.limits import rate_limited
 from turnout_common.metrics import MongoFiguresCollector
-from turnout_common.web import ApiError, init_service_web, operation, page_args
+from turnout_common.web import ApiError, clip, init_service_web, operation, page_args
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -146,7 +146,7 @@ def _timezone(name: str) -> str:
     try:
         check_timezone(name)
     except OSError as exc:  # e.g. "America": a directory of zones, not a zone
-        raise ApiError(400, "invalid_timezone", f"{name!r} is not an IANA time zone", field="timezone") from exc
+        raise ApiError(400, "invalid_timezone", f"{clip(name)!r} is not an IANA time zone", field="timezone") from exc
     return name
 
 
