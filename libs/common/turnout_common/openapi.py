@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Flask
 
+from turnout_common.web import QueryArg
+
 _PARAM = re.compile(r"<(?:[a-z_]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
 
 ERROR_SCHEMA = {
@@ -24,6 +26,11 @@ ERROR_SCHEMA = {
         }
     },
 }
+
+
+def _query_param(name: str, spec: str | QueryArg) -> dict[str, Any]:
+    description, schema = (spec.description, spec.schema) if isinstance(spec, QueryArg) else (spec, {"type": "string"})
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
 def flask_rule_to_path(rule: str) -> str:
@@ -48,8 +55,9 @@ def build_openapi(app: Flask, *, title: str, version: str, description: str = ""
                 if doc.tags:
                     op["tags"] = doc.tags
                 # A page's errors are pages; the framework's own (405, 413) stay JSON.
+                contents = (doc.content,) if isinstance(doc.content, str) else doc.content
                 error_content: dict[str, Any] = {"application/json": {"schema": ERROR_SCHEMA}}
-                if doc.content == "text/html":
+                if "text/html" in contents:
                     error_content = {"text/html": {}, **error_content}
                 responses: dict[str, Any] = {}
                 for status, text in doc.responses.items():
@@ -57,7 +65,7 @@ def build_openapi(app: Flask, *, title: str, version: str, description: str = ""
                     if status >= 400:
                         entry["content"] = error_content
                     elif status != 204:
-                        entry["content"] = {doc.content: {}}
+                        entry["content"] = {content: {} for content in contents}
                     responses[str(status)] = entry
 
                 # What every such route may answer besides its own statuses.
@@ -80,15 +88,12 @@ def build_openapi(app: Flask, *, title: str, version: str, description: str = ""
                     op["security"] = [{"bearer": []}]
                     op["x-permission"] = doc.auth
                     implied += [("401", "not signed in"), ("403", "not allowed")]
-                    if doc.content == "text/html":  # a signed-out browser is sent to sign in
+                    if "text/html" in contents:  # a signed-out browser is sent to sign in
                         responses.setdefault("302", {"description": "not signed in: to the sign-in page"})
                 for status_text, text in implied:
                     responses.setdefault(status_text, {"description": text, "content": error_content})
                 op["responses"] = responses
-                params = [
-                    {"name": name, "in": "query", "required": False, "description": text, "schema": {"type": "string"}}
-                    for name, text in doc.query.items()
-                ]
+                params = [_query_param(name, spec) for name, spec in doc.query.items()]
                 if params:
                     op["parameters"] = params
             path_params = [

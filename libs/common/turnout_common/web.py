@@ -200,15 +200,24 @@ def page_args(
 # -- documented operations -----------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class QueryArg:
+    """A query argument documented with the JSON schema of the values the route
+    accepts (a plain description documents any string)."""
+
+    description: str
+    schema: dict[str, Any]
+
+
 @dataclass(slots=True)
 class OperationDoc:
     summary: str
     body: dict[str, Any] | None = None
     responses: dict[int, str] = field(default_factory=dict)
     auth: str | None = None  # the permission needed, "kiosk", or None for public
-    query: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str | QueryArg] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
-    content: str = "application/json"
+    content: str | tuple[str, ...] = "application/json"  # the success answer's type(s)
 
 
 def operation(
@@ -217,9 +226,9 @@ def operation(
     body: dict[str, Any] | None = None,
     responses: dict[int, str] | None = None,
     auth: str | None = None,
-    query: dict[str, str] | None = None,
+    query: dict[str, str | QueryArg] | None = None,
     tags: Iterable[str] = (),
-    content: str = "application/json",
+    content: str | tuple[str, ...] = "application/json",
 ) -> Callable[[F], F]:
     """Document a route for ``/openapi.json`` and, with ``body``, validate its JSON body.
 

@@ -14,22 +14,36 @@ from flask import Blueprint, Flask, Response, current_app, g
 
 import analytics
 from analytics.bootstrap import Context, context_of, dashboard
+from analytics.domain.events import KINDS
 from analytics.entrypoints import csv_export
 from analytics.entrypoints.filters import check_id, filters, integer, wants_csv
 from analytics.service_layer import views
 from turnout_common.clock import utcnow
 from turnout_common.metrics import MongoFiguresCollector
 from turnout_common.revocations import RevokedSubjects
-from turnout_common.web import ApiError, init_service_web, operation
+from turnout_common.web import ApiError, QueryArg, init_service_web, operation
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-FILTERS = {
-    "from": "first day (YYYY-MM-DD, inclusive)",
-    "to": "last day (YYYY-MM-DD, inclusive)",
-    "kind": "event kind: volunteer_shift, networking, workshop, meeting or other",
+# Query arguments with examples of what they take, the calendar's ends included
+# (schemathesis sends every documented example).
+_DAYS = ["2026-03-31", "0001-01-01", "9999-12-31", ""]
+FILTERS: dict[str, str | QueryArg] = {
+    "from": QueryArg("first day (YYYY-MM-DD, inclusive)", {"type": "string", "examples": _DAYS}),
+    "to": QueryArg("last day (YYYY-MM-DD, inclusive)", {"type": "string", "examples": _DAYS}),
+    "kind": QueryArg(
+        "event kind: volunteer_shift, networking, workshop, meeting or other",
+        {"type": "string", "examples": [*KINDS, ""]},
+    ),
 }
-FORMAT = {"format": "json (default) or csv: the table as a spreadsheet-safe CSV file"}
+FORMAT: dict[str, str | QueryArg] = {
+    "format": QueryArg(
+        "json (default) or csv: the table as a spreadsheet-safe CSV file",
+        {"type": "string", "examples": ["json", "csv"]},
+    )
+}
+# A table's answer: JSON, or CSV with ?format=csv.
+JSON_OR_CSV = ("application/json", "text/csv")
 NOT_FOUND = {404: "no such event in your organization"}
 BAD_INPUT = {400: "a filter is not valid (the error names it)"}
 
@@ -126,6 +140,7 @@ def _event_or_404(event_id: str) -> str:
     auth="view",
     query={**FILTERS, **FORMAT},
     responses={200: "the events", **BAD_INPUT},
+    content=JSON_OR_CSV,
     tags=["attendance"],
 )
 def list_events() -> Any:
@@ -174,6 +189,7 @@ def event_report(event_id: str) -> Any:
     auth="view",
     query=FORMAT,
     responses={200: "the curve", **NOT_FOUND, **BAD_INPUT},
+    content=JSON_OR_CSV,
     tags=["attendance"],
 )
 def event_arrivals(event_id: str) -> Any:
@@ -190,6 +206,7 @@ def event_arrivals(event_id: str) -> Any:
     auth="view",
     query=FORMAT,
     responses={200: "the lanes", **NOT_FOUND, **BAD_INPUT},
+    content=JSON_OR_CSV,
     tags=["attendance"],
 )
 def event_lanes(event_id: str) -> Any:
@@ -278,6 +295,7 @@ def overview() -> Any:
     auth="view",
     query={**FILTERS, **FORMAT},
     responses={200: "the trend", **BAD_INPUT},
+    content=JSON_OR_CSV,
     tags=["trends"],
 )
 def trends() -> Any:
@@ -295,6 +313,7 @@ def trends() -> Any:
     auth="view",
     query={"from": FILTERS["from"], "to": FILTERS["to"], **FORMAT},
     responses={200: "the cohorts", **BAD_INPUT},
+    content=JSON_OR_CSV,
     tags=["trends"],
 )
 def retention() -> Any:
@@ -321,6 +340,7 @@ def retention() -> Any:
     auth="view",
     query={"from": FILTERS["from"], "to": FILTERS["to"], **FORMAT},
     responses={200: "the funnel", **BAD_INPUT},
+    content=JSON_OR_CSV,
     tags=["followups"],
 )
 def funnel() -> Any:
@@ -339,8 +359,13 @@ def funnel() -> Any:
     "People who came, most events first: events attended, first and last seen, streaks, "
     "volunteer hours, follow-ups received and acted on",
     auth="view",
-    query={"limit": "1-500 (default 100)", "offset": "rows to skip (default 0)", **FORMAT},
+    query={
+        "limit": QueryArg("1-500 (default 100)", {"type": "string", "examples": ["1", "500"]}),
+        "offset": QueryArg("rows to skip (default 0)", {"type": "string", "examples": ["0", "1000000"]}),
+        **FORMAT,
+    },
     responses={200: "the people", **BAD_INPUT},
+    content=JSON_OR_CSV,
     tags=["people"],
 )
 def list_people() -> Any:
@@ -360,6 +385,7 @@ def list_people() -> Any:
     auth="view",
     query=FORMAT,
     responses={200: "the distribution", **BAD_INPUT},
+    content=JSON_OR_CSV,
     tags=["people"],
 )
 def loyalty() -> Any:
@@ -374,8 +400,9 @@ def loyalty() -> Any:
 @operation(
     "People at risk: regulars (3+ events) quiet for 45+ days and twice their usual gap",
     auth="view",
-    query={"limit": "1-500 (default 200)", **FORMAT},
+    query={"limit": QueryArg("1-500 (default 200)", {"type": "string", "examples": ["1", "500"]}), **FORMAT},
     responses={200: "the people", **BAD_INPUT},
+    content=JSON_OR_CSV,
     tags=["people"],
 )
 def at_risk() -> Any:
