@@ -4,6 +4,7 @@ queues, a fault injector with a supervisor's restarts, and the read-outs
 
 from __future__ import annotations
 
+import email.policy
 import json
 import os
 import random
@@ -15,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
 from typing import Any
 
 import requests
@@ -335,6 +337,12 @@ def read_dead_letters(bootstrap: str, topics: tuple[str, ...]) -> list[dict[str,
         return found
     finally:
         consumer.close()
+
+
+def nudge_kind(raw: bytes) -> str:
+    """A sent message's ``X-Turnout-Nudge`` header (headers only: cheap)."""
+    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(raw)
+    return str(headers["X-Turnout-Nudge"])
 
 
 # -- waiting ---------------------------------------------------------------------
