@@ -368,7 +368,9 @@ def _afterwards(
         seen.extend((item.to, nudge_kind(item.raw)) for item in fresh)
         return Counter(seen)
 
-    got = settle(mailed, timeout=300, quiet=5, done=lambda value: sum(value.values()) >= sum(due.values()))
+    # A busy SecantusDB sends a dozen follow-ups a second in the full form: give it time.
+    mail_timeout = max(300.0, sum(due.values()) / 8)
+    got = settle(mailed, timeout=mail_timeout, quiet=5, done=lambda value: sum(value.values()) >= sum(due.values()))
 
     dead_letters = read_dead_letters(cs.stack.config.bootstrap, (CHECKIN_TOPIC, FOLLOWUP_TOPIC))
     originals = Counter(
