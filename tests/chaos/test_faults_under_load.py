@@ -28,9 +28,6 @@ from __future__ import annotations
 
 import os
 import random
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -39,7 +36,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,10 +58,10 @@ from tests.chaos.harness import (
     settle,
     wait_for,
 )
+from tests.e2e.stack import stack_with_mail
 from tests.followup.helpers import SmtpServer
 from turnout_common.contracts import CHECKIN_TOPIC, FOLLOWUP_TOPIC
-from turnout_local.processes import free_port
-from turnout_local.stack import Stack, StackConfig
+from turnout_local.stack import Stack
 from turnout_local.supervisor import Supervisor
 
 PROFILE: Profile = FULL if os.environ.get("TURNOUT_CHAOS", "short") == "full" else SHORT
@@ -96,52 +92,12 @@ class ChaosStack:
 
 @pytest.fixture(scope="module")
 def chaos_stack() -> Iterator[ChaosStack]:
-    smtp = SmtpServer(free_port()).__enter__()
-    data_dir = Path(tempfile.mkdtemp(prefix="turnout-chaos-"))
-    config = StackConfig.on_free_ports(
-        data_dir,
-        {
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(smtp.port),
-            "MAIL_FROM": "Turnout <hello@mail.example.org>",
-            "FOLLOWUP_SEND_DELAY_SECONDS": "0",
-            "FOLLOWUP_WINDOW_START": "00:00",
-            "FOLLOWUP_WINDOW_END": "24:00",
-            "FOLLOWUP_SCHEDULER_INTERVAL_SECONDS": "0.5",
-            "FOLLOWUP_SENDER_IDLE_SECONDS": "0.2",
-        },
-    )
-    stack = Stack(config)
-    email = f"owner-{uuid.uuid4().hex[:8]}@example.org"
-    try:
-        stack.start_infrastructure()
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys\n"
-                "from checkin.bootstrap import build_context\n"
-                "from checkin.config import Settings\n"
-                "from checkin.service_layer.organizations import create_organization\n"
-                "ctx = build_context(Settings.from_env(), 'chaos')\n"
-                "create_organization(ctx, 'Chaos Community Kitchen', sys.argv[1], 'Owner', sys.argv[2])\n",
-                email,
-                PASSWORD,
-            ],
-            env={**os.environ, **stack.service_env("checkin")},
-            check=True,
-            capture_output=True,
-        )
-        stack.start_services()
-        stack.wait_ready()
-        login = requests.post(
-            f"{config.url_of('checkin')}/api/v1/auth/login", json={"email": email, "password": PASSWORD}, timeout=10
-        )
-        login.raise_for_status()
-        yield ChaosStack(stack, smtp, login.json()["token"])
-    finally:
-        stack.stop()
-        smtp.__exit__(None, None, None)
+    with stack_with_mail("turnout-chaos-", "Chaos Community Kitchen", PASSWORD, scheduler_interval="0.5") as (
+        stack,
+        smtp,
+        token,
+    ):
+        yield ChaosStack(stack, smtp, token)
 
 
 def log(message: str) -> None:

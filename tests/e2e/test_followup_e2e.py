@@ -10,25 +10,20 @@ stops the next nudge; both sides accepting an introduction introduces them.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from tests.e2e.stack import stack_with_mail
 from tests.followup.helpers import Received, SmtpServer
-from turnout_local.processes import free_port
-from turnout_local.stack import Stack, StackConfig
+from turnout_local.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -53,53 +48,8 @@ class FollowupStack:
 
 @pytest.fixture(scope="module")
 def followup_stack() -> Iterator[FollowupStack]:
-    smtp = SmtpServer(free_port()).__enter__()
-    data_dir = Path(tempfile.mkdtemp(prefix="turnout-e2e-followup-"))
-    config = StackConfig.on_free_ports(
-        data_dir,
-        {
-            "SMTP_HOST": "127.0.0.1",
-            "SMTP_PORT": str(smtp.port),
-            "MAIL_FROM": "Turnout <hello@mail.example.org>",
-            "FOLLOWUP_SEND_DELAY_SECONDS": "0",
-            "FOLLOWUP_WINDOW_START": "00:00",
-            "FOLLOWUP_WINDOW_END": "24:00",
-            "FOLLOWUP_SCHEDULER_INTERVAL_SECONDS": "0.2",
-            "FOLLOWUP_SENDER_IDLE_SECONDS": "0.2",
-        },
-    )
-    stack = Stack(config)
-    email = f"owner-{uuid.uuid4().hex[:8]}@example.org"
-    try:
-        stack.start_infrastructure()
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import sys\n"
-                "from checkin.bootstrap import build_context\n"
-                "from checkin.config import Settings\n"
-                "from checkin.service_layer.organizations import create_organization\n"
-                "ctx = build_context(Settings.from_env(), 'followup-e2e')\n"
-                "create_organization(ctx, sys.argv[1], sys.argv[2], 'Owner', sys.argv[3])\n",
-                ORG_NAME,
-                email,
-                PASSWORD,
-            ],
-            env={**os.environ, **stack.service_env("checkin")},
-            check=True,
-            capture_output=True,
-        )
-        stack.start_services()
-        stack.wait_ready()
-        login = requests.post(
-            f"{config.url_of('checkin')}/api/v1/auth/login", json={"email": email, "password": PASSWORD}, timeout=10
-        )
-        login.raise_for_status()
-        yield FollowupStack(stack, smtp, login.json()["token"])
-    finally:
-        stack.stop()
-        smtp.__exit__(None, None, None)
+    with stack_with_mail("turnout-e2e-followup-", ORG_NAME, PASSWORD, scheduler_interval="0.2") as (stack, smtp, token):
+        yield FollowupStack(stack, smtp, token)
 
 
 def call(fs: FollowupStack, method: str, service: str, path: str, **kwargs: Any) -> Any:
