@@ -99,3 +99,59 @@ def test_every_deployment_has_a_disruption_budget_that_selects_its_pods(name: st
         if pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
     ]
     assert len(budgets) == 1, f"{name}: {len(budgets)} PodDisruptionBudgets select its pods"
+
+
+LOOP_PROCESSES = sorted(n for n in DEPLOYMENTS if not n.endswith("-web"))
+ALIVE = ["python", "-m", "turnout_common.alive"]
+
+
+def _alive_command(probe: dict[str, Any]) -> list[str]:
+    command: list[str] = probe.get("exec", {}).get("command", [])
+    return command
+
+
+@pytest.mark.parametrize("name", LOOP_PROCESSES)
+def test_relays_and_workers_are_restarted_when_they_stop_beating(name: str) -> None:
+    """No HTTP endpoint in these processes: their heartbeat file is the liveness probe
+    (a hung loop already makes the process exit; the probe catches a wedged process)."""
+    pod = DEPLOYMENTS[name]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    liveness = container.get("livenessProbe")
+    assert liveness is not None, f"{name}: no livenessProbe"
+    command = _alive_command(liveness)
+    assert command[:3] == ALIVE, command
+    max_age = float(command[command.index("--max-age") + 1])
+    # The file is touched every 5 s: a slow probe or a busy node must not restart a healthy process.
+    assert max_age >= 30
+    assert liveness["periodSeconds"] <= 60 and liveness["failureThreshold"] >= 2
+    assert liveness["timeoutSeconds"] >= 3  # a Python start-up on a busy node
+    # Until the loops start, no heartbeat: a startup probe (same check) holds the
+    # liveness probe back for longer than the process needs to start.
+    startup = container["startupProbe"]
+    assert _alive_command(startup)[:3] == ALIVE
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120
+    # The heartbeat file's directory is writable although the root filesystem is not.
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert "emptyDir" in volumes[mounts["/tmp"]]
+    assert "TURNOUT_HEARTBEAT_FILE" not in {e["name"] for e in container.get("env", [])}
+
+
+def test_the_liveness_check_refuses_a_loop_process_without_a_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    (container,) = DEPLOYMENTS["checkin-relay"]["spec"]["template"]["spec"]["containers"]
+    stripped = {k: v for k, v in container.items() if k != "livenessProbe"}
+    monkeypatch.setitem(DEPLOYMENTS, "checkin-relay", _with_container(DEPLOYMENTS["checkin-relay"], stripped))
+    with pytest.raises(AssertionError, match="no livenessProbe"):
+        test_relays_and_workers_are_restarted_when_they_stop_beating("checkin-relay")
+
+
+def _with_container(deployment: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:
+    pod = {**deployment["spec"]["template"]["spec"], "containers": [container]}
+    template = {**deployment["spec"]["template"], "spec": pod}
+    return {**deployment, "spec": {**deployment["spec"], "template": template}}
+
+
+def test_the_config_map_does_not_move_the_heartbeat_file() -> None:
+    (config,) = [doc for doc in _of_kind("ConfigMap") if doc["metadata"]["name"] == "turnout-config"]
+    assert "TURNOUT_HEARTBEAT_FILE" not in config["data"]
