@@ -40,6 +40,7 @@ import os
 import platform
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -83,6 +84,7 @@ SETTLE_SECONDS = 2.0
 DASHBOARD_POLL = 0.020
 DUPLICATE_KIOSKS = 8
 FLOOR_DATABASE = "bench_floor"
+CHECKIN_GUNICORN_CONF = REPO / "services" / "checkin" / "gunicorn.conf.py"
 
 # The targets of issue #12 (2 cores, local stack).
 TARGETS = {
@@ -558,11 +560,27 @@ class Floor:
         return env
 
     def shape(self) -> dict[str, Any]:
-        """Workers and threads the floor's gunicorn runs with (the same as checkin-web's)."""
-        env = {**os.environ, **self.env}
-        workers = int(env.get("WEB_CONCURRENCY", "2"))
-        threads = env.get("CHECKIN_GUNICORN_THREADS") or env.get("GUNICORN_THREADS") or "4"
-        return {"workers": workers, "threads_env": threads, "config": "services/checkin/gunicorn.conf.py"}
+        """Workers and threads gunicorn reads from checkin's config file in this environment
+        (the floor's and checkin-web's alike)."""
+        probe = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import json, runpy, sys\n"
+                "ns = runpy.run_path(sys.argv[1])\n"
+                "print(json.dumps({k: ns.get(k) for k in ('workers', 'threads', 'worker_class', 'keepalive')}))\n",
+                str(CHECKIN_GUNICORN_CONF),
+            ],
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        try:
+            return dict(json.loads(probe.stdout.strip().splitlines()[-1]))
+        except (ValueError, IndexError):
+            return {"error": probe.stderr[-300:]}
 
     def start(self, count: int) -> None:
         sys.path.insert(0, str(REPO / "bench"))
@@ -577,7 +595,7 @@ class Floor:
             "-m",
             "gunicorn",
             "-c",
-            str(REPO / "services" / "checkin" / "gunicorn.conf.py"),
+            str(CHECKIN_GUNICORN_CONF),
             "--pythonpath",
             str(REPO / "bench"),
             "floor_app:app",
@@ -1106,8 +1124,8 @@ def render(report: dict[str, Any]) -> str:
         parts.append("")
         parts.append(
             "The floor: one transaction (registration update by _id + outbox insert) from a minimal gunicorn + Flask "
-            f"app, same SecantusDB, {shape.get('workers', '?')} workers × {shape.get('threads_env', '?')} threads "
-            "like checkin-web, same kiosk code, right after each level"
+            f"app, same SecantusDB, {shape.get('workers', '?')} workers × {shape.get('threads', '?')} threads "
+            "(checkin-web's gunicorn.conf.py), same kiosk code, right after each level"
         )
         rows = []
         for level in floored:
