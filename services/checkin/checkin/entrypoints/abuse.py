@@ -8,6 +8,9 @@
 - Kiosk name search, per kiosk: the kiosk's own roster answers names offline,
   so a search per keystroke at a busy door stays far below the limit, while a
   stolen kiosk token cannot walk the whole roster through the search.
+- The kiosk roster download, per kiosk: the kiosk page fetches it once a
+  minute (and when it starts, comes back online or staff ask), so a stolen
+  kiosk token cannot pull it faster than a kiosk does.
 - The public registration form, per client address.
 """
 
@@ -56,6 +59,14 @@ SIGN_IN_FORM_BY_ACCOUNT = Rule(
     deduct_when=refused_credentials,
 )
 KIOSK_SEARCH = Rule("kiosk_search", principal_subject, "Too many name searches from this kiosk.")
+# TURNOUT_RATE_LIMIT_KIOSK_ROSTER: a kiosk asks once a minute, plus a few times
+# when it (re)starts; the hourly bound holds a scraper to about that pace.
+KIOSK_ROSTER = Rule(
+    "kiosk_roster",
+    principal_subject,
+    "Too many roster downloads from this kiosk.",
+    default="10 per minute;150 per hour",
+)
 PUBLIC_REGISTRATION = Rule("public_registration", client_address, "Too many registrations from your network.")
 
 
@@ -72,4 +83,6 @@ def registration_refused(refusal: Refusal) -> ResponseReturnValue:
 
 
 def init_app(app: Flask) -> None:
-    init_rate_limits(app, context_of(app).settings.rate_limits, service="checkin")
+    settings = context_of(app).settings.rate_limits
+    init_rate_limits(app, settings, service="checkin")
+    KIOSK_ROSTER.rate(settings)  # a bad TURNOUT_RATE_LIMIT_KIOSK_ROSTER stops the start, not a request

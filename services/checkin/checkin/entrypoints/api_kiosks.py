@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, current_app, g, request
 
 from checkin.bootstrap import context_of
 from checkin.domain.model import RuleBroken
-from checkin.entrypoints.abuse import KIOSK_SEARCH
+from checkin.entrypoints.abuse import KIOSK_ROSTER, KIOSK_SEARCH
 from checkin.entrypoints.api import (
     CHECKIN_BODY,
     REGISTRATION_BODY,
@@ -151,7 +151,13 @@ def pair() -> Any:
 
 
 @bp.get("/kiosk/roster")
-@operation("The kiosk event's roster for offline badge checks and name search", auth="kiosk", tags=["kiosk"])
+@operation(
+    "The kiosk event's roster for offline badge checks and name search",
+    auth="kiosk",
+    responses={200: "OK", 429: "too many roster downloads from this kiosk: see Retry-After"},
+    tags=["kiosk"],
+)
+@rate_limited(KIOSK_ROSTER)
 def roster() -> Any:
     principal = kiosk()
     event = ctx().events.get(principal.org_id, principal.event_id or "")
