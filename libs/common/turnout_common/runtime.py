@@ -46,12 +46,15 @@ DEFAULT_STALL_SECONDS = 120.0
 class Liveness:
     """How ``run_loops`` watches its loops: ``stall_seconds`` of silence make a loop
     stuck; the heartbeat file (None: none) is touched every ``heartbeat_every`` s;
-    the main thread compares timestamps every ``check_every`` s."""
+    the main thread compares timestamps every ``check_every`` s, and if it wakes
+    ``frozen_gap`` s later than that, the whole process was frozen (SIGSTOP, a
+    starved host): the loops' silence then counts from the thaw."""
 
     stall_seconds: float = DEFAULT_STALL_SECONDS
     heartbeat_file: Path | None = None
     heartbeat_every: float = 5.0
     check_every: float = 1.0
+    frozen_gap: float = 5.0
 
     @classmethod
     def from_env(cls) -> Liveness:
@@ -198,10 +201,15 @@ def run_loops(name: str, loops: Sequence[tuple[str, Loop]], liveness: Liveness |
             "started",
             extra={"proc": name, "loops": [n for n, _ in loops], "stall_seconds": liveness.stall_seconds},
         )
+        checked = resumed = time.monotonic()
         while not stop.wait(liveness.check_every):
             now = time.monotonic()
+            if now - checked > liveness.check_every + liveness.frozen_gap:
+                log.warning("process was frozen", extra={"proc": name, "frozen_s": round(now - checked, 1)})
+                resumed = now
+            checked = now
             for thread, (loop_name, _, view) in zip(threads, watched, strict=True):
-                silent = view.silent_for(now)
+                silent = min(view.silent_for(now), now - resumed)
                 if silent > liveness.stall_seconds and thread.is_alive():
                     stalled.add(thread)
                     log.error(

@@ -104,3 +104,49 @@ def test_a_worker_whose_loop_hangs_exits_non_zero_and_the_probe_follows(tmp_path
     assert "loop consumer stalled" in stderr
     answer = alive("--file", str(heartbeat), "--max-age", "10")
     assert answer.returncode == 1 and "no longer running" in answer.stdout
+
+
+def test_a_frozen_process_is_not_mistaken_for_a_stuck_loop_and_stops_cleanly(tmp_path: Path) -> None:
+    """SIGSTOP for longer than the stall time, then SIGCONT: the loops never had a
+    chance to beat, so nothing is declared stuck; SIGTERM then stops it with 0."""
+    import signal
+
+    heartbeat = tmp_path / "alive"
+    worker = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from turnout_common.runtime import Liveness, exit_with, run_loops
+
+        def relay(stop):
+            while not stop.is_set():
+                stop.wait(0.1)
+
+        liveness = Liveness(
+            stall_seconds=1.0,
+            heartbeat_file=Path({str(heartbeat)!r}),
+            heartbeat_every=0.2,
+            check_every=0.1,
+            frozen_gap=0.5,
+        )
+        exit_with(run_loops("test-relay", [("relay", relay)], liveness))
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", worker], stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not heartbeat.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGSTOP)
+        time.sleep(2.5)
+        process.send_signal(signal.SIGCONT)
+        time.sleep(2.0)
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert alive("--file", str(heartbeat), "--max-age", "1").returncode == 0
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    finally:
+        process.kill()
+    stderr = process.stderr.read() if process.stderr else ""
+    assert code == 0, stderr
+    assert "stalled" not in stderr
+    assert not heartbeat.exists()
