@@ -1221,6 +1221,12 @@ def render(report: dict[str, Any]) -> str:
             f"Memory after the runs ({mem['measure']}, {mem['processes']} processes): {mem['total_mb']:.0f} MB"
         )
         parts.append("  " + "   ".join(f"{role} {value:.0f}" for role, value in mem["per_role_mb"].items()))
+        if any(level.get("floor") for level in levels):
+            writes = sum(level["floor"]["writes"] for level in levels if level.get("floor"))
+            parts.append(
+                f"  (SecantusDB also served the floor's {writes} writes; their database was dropped before this "
+                "measurement, what its heap kept is counted)"
+            )
     checks = verdicts(report)
     parts.append("")
     parts.append("Targets")
