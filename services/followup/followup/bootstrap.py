@@ -14,6 +14,7 @@ from followup.adapters.http_provider import HttpProviderTransport
 from followup.adapters.mongo import ensure_indexes
 from followup.adapters.rendering import JinjaRenderer
 from followup.adapters.repositories import MongoStore, MongoTransactions
+from followup.adapters.signals import MongoWorkSignals
 from followup.adapters.smtp import SmtpTransport
 from followup.config import Settings
 from followup.domain.links import LinkTokens
@@ -78,6 +79,7 @@ def build_services(
         store=MongoStore(db),
         transactions=MongoTransactions(lambda: mongo.UnitOfWork(connected, db, contracts)),
         storage_errors=(PyMongoError,),
+        signals=MongoWorkSignals(db),
         client=client,
         db=db,
         settings=settings,

@@ -41,8 +41,12 @@ class Settings(config.ServiceSettings):
     retry_base_seconds: float = 60.0
     retry_max_seconds: float = 3600.0
     max_attempts: int = 8
+    # Pauses between passes while work keeps coming; idle, the loops sleep on a
+    # change feed (a new plan, a batch made ready) and the time their next item
+    # falls due, looking anyway every ``idle_poll_seconds`` (at most half a lease).
     scheduler_interval_seconds: float = 1.0
     sender_idle_seconds: float = 0.5
+    idle_poll_seconds: float = 30.0
     # -- rules ----------------------------------------------------------------
     introductions_per_person: int = 3
     win_back_min_events: int = 3
@@ -103,6 +107,7 @@ class Settings(config.ServiceSettings):
             max_attempts=config.env_int("FOLLOWUP_MAX_ATTEMPTS", 8, minimum=1),
             scheduler_interval_seconds=config.env_float("FOLLOWUP_SCHEDULER_INTERVAL_SECONDS", 1.0),
             sender_idle_seconds=config.env_float("FOLLOWUP_SENDER_IDLE_SECONDS", 0.5),
+            idle_poll_seconds=config.env_float("FOLLOWUP_IDLE_POLL_SECONDS", 30.0),
             introductions_per_person=config.env_int("FOLLOWUP_INTRODUCTIONS_PER_PERSON", 3, minimum=0),
             win_back_min_events=config.env_int("FOLLOWUP_WINBACK_MIN_EVENTS", 3, minimum=1),
             win_back_quiet_days=config.env_int("FOLLOWUP_WINBACK_QUIET_DAYS", 60, minimum=1),

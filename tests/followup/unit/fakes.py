@@ -439,6 +439,9 @@ class FakeSendBatches:
     def count_due(self, now: datetime) -> int:
         return len(self.due(now, 10**9))
 
+    def next_due_at(self) -> datetime | None:
+        return min((d["due_at"] for d in self.t.where(state="ready")), default=None)
+
 
 class FakeJournal:
     def __init__(self, table: _Table) -> None:
@@ -503,6 +506,9 @@ class FakePlans:
         found = self.t.where(state="awaiting_introductions")
         return [copy.deepcopy(d) for d in found if d["due_at"] <= now][:limit]
 
+    def next_introductions_at(self) -> datetime | None:
+        return min((d["due_at"] for d in self.t.where(state="awaiting_introductions")), default=None)
+
     def claim(self, plan_id: str, owner: str, now: datetime, lease_until: datetime) -> bool:
         doc = self.t.docs.get(plan_id)
         if doc is None or (doc.get("lease_until") is not None and doc["lease_until"] >= now):
@@ -536,13 +542,16 @@ class FakeFigures:
 
 class FakeScans:
     def __init__(self) -> None:
-        self.next_at: dict[str, datetime] = {}
+        self.due: dict[str, datetime] = {}
 
     def claim(self, scan: str, now: datetime, next_at: datetime) -> bool:
-        if self.next_at.setdefault(scan, now) > now:
+        if self.due.setdefault(scan, now) > now:
             return False
-        self.next_at[scan] = next_at
+        self.due[scan] = next_at
         return True
+
+    def next_at(self, scan: str) -> datetime | None:
+        return self.due.get(scan)
 
 
 class FakeCheckinFacts:

@@ -479,6 +479,11 @@ class MongoSendBatches(_Repo):
     def count_due(self, now: datetime) -> int:
         return self.db[SEND_BATCHES].count_documents({"state": "ready", "due_at": {"$lte": now}}, session=self.session)
 
+    def next_due_at(self) -> datetime | None:
+        found = self.db[SEND_BATCHES].find({"state": "ready"}, {"due_at": 1}, session=self.session)
+        first = next(iter(found.sort("due_at", 1).limit(1)), None)
+        return None if first is None else first.get("due_at")
+
 
 def _only_duplicates(error: BulkWriteError) -> bool:
     return all(item.get("code") == 11000 for item in error.details.get("writeErrors", []))
@@ -546,6 +551,11 @@ class MongoPlans(_Repo):
         found = self.db[PLANS].find({"state": AWAITING_INTRODUCTIONS, "due_at": {"$lte": now}}, session=self.session)
         return list(found.limit(limit))
 
+    def next_introductions_at(self) -> datetime | None:
+        found = self.db[PLANS].find({"state": AWAITING_INTRODUCTIONS}, {"due_at": 1}, session=self.session)
+        first = next(iter(found.sort("due_at", 1).limit(1)), None)
+        return None if first is None else first.get("due_at")
+
     def claim(self, plan_id: str, owner: str, now: datetime, lease_until: datetime) -> bool:
         # Unleased, else lease expired: two _id-bounded updates, not one "$or",
         # which SecantusDB answers with a scan of every plan ever made.
@@ -581,15 +591,24 @@ class MongoFigures(_Repo):
 
 class MongoScans(_Repo):
     def claim(self, scan: str, now: datetime, next_at: datetime) -> bool:
-        self.db[SCANS].update_one(
-            {"_id": scan}, {"$setOnInsert": {"next_at": now, "last_at": None}}, upsert=True, session=self.session
-        )
+        # Read first: a pass that finds the scan not due writes nothing.
+        current = self.db[SCANS].find_one({"_id": scan}, {"next_at": 1}, session=self.session)
+        if current is not None and current["next_at"] > now:
+            return False
+        if current is None:
+            self.db[SCANS].update_one(
+                {"_id": scan}, {"$setOnInsert": {"next_at": now, "last_at": None}}, upsert=True, session=self.session
+            )
         claimed = self.db[SCANS].update_one(
             {"_id": scan, "next_at": {"$lte": now}},
             {"$set": {"next_at": next_at, "last_at": now}},
             session=self.session,
         )
         return claimed.modified_count == 1
+
+    def next_at(self, scan: str) -> datetime | None:
+        current = self.db[SCANS].find_one({"_id": scan}, {"next_at": 1}, session=self.session)
+        return None if current is None else current.get("next_at")
 
 
 class MongoCheckinFacts(_Repo):

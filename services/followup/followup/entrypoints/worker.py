@@ -31,7 +31,7 @@ def main(settings: Settings | None = None, probe: SendProbe | None = None) -> No
     from followup.adapters.repositories import in_transaction
     from followup.bootstrap import build_services
     from followup.service_layer.handlers import HANDLED_TYPES, apply_checkin_messages
-    from followup.service_layer.scheduling import run_scheduler_once
+    from followup.service_layer.scheduling import run_scheduler
     from followup.service_layer.sending import Sender
 
     settings = settings if settings is not None else Settings.from_env()
@@ -56,12 +56,7 @@ def main(settings: Settings | None = None, probe: SendProbe | None = None) -> No
         owner = f"{socket.gethostname()}:{os.getpid()}:scheduler"
 
         def scheduler(stop: threading.Event) -> None:
-            while not stop.is_set():
-                try:
-                    run_scheduler_once(svc, owner)
-                except Exception:
-                    log.exception("scheduler pass failed")
-                stop.wait(settings.scheduler_interval_seconds)
+            run_scheduler(svc, owner, stop)
 
         loops.append(("scheduler", scheduler))
     if "sender" in settings.worker_loops:

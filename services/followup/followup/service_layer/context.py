@@ -4,7 +4,7 @@ settings, the ports (storage, transactions, mail transport, renderer) and the cl
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -13,7 +13,7 @@ from followup.domain.links import LinkTokens
 from followup.domain.nudges import RetryPolicy
 from followup.domain.schedule import DaytimeWindow
 from followup.domain.settings import WinBackRule
-from followup.service_layer.ports import MailTransport, Renderer
+from followup.service_layer.ports import MailTransport, PollingSignals, Renderer, WorkSignals
 from followup.service_layer.repositories import Store, Transactions, Tx
 from turnout_common.clock import utcnow
 
@@ -31,6 +31,8 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     # The storage's own errors ("unreachable or failing"): the loops back off and retry on these.
     storage_errors: tuple[type[BaseException], ...] = ()
+    # Where the loops learn that work was written (else they poll).
+    signals: WorkSignals = field(default_factory=PollingSignals)
 
     def transaction(self, work: Callable[[Tx], T]) -> T:
         """Run ``work`` in one transaction: its writes and its messages are stored together."""
@@ -50,6 +52,11 @@ class Services:
     @property
     def lease(self) -> timedelta:
         return timedelta(seconds=self.settings.lease_seconds)
+
+    @property
+    def idle_poll_seconds(self) -> float:
+        """The longest an idle loop sleeps without looking (safety poll; leases expire on this clock)."""
+        return max(0.5, min(self.settings.idle_poll_seconds, self.settings.lease_seconds / 2))
 
     @property
     def retry_policy(self) -> RetryPolicy:

@@ -4,6 +4,7 @@ Adapters implement them; tests pass fakes."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -55,3 +56,70 @@ class Draft:
 
 class Renderer(Protocol):
     def render(self, draft: Draft) -> OutgoingMail: ...
+
+
+class Pause(Protocol):
+    """How a polling loop waits between passes (``turnout_common.wake.IdlePause`` on MongoDB).
+
+    ``pause(stop, found_work)`` after each pass: a short wait while work keeps
+    coming; once idle, a sleep that ends when work is written, after
+    ``max_sleep`` seconds (a safety poll and the loop's time-based work), or
+    when ``stop`` is set. ``sleeping`` is true when the next pause without
+    work will sleep (the loop may then shorten ``max_sleep`` to the time its
+    next item falls due)."""
+
+    max_sleep: float
+
+    @property
+    def sleeping(self) -> bool: ...
+
+    def pause(self, stop: threading.Event, found_work: bool) -> None: ...
+
+    def wake(self) -> None:
+        """Forget the idle state (the loop found work, or failed and will retry)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class WorkSignals(Protocol):
+    """Pauses that wake when the work of a loop is written."""
+
+    def batches(self, *, busy_pause: float, max_sleep: float) -> Pause:
+        """Wakes when a send batch is created or made ``ready`` again."""
+        ...
+
+    def plans(self, *, busy_pause: float, max_sleep: float) -> Pause:
+        """Wakes when a plan is created or changed (a gathering ended, a late check-in)."""
+        ...
+
+
+class FixedPause:
+    """Where nothing signals work: wait ``busy_pause`` after every pass (polling)."""
+
+    def __init__(self, busy_pause: float, max_sleep: float) -> None:
+        self.busy_pause = busy_pause
+        self.max_sleep = max_sleep
+
+    @property
+    def sleeping(self) -> bool:
+        return False
+
+    def pause(self, stop: threading.Event, found_work: bool) -> None:
+        stop.wait(self.busy_pause)
+
+    def wake(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class PollingSignals:
+    """``WorkSignals`` without a change feed: every loop polls at its busy pause."""
+
+    def batches(self, *, busy_pause: float, max_sleep: float) -> Pause:
+        return FixedPause(busy_pause, max_sleep)
+
+    def plans(self, *, busy_pause: float, max_sleep: float) -> Pause:
+        return FixedPause(busy_pause, max_sleep)

@@ -227,6 +227,10 @@ class SendBatchRepository(Protocol):
 
     def count_due(self, now: datetime) -> int: ...
 
+    def next_due_at(self) -> datetime | None:
+        """When the earliest ready batch falls due (None when none is ready)."""
+        ...
+
 
 class DeliveryJournal(Protocol):
     def append(self, entries: Sequence[Doc]) -> int:
@@ -264,6 +268,10 @@ class PlanRepository(Protocol):
 
     def due_for_introductions(self, now: datetime, limit: int) -> list[Doc]: ...
 
+    def next_introductions_at(self) -> datetime | None:
+        """When the earliest plan awaiting introductions falls due (None when none waits)."""
+        ...
+
     def claim(self, plan_id: str, owner: str, now: datetime, lease_until: datetime) -> bool: ...
 
     def release(self, plan_id: str, owner: str, changes: Doc) -> None: ...
@@ -281,7 +289,11 @@ class FiguresRepository(Protocol):
 
 class ScanRepository(Protocol):
     def claim(self, scan: str, now: datetime, next_at: datetime) -> bool:
-        """Take the scan when due; set when it is due next."""
+        """Take the scan when due; set when it is due next. Writes nothing when not due."""
+        ...
+
+    def next_at(self, scan: str) -> datetime | None:
+        """When the scan is due next (None: never run, due now)."""
         ...
 
 

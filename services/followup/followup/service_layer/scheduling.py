@@ -19,6 +19,7 @@ a crash half-way and a re-run leave exactly one nudge per key.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -376,14 +377,26 @@ def scan_win_back(svc: Services, now: datetime, force: bool = False) -> int:
 def run_scheduler_once(svc: Services, owner: str, now: datetime | None = None) -> int:
     """One pass: plan ended gatherings, reconsider changed people, match introductions
     that are due, scan for win-backs when due. Returns how many nudges were created."""
+    return scheduler_pass(svc, owner, now).created
+
+
+@dataclass(slots=True)
+class SchedulerPass:
+    created: int = 0  # nudges
+    plans: int = 0  # plans worked on (planned, reconsidered, matched)
+
+
+def scheduler_pass(svc: Services, owner: str, now: datetime | None = None) -> SchedulerPass:
+    """``run_scheduler_once``, telling also how many plans were worked on."""
     now = now or svc.now()
-    created = 0
+    done = SchedulerPass()
     for plan in svc.store.plans.pending(PLANS_AT_ONCE):
         if not _claim_plan(svc, plan["_id"], owner, now):
             continue
+        done.plans += 1
         try:
             changes = plan_event(svc, plan, now)
-            created += int(changes.get("planned_nudges", 0))
+            done.created += int(changes.get("planned_nudges", 0))
         except svc.storage_errors:
             _release_plan(svc, plan["_id"], owner, {})
             raise
@@ -391,21 +404,60 @@ def run_scheduler_once(svc: Services, owner: str, now: datetime | None = None) -
     for plan in svc.store.plans.dirty(DIRTY_AT_ONCE):
         if plan["state"] == PENDING_PLAN or not _claim_plan(svc, plan["_id"], owner, now):
             continue
+        done.plans += 1
         people = list(plan.get("dirty") or [])
         try:
             if plan["state"] != STALE:
-                created += reconsider_people(svc, plan, people, now)
+                done.created += reconsider_people(svc, plan, people, now)
         finally:
             svc.store.plans.clean(plan["_id"], people)
             _release_plan(svc, plan["_id"], owner, {})
     for plan in svc.store.plans.due_for_introductions(now, PLANS_AT_ONCE):
         if not _claim_plan(svc, plan["_id"], owner, now):
             continue
+        done.plans += 1
         try:
-            created += match_introductions(svc, plan, now)
+            done.created += match_introductions(svc, plan, now)
         except DuplicateRecord:
             _release_plan(svc, plan["_id"], owner, {})
             continue
         _release_plan(svc, plan["_id"], owner, {"state": PLANNED, "introductions_at": now})
-    created += scan_win_back(svc, now)
-    return created
+    done.created += scan_win_back(svc, now)
+    return done
+
+
+def next_scheduled_work(svc: Services) -> datetime | None:
+    """When time alone makes work for the scheduler: introductions falling due, the next win-back scan."""
+    times = [t for t in (svc.store.plans.next_introductions_at(), svc.store.scans.next_at("win_back")) if t]
+    return min(times, default=None)
+
+
+def run_scheduler(svc: Services, owner: str, stop: threading.Event) -> None:
+    """The scheduler's loop. Idle, it sleeps until a plan is created or changed
+    (a gathering ended, a late check-in), until its next time-based work falls
+    due (introductions, the win-back scan), or for a safety poll (plans whose
+    scheduler died are taken over when their lease expires)."""
+    interval = svc.settings.scheduler_interval_seconds
+    pause = svc.signals.plans(busy_pause=interval, max_sleep=svc.idle_poll_seconds)
+    try:
+        while not stop.is_set():
+            try:
+                done = scheduler_pass(svc, owner)
+                if not done.plans and pause.sleeping:
+                    pause.max_sleep = _sleep_limit(svc, interval)
+            except Exception:
+                log.exception("scheduler pass failed")
+                pause.wake()
+                stop.wait(interval)
+                continue
+            pause.pause(stop, done.plans > 0)
+    finally:
+        pause.close()
+
+
+def _sleep_limit(svc: Services, interval: float) -> float:
+    longest = svc.idle_poll_seconds
+    due = next_scheduled_work(svc)
+    if due is None:
+        return longest
+    return max(interval, min(longest, (due - svc.now()).total_seconds()))

@@ -56,7 +56,7 @@ from followup.service_layer.outcomes import (
     release_unsent,
     settle_sent,
 )
-from followup.service_layer.ports import MailSession, TransportUnavailable
+from followup.service_layer.ports import MailSession, Pause, TransportUnavailable
 from followup.service_layer.preparing import Prepared, claim, decide, render
 from followup.service_layer.probe import NoProbe, SendProbe
 from turnout_common.types import Doc
@@ -93,6 +93,7 @@ class Sender:
         self.claimed_last = False
         self._last_recovery = 0.0
         self._lost = False  # this batch was taken over: leave its leftovers to recovery
+        self.idle: Pause | None = None  # how the loop waits (set by ``run``)
 
     @property
     def handed_over(self) -> int:
@@ -101,28 +102,54 @@ class Sender:
 
     # -- the loop ------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
+        """Deliver batches until ``stop``. While none is due, sleep until one is
+        created or made ready (the batches' change feed), until the earliest
+        ready one falls due, or for a safety poll (abandoned leases are
+        recovered on that clock: at most half a lease)."""
+        settings = self.svc.settings
+        pause = self.svc.signals.batches(busy_pause=settings.sender_idle_seconds, max_sleep=self.svc.idle_poll_seconds)
+        self.idle = pause
         backoff = 0.0
-        while not stop.is_set():
-            try:
-                worked = self.send_once(stop)
-                backoff = 0.0
-            except self.svc.storage_errors as exc:
-                backoff = min(MAX_LOOP_PAUSE, max(0.5, backoff * 2))
-                log.warning("database trouble while sending; retrying", extra={"error": repr(exc)})
-                stop.wait(backoff)
-                continue
-            except Exception:
-                backoff = min(MAX_LOOP_PAUSE, max(0.5, backoff * 2))
-                log.exception("sender loop error", extra={"backoff_s": backoff})
-                stop.wait(backoff)
-                continue
-            if not worked and not self.claimed_last:
-                stop.wait(self.svc.settings.sender_idle_seconds)
+        try:
+            while not stop.is_set():
+                try:
+                    self.send_once(stop)
+                    if not self.claimed_last and pause.sleeping:
+                        pause.max_sleep = self._sleep_limit()
+                    backoff = 0.0
+                except self.svc.storage_errors as exc:
+                    backoff = min(MAX_LOOP_PAUSE, max(0.5, backoff * 2))
+                    log.warning("database trouble while sending; retrying", extra={"error": repr(exc)})
+                    pause.wake()
+                    stop.wait(backoff)
+                    continue
+                except Exception:
+                    backoff = min(MAX_LOOP_PAUSE, max(0.5, backoff * 2))
+                    log.exception("sender loop error", extra={"backoff_s": backoff})
+                    pause.wake()
+                    stop.wait(backoff)
+                    continue
+                if self.claimed_last:
+                    pause.wake()  # more may be due: look again at once
+                    continue
+                pause.pause(stop, False)
+        finally:
+            pause.close()
+
+    def _sleep_limit(self) -> float:
+        """Seconds until the earliest ready batch falls due, within [busy pause, safety poll]."""
+        svc = self.svc
+        longest = svc.idle_poll_seconds
+        due_at = svc.store.batches.next_due_at()
+        if due_at is None:
+            return longest
+        until = (due_at - svc.now()).total_seconds()
+        return max(svc.settings.sender_idle_seconds, min(longest, until))
 
     def send_once(self, stop: threading.Event) -> int:
         """Recover abandoned batches now and then, then deliver one due batch; return nudges handled."""
         now = self.svc.now()
-        if time.monotonic() - self._last_recovery > min(5.0, self.svc.settings.lease_seconds / 2):
+        if time.monotonic() - self._last_recovery >= min(5.0, self.svc.idle_poll_seconds):
             self._last_recovery = time.monotonic()
             recover_abandoned_batches(self.svc, now)
         claimed = self.lease.claim(now)

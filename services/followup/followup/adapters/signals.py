@@ -1,0 +1,45 @@
+"""``WorkSignals`` on MongoDB change streams (``turnout_common.wake.IdlePause``):
+the senders sleep on ``send_batches``, the scheduler on ``followup_plans``."""
+
+from __future__ import annotations
+
+from pymongo.database import Database
+
+from followup.adapters.mongo import PLANS, SEND_BATCHES
+from turnout_common.types import Doc
+from turnout_common.wake import IdlePause
+
+# A send batch to deliver: a new one (inserted with its nudges), or one made
+# ``ready`` again (released with nudges left, retried later, reopened). Lease
+# renewals and claims by other senders do not wake anyone.
+BATCH_READY: list[Doc] = [
+    {
+        "$match": {
+            "$or": [
+                {"operationType": "insert"},
+                {"operationType": "update", "updateDescription.updatedFields.state": "ready"},
+                {"operationType": "replace"},
+            ]
+        }
+    },
+    {"$project": {"_id": 1}},
+]
+
+# A plan to work on: a gathering ended (insert), a late check-in marked people
+# dirty (update). The scheduler's own lease writes happen only in passes that
+# found work, while its stream is closed.
+PLAN_CHANGED: list[Doc] = [
+    {"$match": {"operationType": {"$in": ["insert", "update", "replace"]}}},
+    {"$project": {"_id": 1}},
+]
+
+
+class MongoWorkSignals:
+    def __init__(self, db: Database[Doc]) -> None:
+        self.db = db
+
+    def batches(self, *, busy_pause: float, max_sleep: float) -> IdlePause:
+        return IdlePause(self.db[SEND_BATCHES], BATCH_READY, busy_pause=busy_pause, max_sleep=max_sleep)
+
+    def plans(self, *, busy_pause: float, max_sleep: float) -> IdlePause:
+        return IdlePause(self.db[PLANS], PLAN_CHANGED, busy_pause=busy_pause, max_sleep=max_sleep)
