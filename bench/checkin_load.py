@@ -85,6 +85,10 @@ DASHBOARD_POLL = 0.020
 DUPLICATE_KIOSKS = 8
 DUPLICATE_ANSWER = "200 already_checked_in"  # status code and the answer's "status"
 FLOOR_DATABASE = "bench_floor"
+FLOOR_MAX_WRITES = 300  # per level: a stable figure (~1 s of CPU) within a short pause of the services
+FLOOR_PAUSED_IDLE_SECONDS = 1.0
+FLOOR_PAUSE_DEADLINE = 3.0  # no floor request starts later than this into a pause
+FLOOR_WARMUP = 200  # unmeasured writes first: every worker connected, the collections warm, as Turnout is
 CHECKIN_GUNICORN_CONF = REPO / "services" / "checkin" / "gunicorn.conf.py"
 
 # The targets of issue #12 (2 cores, local stack).
@@ -621,6 +625,15 @@ class Floor:
 
         wait_until(ready, 60, f"{self.url}/readyz to answer 200", child)
 
+    def warm_up(self, client: Client, kiosks: int) -> None:
+        """Unmeasured writes from ``kiosks`` clients (Turnout's web workers are warm from the registrations)."""
+        result, _ = run_kiosks(client, "", self.take(FLOOR_WARMUP), kiosks, base_url=self.url)
+        if result.statuses.get("201", 0) != FLOOR_WARMUP:
+            raise RuntimeError(f"the floor's warm-up answered {dict(result.statuses)}; log:\n{self.log_tail()}")
+
+    def log_tail(self) -> str:
+        return self.child.tail(20) if self.child is not None else ""
+
     def take(self, count: int) -> list[str]:
         chosen = self.ids[self.used : self.used + count]
         self.used += len(chosen)
@@ -649,26 +662,54 @@ class Floor:
                 mongo.close()
 
 
-def run_floor_level(client: Client, floor: Floor, kiosks: int, count: int) -> dict[str, Any]:
+def service_children(stack: Stack) -> list[Child]:
+    """Every stack process but the broker and the database (web, relays, workers)."""
+    return [child for name, child in stack.children.items() if name not in ("kafka", "mongodb")]
+
+
+def run_floor_level(client: Client, floor: Floor, kiosks: int, count: int, pause: bool) -> dict[str, Any]:
     """The floor at one level: the same kiosk code, CPU of floor-web + SecantusDB per write.
 
-    SecantusDB's CPU in the window includes the stack's idle background (its relays and
-    consumers keep polling it): the rate measured just before is subtracted for the
-    idle-corrected figure; the raw figure is reported too."""
+    With ``pause`` (the default), Turnout's service processes are stopped (SIGSTOP) for the
+    floor's few seconds: on SecantusDB every write wakes every change-stream ``getMore``
+    waiting anywhere on the server, so the floor's writes would otherwise make the stack's
+    sleeping relays and workers poll, and SecantusDB's CPU for their polls would be counted
+    as the floor's. The pause stays under the Kafka consumers' session timeout (6 s).
+    SecantusDB's CPU in the window also includes the background it has anyway: the rate
+    measured just before is subtracted for the idle-corrected figure; the raw figure is
+    reported too."""
     ids = floor.take(count)
     if len(ids) < count:
         raise RuntimeError(f"the floor ran out of seeded registrations ({len(ids)} of {count} left)")
-    log(f"  floor: {kiosks} kiosk(s), {count} writes")
-    roots = floor.roots()
-    idle_start = cpu_of(roots)
-    time.sleep(IDLE_SECONDS)
-    before = cpu_of(roots)
-    idle_secantus_ms_per_s = (before.get("secantus", 0.0) - idle_start.get("secantus", 0.0)) / IDLE_SECONDS
-    idle_floor_ms_per_s = (before["floor-web"] - idle_start["floor-web"]) / IDLE_SECONDS
-    started = time.monotonic()
-    result, wall = run_kiosks(client, "", ids, kiosks, base_url=floor.url)
-    window = time.monotonic() - started
-    used = delta(cpu_of(roots), before)
+    idle_seconds = FLOOR_PAUSED_IDLE_SECONDS if pause else IDLE_SECONDS
+    log(f"  floor: {kiosks} kiosk(s), {count} writes{', services paused' if pause else ''}")
+    # The stack's other processes are watched too: they should stay idle while the floor writes.
+    roots = {**stack_roots(floor.stack), **floor.roots()}
+    paused = service_children(floor.stack) if pause else []
+    for child in paused:
+        child.pause()
+    try:
+        idle_start = cpu_of(roots)
+        time.sleep(idle_seconds)
+        before = cpu_of(roots)
+        started = time.monotonic()
+        result, wall = run_kiosks(
+            client, "", ids, kiosks, base_url=floor.url, deadline=FLOOR_PAUSE_DEADLINE if pause else 240.0
+        )
+        window = time.monotonic() - started
+        after = cpu_of(roots)
+    finally:
+        for child in paused:
+            child.resume()
+    idle_secantus_ms_per_s = (before.get("secantus", 0.0) - idle_start.get("secantus", 0.0)) / idle_seconds
+    idle_floor_ms_per_s = (before["floor-web"] - idle_start["floor-web"]) / idle_seconds
+    idle_others = {
+        name: (before[name] - idle_start[name]) / idle_seconds
+        for name in before
+        if name not in ("secantus", "floor-web")
+    }
+    used = delta(after, before)
+    others = {name: value for name, value in used.items() if name not in ("secantus", "floor-web")}
     ok = result.statuses.get("201", 0)
     per = max(ok, 1)
     secantus_raw = used.get("secantus", 0.0)
@@ -690,8 +731,13 @@ def run_floor_level(client: Client, floor: Floor, kiosks: int, count: int) -> di
         "web_cpu_ms_per_write": web / per,
         "secantus_cpu_ms_per_write_raw": secantus_raw / per,
         "secantus_cpu_ms_per_write": secantus_corrected / per,
+        "services_paused": pause,
         "secantus_idle_ms_per_s_subtracted": idle_secantus_ms_per_s,
         "floor_web_idle_ms_per_s": idle_floor_ms_per_s,
+        # Not part of the floor: the rest of the stack in the same window (a relay or consumer woken
+        # by the floor's writes would show here) and in the idle 3 s before, per second.
+        "rest_of_stack_cpu_ms_in_window_by_role": by_role(others),
+        "rest_of_stack_idle_ms_per_s_by_role": by_role(idle_others),
     }
     log(
         f"    floor {figures['writes_per_s']:.0f}/s, p99 {figures['latency_ms']['p99']:.1f} ms, "
@@ -1081,6 +1127,12 @@ def peer_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def rest_of_stack_rate(floor: dict[str, Any]) -> str:
+    during = sum(floor["rest_of_stack_cpu_ms_in_window_by_role"].values()) / max(floor["cpu_window_seconds"], 1e-9)
+    idle = sum(floor["rest_of_stack_idle_ms_per_s_by_role"].values())
+    return f"{during:.1f} ms/s (idle before {idle:.1f})"
+
+
 def render(report: dict[str, Any]) -> str:
     parts: list[str] = []
     meta = report["meta"]
@@ -1177,14 +1229,25 @@ def render(report: dict[str, Any]) -> str:
                 rows,
             )
         )
+        paused = all(level["floor"].get("services_paused") for level in floored)
         parts.append(
-            "  floor ms/write = CPU of the floor's gunicorn (master + workers) + SecantusDB ÷ writes; "
-            "SecantusDB's idle rate just before\n  (the stack's background: "
+            "  floor ms/write = CPU of the floor's gunicorn (master + workers) + SecantusDB ÷ writes, "
+            + (
+                "Turnout's web, relay and worker processes paused (SIGSTOP) meanwhile\n  (on SecantusDB every "
+                "write wakes every change-stream getMore on the server: their polls would count as the floor's); "
+                if paused
+                else "Turnout's services running (their polls woken by the floor's writes count as the floor's);\n  "
+            )
+            + "SecantusDB's idle rate just before ("
             + ", ".join(f"{fmt(level['floor']['secantus_idle_ms_per_s_subtracted'], 1)} ms/s" for level in floored)
             + ") is subtracted, 'raw' is without that correction.\n"
             "  whole ÷ floor = Turnout's CPU per check-in, all processes (target <= "
             f"{TARGETS['floor_multiple']:.1f}×); web+db ÷ floor = Turnout's checkin-web + SecantusDB only "
             "(SecantusDB includes the relay's and consumers' database work)."
+        )
+        parts.append(
+            "  the rest of the stack during the floor's writes (not counted): "
+            + ", ".join(rest_of_stack_rate(level["floor"]) for level in floored)
         )
     dup = report.get("duplicates")
     if dup:
@@ -1290,6 +1353,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dashboard-count", type=int, default=1000, help="check-ins for it (default 1000)")
     parser.add_argument("--dashboard-kiosks", type=int, default=16, help="kiosks for it (default 16)")
     parser.add_argument("--skip-floor", action="store_true", help="skip the floor (and the ratios)")
+    parser.add_argument(
+        "--floor-no-pause",
+        action="store_true",
+        help="keep Turnout's services running during the floor (their change-stream polls then count as the floor's)",
+    )
     parser.add_argument("--skip-duplicates", action="store_true", help="skip the duplicate scans")
     parser.add_argument("--skip-idle", action="store_true", help="skip the idle spell and the check-ins after it")
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="length of the idle spell (default 30)")
@@ -1345,6 +1413,7 @@ def main(argv: list[str] | None = None) -> int:
         "pretix": PRETIX,
         "levels": [],
     }
+    floor_writes = min(args.per_level, FLOOR_MAX_WRITES)
     dup_level = min(args.levels, key=lambda kiosks: abs(kiosks - DUPLICATE_KIOSKS))
     try:
         token = boot(stack)
@@ -1352,14 +1421,15 @@ def main(argv: list[str] | None = None) -> int:
         client = Client(stack, token)
         if not args.skip_floor:
             floor = Floor(stack, data_dir)
-            floor.start(args.per_level * len(args.levels))
+            floor.start(floor_writes * len(args.levels) + FLOOR_WARMUP)
+            floor.warm_up(client, max(args.levels))
             report["meta"]["floor_shape"] = floor.shape()
         for kiosks in args.levels:
             level, event_id, badges = run_level(client, stack, kiosks, args.per_level)
             report["levels"].append(level)
             if floor is not None:
                 time.sleep(SETTLE_SECONDS)
-                level["floor"] = run_floor_level(client, floor, kiosks, args.per_level)
+                level["floor"] = run_floor_level(client, floor, kiosks, floor_writes, not args.floor_no_pause)
                 level["floor_ratios"] = floor_ratios(level, level["floor"])
                 log(
                     f"    Turnout {level['cpu_ms_per_checkin']:.2f} ms = "
@@ -1388,6 +1458,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         log("stopping the stack")
         try:
+            for child in service_children(stack):
+                child.resume()  # in case an interruption came during a floor pause
             if floor is not None:
                 floor.stop()
             stack.stop()
