@@ -198,6 +198,23 @@ def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]
     return {name: after.get(name, 0.0) - before.get(name, 0.0) for name in after}
 
 
+def machine_busy_ms() -> float:
+    """CPU milliseconds the whole machine has spent busy (all cores, from /proc/stat)."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(value) for value in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0.0
+    # user nice system idle iowait irq softirq steal (guest time is already inside user)
+    busy = sum(fields[:8]) - fields[3] - fields[4]
+    return busy * 1000.0 / CLK_TCK
+
+
+def other_work_cores(busy_ms: float, counted_ms: float, seconds: float) -> float:
+    """Cores' worth of CPU that neither the stack nor the benchmark used (others on the machine)."""
+    return max(0.0, busy_ms - counted_ms) / (seconds * 1000.0) if seconds > 0 else 0.0
+
+
 def own_cpu_ms() -> float:
     times = os.times()
     return (times.user + times.system) * 1000.0
@@ -487,6 +504,7 @@ def run_level(client: Client, stack: Stack, kiosks: int, per_level: int) -> tupl
     time.sleep(IDLE_SECONDS)
     before = cpu_snapshot(stack)
     client_before = own_cpu_ms()
+    machine_before = machine_busy_ms()
     idle_rate = {name: value / IDLE_SECONDS for name, value in delta(before, idle_before).items()}
     check_dead_children(stack)
 
@@ -498,6 +516,7 @@ def run_level(client: Client, stack: Stack, kiosks: int, per_level: int) -> tupl
     window_end = time.monotonic()
     after = cpu_snapshot(stack)
     client_cpu = own_cpu_ms() - client_before
+    machine_busy = machine_busy_ms() - machine_before
     if not drained:
         log(f"  warning: analytics did not reach checked_in={ok} within {DRAIN_TIMEOUT:.0f}s")
     # What is still being spent after the window (e.g. a consumer that lags behind analytics).
@@ -532,6 +551,7 @@ def run_level(client: Client, stack: Stack, kiosks: int, per_level: int) -> tupl
         "idle_cpu_ms_in_window": sum(idle_rate.values()) * window,
         "tail_cpu_ms_2s_after_window_by_role": tail_roles,
         "load_generator_cpu_ms_per_checkin": client_cpu / per,
+        "other_work_on_machine_cores": other_work_cores(machine_busy, sum(used.values()) + client_cpu, window),
     }
     log(
         f"  {level['checkins_per_s']:.0f}/s, p99 {level['latency_ms']['p99']:.1f} ms, "
@@ -692,12 +712,14 @@ def run_floor_level(client: Client, floor: Floor, kiosks: int, count: int, pause
         idle_start = cpu_of(roots)
         time.sleep(idle_seconds)
         before = cpu_of(roots)
+        client_before, machine_before = own_cpu_ms(), machine_busy_ms()
         started = time.monotonic()
         result, wall = run_kiosks(
             client, "", ids, kiosks, base_url=floor.url, deadline=FLOOR_PAUSE_DEADLINE if pause else 240.0
         )
         window = time.monotonic() - started
         after = cpu_of(roots)
+        client_cpu, machine_busy = own_cpu_ms() - client_before, machine_busy_ms() - machine_before
     finally:
         for child in paused:
             child.resume()
@@ -732,6 +754,7 @@ def run_floor_level(client: Client, floor: Floor, kiosks: int, count: int, pause
         "secantus_cpu_ms_per_write_raw": secantus_raw / per,
         "secantus_cpu_ms_per_write": secantus_corrected / per,
         "services_paused": pause,
+        "other_work_on_machine_cores": other_work_cores(machine_busy, sum(used.values()) + client_cpu, window),
         "secantus_idle_ms_per_s_subtracted": idle_secantus_ms_per_s,
         "floor_web_idle_ms_per_s": idle_floor_ms_per_s,
         # Not part of the floor: the rest of the stack in the same window (a relay or consumer woken
@@ -904,10 +927,12 @@ def run_idle(client: Client, stack: Stack, seconds: float, after_count: int, aft
     check_dead_children(stack)
     log(f"idle: {seconds:.0f}s with nothing happening")
     before = cpu_snapshot(stack)
+    client_before, machine_before = own_cpu_ms(), machine_busy_ms()
     started = time.monotonic()
     time.sleep(seconds)
     used = delta(cpu_snapshot(stack), before)
     elapsed = time.monotonic() - started
+    client_cpu, machine_busy = own_cpu_ms() - client_before, machine_busy_ms() - machine_before
     check_dead_children(stack)
     total_ms = sum(used.values())
     idle: dict[str, Any] = {
@@ -916,6 +941,7 @@ def run_idle(client: Client, stack: Stack, seconds: float, after_count: int, aft
         "pct_of_one_core": total_ms / (elapsed * 1000.0) * 100.0,
         "pct_of_one_core_by_role": {role: v / (elapsed * 1000.0) * 100.0 for role, v in by_role(used).items()},
         "pct_of_one_core_by_process": {name: v / (elapsed * 1000.0) * 100.0 for name, v in used.items()},
+        "other_work_on_machine_cores": other_work_cores(machine_busy, total_ms + client_cpu, elapsed),
     }
     log(f"  {idle['pct_of_one_core']:.2f}% of one core")
     log(f"after idle: {after_count} single check-ins, one every {after_interval:.1f}s")
@@ -1173,6 +1199,9 @@ def render(report: dict[str, Any]) -> str:
             ["(idle share)", *[fmt(level["idle_cpu_ms_in_window"] / max(level["ok"], 1), 2) for level in levels]]
         )
         rows.append(["(load generator)", *[fmt(level["load_generator_cpu_ms_per_checkin"], 2) for level in levels]])
+        rows.append(
+            ["(others on the machine, cores)", *[fmt(level["other_work_on_machine_cores"], 2) for level in levels]]
+        )
         rows.append(["(drain after requests, s)", *[fmt(level["pipeline_drain_seconds"], 2) for level in levels]])
         parts.append(table(headers, rows))
         other_names = sorted(
@@ -1209,6 +1238,7 @@ def render(report: dict[str, Any]) -> str:
                     f"{fmt(ratios['whole_vs_floor'], 1)}×",
                     f"{fmt(ratios['web_db_vs_floor'], 1)}×",
                     str(floor["errors"]),
+                    fmt(floor["other_work_on_machine_cores"], 2),
                 ]
             )
         parts.append(
@@ -1225,6 +1255,7 @@ def render(report: dict[str, Any]) -> str:
                     "whole ÷ floor",
                     "web+db ÷ floor",
                     "errors",
+                    "others, cores",
                 ],
                 rows,
             )
@@ -1279,7 +1310,8 @@ def render(report: dict[str, Any]) -> str:
         parts.append("")
         parts.append(
             f"Idle stack ({idle['seconds']:.0f}s, nothing happening): {idle['pct_of_one_core']:.2f}% of one core "
-            f"({idle['cpu_ms']:.0f} ms CPU)"
+            f"({idle['cpu_ms']:.0f} ms CPU; others on the machine meanwhile: {idle['other_work_on_machine_cores']:.2f} "
+            "cores)"
         )
         parts.append(
             "  " + "   ".join(f"{role} {value:.2f}%" for role, value in idle["pct_of_one_core_by_role"].items())
