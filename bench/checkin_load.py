@@ -1393,8 +1393,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-duplicates", action="store_true", help="skip the duplicate scans")
     parser.add_argument("--skip-idle", action="store_true", help="skip the idle spell and the check-ins after it")
     parser.add_argument("--idle-seconds", type=float, default=30.0, help="length of the idle spell (default 30)")
-    parser.add_argument("--after-idle", type=int, default=20, help="single check-ins after the idle spell (default 20)")
-    parser.add_argument("--after-idle-interval", type=float, default=1.0, help="seconds between them (default 1.0)")
+    parser.add_argument("--after-idle", type=int, default=12, help="single check-ins after the idle spell (default 12)")
+    parser.add_argument(
+        "--after-idle-interval",
+        type=float,
+        default=2.5,
+        help="seconds between them (default 2.5: the relays and workers fall asleep again after 2 s without work)",
+    )
     args = parser.parse_args(argv)
     try:
         args.levels = [int(part) for part in args.kiosks.split(",") if part.strip()]
