@@ -77,6 +77,10 @@ class ConsumerWorker:
         dead_letter_limit: int = 100,
         contracts: ContractRegistry | None = None,
         status_interval: float = 2.0,
+        status_keepalive: float = 60.0,
+        poll_timeout_ms: int = 1000,
+        linger_ms: int = 25,
+        batch_target: int = 200,
     ) -> None:
         self.group_id = group_id
         self.consumer_factory = consumer_factory
@@ -91,6 +95,11 @@ class ConsumerWorker:
         self.dead_letter_limit = dead_letter_limit
         self.contracts = contracts or registry()
         self.status_interval = status_interval
+        self.status_keepalive = status_keepalive
+        self.poll_timeout_ms = poll_timeout_ms
+        self.linger_ms = linger_ms
+        self.batch_target = batch_target
+        self._status_written: dict[TopicPartition, tuple[int, int, float]] = {}
         self.consecutive_dead_letters = 0
         self.applied_total = 0
         self.dead_lettered_total = 0
@@ -172,7 +181,7 @@ class ConsumerWorker:
                     last_error = repr(exc)
                 time.sleep(min(1.0, 0.05 * 2**attempt))
             if last_error:
-                self._dead_letter(item, f"handler failed {self.max_retries} times: {last_error}")
+                self._dead_letter(item, f"handler failed {self.max_retries} times: {last_error}", stop)
 
     def _apply_until_done(self, envelopes: Sequence[Envelope], stop: threading.Event) -> None:
         """Apply, waiting out database outages (those are not the message's fault)."""
@@ -189,7 +198,7 @@ class ConsumerWorker:
                 backoff = min(5.0, backoff * 2)
 
     # -- dead letters --------------------------------------------------------
-    def _dead_letter(self, item: Incoming, error: str) -> None:
+    def _dead_letter(self, item: Incoming, error: str, stop: threading.Event) -> None:
         if self.consecutive_dead_letters >= self.dead_letter_limit:
             raise DeadLetterLimitExceeded(
                 f"{self.consecutive_dead_letters} consecutive messages dead-lettered; "
@@ -224,7 +233,13 @@ class ConsumerWorker:
                     with contextlib.suppress(Exception):
                         self._dlq_producer.close(timeout=1)
                     self._dlq_producer = None
-                time.sleep(backoff)
+                # Never drop it, even when stopping: the offset is not
+                # committed until it is sent (stop.wait also tells the
+                # watchdog this loop is alive while the broker is away).
+                if stop.is_set():
+                    time.sleep(backoff)
+                else:
+                    stop.wait(backoff)
                 backoff = min(5.0, backoff * 2)
         self.db[DEAD_LETTERS].update_one(
             {"_id": f"{record.topic}:{record.partition}:{record.offset}"},
@@ -266,7 +281,7 @@ class ConsumerWorker:
                 continue
             self._apply_with_retries(run, stop)
             run = []
-            self._dead_letter(item, item.error or "invalid")
+            self._dead_letter(item, item.error or "invalid", stop)
         self._apply_with_retries(run, stop)
         return {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
 
@@ -292,6 +307,13 @@ class ConsumerWorker:
                 if committed is None:
                     committed = consumer.committed(tp) or 0
                     self._committed[tp] = committed
+                # Written when it changed (and now and then, so readers see it
+                # is fresh): an idle worker does not write every few seconds.
+                written = self._status_written.get(tp)
+                unchanged = written is not None and written[:2] == (highwater, committed)
+                if unchanged and not force and written is not None and now - written[2] < self.status_keepalive:
+                    continue
+                self._status_written[tp] = (highwater, committed, now)
                 ops.append(
                     UpdateOne(
                         {"_id": f"{self.group_id}:{tp.topic}:{tp.partition}"},
@@ -319,9 +341,11 @@ class ConsumerWorker:
     def run(self, stop: threading.Event) -> None:
         consumer = self.consumer_factory()
         log.info("consumer started", extra={"group": self.group_id})
+        busy = False
         try:
             while not stop.is_set():
-                batch = consumer.poll(timeout_ms=200)
+                batch = self._poll(consumer, busy)
+                busy = bool(batch)
                 if batch:
                     offsets = self.process(batch, stop)
                     self._commit(consumer, offsets)
@@ -335,3 +359,28 @@ class ConsumerWorker:
                 "consumer stopped",
                 extra={"group": self.group_id, "applied": self.applied_total},
             )
+
+    def _poll(self, consumer: KafkaConsumer, busy: bool) -> dict[TopicPartition, list[Any]]:
+        """One poll; while messages keep coming, linger briefly so one batch (one transaction) takes more.
+
+        Each batch costs a transaction, an idempotency read and a write per
+        collection it touches, whatever its size: under load, waiting
+        ``linger_ms`` for the next records costs the dashboard a few
+        milliseconds and saves the database most of its statements. The first
+        message after a quiet spell is applied at once.
+        """
+        batch: dict[TopicPartition, list[Any]] = consumer.poll(timeout_ms=self.poll_timeout_ms)
+        if not batch or not busy or self.linger_ms <= 0:
+            return batch
+        deadline = time.monotonic() + self.linger_ms / 1000
+        count = sum(len(records) for records in batch.values())
+        while count < self.batch_target and (left := deadline - time.monotonic()) > 0:
+            more: dict[TopicPartition, list[Any]] = consumer.poll(
+                timeout_ms=max(1, int(left * 1000)), max_records=self.batch_target - count
+            )
+            if not more:
+                break
+            for tp, records in more.items():
+                batch.setdefault(tp, []).extend(records)
+                count += len(records)
+        return batch

@@ -25,6 +25,7 @@ from pymongo.database import Database
 from turnout_common.clock import utcnow
 from turnout_common.contracts import ContractRegistry
 from turnout_common.envelope import KAFKA_STRUCTURED_CONTENT_TYPE, Envelope
+from turnout_common.wake import IdlePause
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         lease_seconds: float = 10.0,
-        idle_sleep: float = 0.05,
+        linger: float = 0.02,
         max_backoff: float = 5.0,
         send_timeout: float = 15.0,
     ) -> None:
@@ -104,7 +105,11 @@ class OutboxRelay:
         self.producer_factory = producer_factory
         self.batch_size = batch_size
         self.lease = timedelta(seconds=lease_seconds)
-        self.idle_sleep = idle_sleep
+        # While messages keep coming, poll every ``linger`` seconds (a batch
+        # gathers the messages of that span); once idle, sleep on a change
+        # stream of the outbox until the next insert. Expired leases of a dead
+        # relay are looked for at least every half lease.
+        self.pause = IdlePause(self.collection, busy_pause=linger, max_sleep=lease_seconds / 2, await_seconds=2.0)
         self.max_backoff = max_backoff
         self.send_timeout = send_timeout
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
@@ -261,15 +266,18 @@ class OutboxRelay:
             except RelayError as exc:
                 backoff = min(self.max_backoff, max(0.2, backoff * 2))
                 log.warning("relay send failed, retrying", extra={"error": str(exc), "backoff_s": backoff})
+                self.pause.wake()
                 stop.wait(backoff)
                 continue
             except Exception:
                 backoff = min(self.max_backoff, max(0.2, backoff * 2))
                 log.exception("relay loop error", extra={"backoff_s": backoff})
+                self.pause.wake()
                 stop.wait(backoff)
                 continue
             if sent < self.batch_size:
-                stop.wait(self.idle_sleep)
+                self.pause.pause(stop, found_work=sent > 0)
+        self.pause.close()
         self._discard_producer()
 
 

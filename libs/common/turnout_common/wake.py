@@ -57,6 +57,7 @@ class IdlePause:
         idle_after: float = 2.0,
         max_sleep: float = 30.0,
         await_seconds: float = 1.0,
+        spurious_gap: float = 0.25,
     ) -> None:
         self.collection = collection
         self.pipeline = list(pipeline) if pipeline is not None else inserts_only()
@@ -64,6 +65,7 @@ class IdlePause:
         self.idle_after = idle_after
         self.max_sleep = max_sleep
         self.await_ms = max(1, int(await_seconds * 1000))
+        self.spurious_gap = spurious_gap
         self._stream: CollectionChangeStream[Doc] | None = None
         self._busy_until = 0.0
         self._streams_supported = True
@@ -126,11 +128,19 @@ class IdlePause:
         deadline = time.monotonic() + self.max_sleep
         try:
             while not stop.is_set() and time.monotonic() < deadline:
+                asked = time.monotonic()
                 if self._stream.try_next() is not None:
                     self.wakeups += 1
                     self._busy_until = time.monotonic() + self.idle_after
                     self._disarm()
                     return
+                if time.monotonic() - asked < self.await_ms / 2000:
+                    # An early empty answer: the server woke this stream for a
+                    # write it then filtered out (SecantusDB wakes every stream
+                    # on every write). Under someone else's load that would be
+                    # a getMore per write; the stream keeps its position, so
+                    # waiting a little loses nothing and bounds the cost.
+                    stop.wait(self.spurious_gap)
         except PyMongoError as exc:
             log.info("change stream failed; polling", extra={"error": repr(exc)[:200]})
             self._disarm()

@@ -25,6 +25,8 @@ class ConsumerSpec:
     processed_collection: str = "processed_messages"
     store_envelope: bool = False
     dead_letter_limit: int = 100
+    # How long an idle fetch waits (see make_consumer): the worst delay on Tansu.
+    fetch_max_wait_ms: int = 1500
 
 
 def consumer_loop(
@@ -41,7 +43,11 @@ def consumer_loop(
         worker = ConsumerWorker(
             group_id=spec.group_id,
             consumer_factory=lambda: make_consumer(
-                bootstrap_servers, spec.group_id, spec.topics, client_id=f"turnout-{spec.service}-worker"
+                bootstrap_servers,
+                spec.group_id,
+                spec.topics,
+                client_id=f"turnout-{spec.service}-worker",
+                fetch_max_wait_ms=spec.fetch_max_wait_ms,
             ),
             dlq_producer_factory=lambda: make_producer(bootstrap_servers, f"turnout-{spec.service}-dlq"),
             client=client,
