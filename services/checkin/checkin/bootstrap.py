@@ -15,7 +15,9 @@ from checkin.adapters.repositories import MongoStore
 from checkin.adapters.unit_of_work import MongoUnitOfWork
 from checkin.config import Settings
 from checkin.service_layer.caches import AccessChecks, KioskSessions, RosterCache
+from checkin.service_layer.checkins import record_checkins_together
 from checkin.service_layer.context import Context
+from checkin.service_layer.group_commit import GroupCommit
 from turnout_common import mongo
 from turnout_common.auth import TokenSigner
 from turnout_common.contracts import registry
@@ -55,7 +57,10 @@ def build_context(settings: Settings, app_name: str) -> WiredContext:
 
 def init_app(app: Flask, settings: Settings) -> None:
     """Install the wired context (``create_app`` has configured logging already)."""
-    app.extensions["checkin"] = build_context(settings, "turnout-checkin-web")
+    ctx = build_context(settings, "turnout-checkin-web")
+    if settings.group_commit:
+        ctx.door = GroupCommit(lambda commands: record_checkins_together(ctx, commands))
+    app.extensions["checkin"] = ctx
 
 
 def context_of(app: Flask) -> WiredContext:

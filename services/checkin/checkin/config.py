@@ -10,6 +10,8 @@ from turnout_common import config
 @dataclass(frozen=True, slots=True)
 class Settings(config.ServiceSettings):
     end_check_interval: float
+    # Door scans arriving together are written in one transaction (off: each alone).
+    group_commit: bool = True
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -17,4 +19,5 @@ class Settings(config.ServiceSettings):
             # CSV imports of 10,000 rows are a megabyte or two; everything else is tiny.
             **config.service_values("checkin", max_body_bytes=16 * 1024 * 1024),
             end_check_interval=config.env_float("CHECKIN_END_CHECK_INTERVAL", 15.0),
+            group_commit=config.env_bool("CHECKIN_GROUP_COMMIT", True),
         )

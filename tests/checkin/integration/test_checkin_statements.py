@@ -17,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from pymongo import MongoClient, monitoring
 
-from tests.checkin.integration.conftest import Org, create_event, registered
+from tests.checkin.integration.conftest import Org, create_event, headers, registered
 
 # Commands of the driver's own housekeeping, not of the use case.
 HOUSEKEEPING = {"hello", "isMaster", "ismaster", "ping", "endSessions", "saslStart", "saslContinue", "buildInfo"}
@@ -93,3 +93,38 @@ def test_a_first_scan_is_one_read_and_four_writes_in_one_transaction(
         ("insert", "outbox"),
         ("commitTransaction", None),
     ]
+
+
+def test_scans_written_together_cost_one_statement_per_collection(
+    client: FlaskClient, org: Org, recorded: tuple[Any, Recorder]
+) -> None:
+    """Eight kiosks' first scans as one group commit: the same six statements as one scan."""
+    from checkin.service_layer import checkins
+
+    ctx, recorder = recorded
+    event = create_event(client, org.token)
+    regs = [registered(client, org.token, event["id"], f"group{i}@example.org") for i in range(8)]
+    ctx.events.get(org.id, event["id"])
+    recorder.commands.clear()
+    commands = [
+        checkins.CheckinCommand(org.id, event["id"], f"key-together-{i}", "qr", badge_code=reg["badge_code"])
+        for i, reg in enumerate(regs)
+    ]
+    answers = checkins.record_checkins_together(ctx, commands)
+    assert [a.body["status"] for a in answers if isinstance(a, checkins.CheckinAnswer)] == ["checked_in"] * 8
+    assert [a.body["registration_id"] for a in answers if isinstance(a, checkins.CheckinAnswer)] == [
+        reg["id"] for reg in regs
+    ]
+    assert recorder.commands == [
+        ("aggregate", "registrations"),
+        ("update", "registrations"),
+        ("update", "people"),
+        ("insert", "checkin_requests"),
+        ("insert", "outbox"),
+        ("commitTransaction", None),
+    ]
+    # Each kiosk's answer was stored under its own key: a replay answers the same.
+    replay = checkins.record_checkin_alone(ctx, commands[3])
+    assert replay.body["replayed"] is True and replay.body["registration_id"] == regs[3]["id"]
+    listed = client.get(f"/api/v1/events/{event['id']}/registrations", headers=headers(org.token))
+    assert sum(1 for reg in listed.get_json()["registrations"] if reg["checked_in_at"]) == 8

@@ -233,6 +233,10 @@ class FakePeople(_Table):
         person["last_seen_at"] = at
         person["first_seen_at"] = min(person.get("first_seen_at") or at, at)
 
+    def count_visits(self, person_ids: list[str], at: datetime) -> None:
+        for person_id in person_ids:
+            self.count_visit(person_id, at)
+
     def uncount_visit(self, person_id: str) -> None:
         person = self.docs[person_id]
         if person.get("visits", 0) > 0:
@@ -282,6 +286,11 @@ class FakeRegistrations(_Table):
         person = self.people.docs.get(registration["person_id"])
         return registration, ({"_id": person["_id"], "visits": person.get("visits")} if person else None)
 
+    def with_visits_many(self, badge_codes: list[str], registration_ids: list[str]) -> list[tuple[Doc, Doc | None]]:
+        found = [self.with_visits(code, None) for code in badge_codes]
+        found += [self.with_visits(None, registration_id) for registration_id in registration_ids]
+        return [(registration, person) for registration, person in found if registration is not None]
+
     def of_person(self, event_id: str, person_id: str) -> Doc | None:
         return self._one(lambda d: d["event_id"] == event_id and d["person_id"] == person_id)
 
@@ -306,6 +315,9 @@ class FakeRegistrations(_Table):
 
     def set_fields(self, registration_id: str, changes: Doc) -> bool:
         return self._set(registration_id, changes)
+
+    def set_fields_many(self, changes: list[tuple[str, Doc]]) -> int:
+        return sum(self._set(registration_id, fields) for registration_id, fields in changes)
 
     def set_checkout_if_none(self, registration_id: str, checkout: Doc) -> bool:
         doc = self.docs.get(registration_id)
@@ -408,6 +420,10 @@ class FakeRegistrations(_Table):
 class FakeCheckinRequests(_Table):
     def remember(self, request: Doc) -> None:
         self._insert(request)
+
+    def remember_many(self, requests: list[Doc]) -> None:
+        for request in requests:
+            self._insert(request)
 
     def get(self, request_id: str) -> Doc | None:
         return self._one(lambda d: d["_id"] == request_id)

@@ -6,6 +6,8 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
+from pymongo import UpdateOne
+
 from checkin.adapters.mongo import (
     CHECKIN_REQUESTS,
     PEOPLE,
@@ -14,6 +16,10 @@ from checkin.adapters.mongo import (
 from checkin.adapters.repository_base import Repository, unique
 from checkin.service_layer.ports import RegistrationFilter
 from turnout_common.types import Doc
+
+
+def _visit(at: datetime) -> Doc:
+    return {"$inc": {"visits": 1}, "$set": {"last_seen_at": at}, "$min": {"first_seen_at": at}}
 
 
 class MongoPeople(Repository):
@@ -45,11 +51,14 @@ class MongoPeople(Repository):
             self._coll.insert_many(people, ordered=True, session=self._s)
 
     def count_visit(self, person_id: str, at: datetime) -> None:
-        self._coll.update_one(
-            {"_id": person_id},
-            {"$inc": {"visits": 1}, "$set": {"last_seen_at": at}, "$min": {"first_seen_at": at}},
-            session=self._s,
-        )
+        self._coll.update_one({"_id": person_id}, _visit(at), session=self._s)
+
+    def count_visits(self, person_ids: list[str], at: datetime) -> None:
+        if person_ids:
+            visit = _visit(at)
+            self._coll.bulk_write(
+                [UpdateOne({"_id": person_id}, visit) for person_id in person_ids], ordered=False, session=self._s
+            )
 
     def uncount_visit(self, person_id: str) -> None:
         self._coll.update_one({"_id": person_id, "visits": {"$gt": 0}}, {"$inc": {"visits": -1}}, session=self._s)
@@ -91,6 +100,17 @@ _ROSTER_FIELDS = {
 }
 
 
+_VISITS_LOOKUP: Doc = {
+    "$lookup": {
+        "from": PEOPLE,
+        "localField": "person_id",
+        "foreignField": "_id",
+        "as": "_person",
+        "pipeline": [{"$project": {"visits": 1}}],
+    }
+}
+
+
 def _by_badge_or_id(badge_code: str | None, registration_id: str | None) -> Doc:
     if badge_code is not None:
         return {"badge_code": badge_code}
@@ -118,20 +138,24 @@ class MongoRegistrations(Repository):
         pipeline: list[Doc] = [
             {"$match": _by_badge_or_id(badge_code, registration_id)},
             {"$limit": 1},
-            {
-                "$lookup": {
-                    "from": PEOPLE,
-                    "localField": "person_id",
-                    "foreignField": "_id",
-                    "as": "_person",
-                    "pipeline": [{"$project": {"visits": 1}}],
-                }
-            },
+            _VISITS_LOOKUP,
         ]
         for doc in self._coll.aggregate(pipeline, session=self._s):
             people = doc.pop("_person", None) or []
             return doc, (people[0] if people else None)
         return None, None
+
+    def with_visits_many(self, badge_codes: list[str], registration_ids: list[str]) -> list[tuple[Doc, Doc | None]]:
+        """``with_visits`` for several scans: one aggregate per kind of key (each on its unique index)."""
+        found: list[tuple[Doc, Doc | None]] = []
+        for field, values in (("badge_code", badge_codes), ("_id", registration_ids)):
+            if not values:
+                continue
+            pipeline: list[Doc] = [{"$match": {field: {"$in": values}}}, _VISITS_LOOKUP]
+            for doc in self._coll.aggregate(pipeline, session=self._s):
+                people = doc.pop("_person", None) or []
+                found.append((doc, people[0] if people else None))
+        return found
 
     def of_person(self, event_id: str, person_id: str) -> Doc | None:
         return self._coll.find_one({"event_id": event_id, "person_id": person_id}, session=self._s)
@@ -165,6 +189,16 @@ class MongoRegistrations(Repository):
         """
         result = self._coll.update_one({"_id": registration_id}, {"$set": changes}, session=self._s)
         return result.modified_count == 1
+
+    def set_fields_many(self, changes: list[tuple[str, Doc]]) -> int:
+        if not changes:
+            return 0
+        result = self._coll.bulk_write(
+            [UpdateOne({"_id": registration_id}, {"$set": fields}) for registration_id, fields in changes],
+            ordered=False,
+            session=self._s,
+        )
+        return result.modified_count
 
     def set_checkout_if_none(self, registration_id: str, checkout: Doc) -> bool:
         result = self._coll.update_one(
@@ -309,6 +343,11 @@ class MongoCheckinRequests(Repository):
     def remember(self, request: Doc) -> None:
         with unique():
             self._coll.insert_one(request, session=self._s)
+
+    def remember_many(self, requests: list[Doc]) -> None:
+        if requests:
+            with unique():
+                self._coll.insert_many(requests, ordered=False, session=self._s)
 
     def get(self, request_id: str) -> Doc | None:
         return self._coll.find_one({"_id": request_id}, session=self._s)

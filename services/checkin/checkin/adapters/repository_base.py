@@ -10,10 +10,12 @@ from contextlib import contextmanager
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from checkin.service_layer.ports import AlreadyStored
 from turnout_common.types import Doc
+
+DUPLICATE_KEY = 11000
 
 SessionSource = Callable[[], ClientSession | None]
 
@@ -28,6 +30,11 @@ def unique() -> Iterator[None]:
         yield
     except DuplicateKeyError as exc:
         raise AlreadyStored(str(exc)) from exc
+    except BulkWriteError as exc:  # an unordered insert_many reports its duplicates here
+        errors = exc.details.get("writeErrors") or []
+        if errors and all(error.get("code") == DUPLICATE_KEY for error in errors):
+            raise AlreadyStored(str(errors[0].get("errmsg", exc))) from exc
+        raise
 
 
 class Repository:

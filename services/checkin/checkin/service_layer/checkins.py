@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,6 +46,17 @@ class CheckinAnswer:
 
 def record_checkin(ctx: Context, command: CheckinCommand) -> CheckinAnswer:
     """Check a registration in; a replay of the same client key returns the first answer.
+
+    Scans that arrive together are written together (``record_checkins_together``,
+    through the process's group commit); overrides and imported history go alone.
+    """
+    if ctx.door is not None and not command.override and command.recorded_at is None:
+        return ctx.door.submit(command)
+    return record_checkin_alone(ctx, command)
+
+
+def record_checkin_alone(ctx: Context, command: CheckinCommand) -> CheckinAnswer:
+    """One scan in its own transaction.
 
     The common case (a first scan) costs one event lookup (cached for a few
     seconds) and a transaction of one read and four writes: registration,
@@ -107,14 +119,7 @@ def _check_in(tx: Transaction, request_id: str, event: Doc, command: CheckinComm
         # transaction's snapshot, so a write to it since then is a write
         # conflict, the unit of work runs again and the read sees the check-in.
         registration, person = registrations.with_visits(command.badge_code, command.registration_id)
-    checkin = {
-        "method": command.method,
-        "kiosk_id": command.kiosk_id,
-        "scanned_at": command.scanned_at or now,
-        "received_at": now,
-        "override": command.override,
-        "actor_id": command.actor_id,
-    }
+    checkin = _door_record(command, now)
     visits_before = int(person.get("visits") or 0) if person is not None else 0
     decision = admission.admit(
         registration,
@@ -132,30 +137,7 @@ def _check_in(tx: Transaction, request_id: str, event: Doc, command: CheckinComm
         return _not_checked_in(tx, command, request_id, now)
     updated = {**registration, **decision.changes}
     tx.store.people.count_visit(updated["person_id"], now)
-    tx.publish(
-        checked_in_message(
-            updated,
-            event,
-            first_time_ever=decision.first_time_ever,
-            visit_number=decision.visit_number,
-            override=command.override,
-        )
-    )
-    first_name = updated["first_name"]
-    answer = CheckinAnswer(
-        CheckinOutcome.CHECKED_IN,
-        {
-            "status": CheckinOutcome.CHECKED_IN.value,
-            "registration_id": updated["_id"],
-            "name": display_name(first_name, updated["last_name"]),
-            "first_name": first_name,
-            "checked_in_at": to_rfc3339(now),
-            "kiosk_id": command.kiosk_id,
-            "visit_number": decision.visit_number,
-            "first_time_ever": decision.first_time_ever,
-            "message": decision.welcome,
-        },
-    )
+    answer = _admitted(tx, event, updated, decision, command, now)
     _remember(tx, request_id, command.event_id, answer, now)
     if command.override:
         tx.store.audit.record(
@@ -174,6 +156,163 @@ def _check_in(tx: Transaction, request_id: str, event: Doc, command: CheckinComm
             }
         )
     return answer
+
+
+def _admitted(
+    tx: Transaction, event: Doc, updated: Doc, decision: admission.Admit, command: CheckinCommand, now: datetime
+) -> CheckinAnswer:
+    """Publish the check-in and say welcome (the registration and visit are written by the caller)."""
+    tx.publish(
+        checked_in_message(
+            updated,
+            event,
+            first_time_ever=decision.first_time_ever,
+            visit_number=decision.visit_number,
+            override=command.override,
+        )
+    )
+    first_name = updated["first_name"]
+    return CheckinAnswer(
+        CheckinOutcome.CHECKED_IN,
+        {
+            "status": CheckinOutcome.CHECKED_IN.value,
+            "registration_id": updated["_id"],
+            "name": display_name(first_name, updated["last_name"]),
+            "first_name": first_name,
+            "checked_in_at": to_rfc3339(now),
+            "kiosk_id": command.kiosk_id,
+            "visit_number": decision.visit_number,
+            "first_time_ever": decision.first_time_ever,
+            "message": decision.welcome,
+        },
+    )
+
+
+def _request_doc(request_id: str, event_id: str, answer: CheckinAnswer, now: datetime) -> Doc:
+    return {
+        "_id": request_id,
+        "event_id": event_id,
+        "outcome": answer.outcome.value,
+        "body": answer.body,
+        "created_at": now,
+    }
+
+
+class _Contended(Exception):
+    """A registration read in the batch's snapshot did not take its update: do each scan alone."""
+
+
+def record_checkins_together(ctx: Context, commands: Sequence[CheckinCommand]) -> list[CheckinAnswer | Exception]:
+    """First scans of several kiosks in one transaction: one statement per collection.
+
+    The same rules as ``record_checkin_alone`` (``admission.admit``), with the
+    reads and writes of all the scans gathered: one read of the registrations
+    with their people's visit counts, one update of the registrations, one of
+    the people, one insert of the client keys, the outbox at commit. What is
+    not a plain first scan of an open door (a closed door, someone already in,
+    a client key or badge twice in the batch) is done alone after the batch,
+    with the full rules and messages; so is everything if a client key turns
+    out to be used before (a replay) or the batch meets a concurrent change.
+    """
+    outcomes: list[CheckinAnswer | Exception | None] = [None] * len(commands)
+    now = utcnow()
+    together: list[tuple[int, CheckinCommand, Doc]] = []
+    alone: list[int] = []
+    keys_seen: set[tuple[str, str]] = set()
+    for index, command in enumerate(commands):
+        event = ctx.events.get(command.org_id, command.event_id)
+        if event is None:
+            outcomes[index] = RuleBroken("event_not_found", "no such event in your organization")
+            continue
+        keys = {("request", f"{command.org_id}:{command.client_key}"), _registration_key(command)}
+        if keys & keys_seen or admission.door_refusal(event, command.scanned_at, now, False) is not None:
+            alone.append(index)
+            continue
+        keys_seen |= keys
+        together.append((index, command, event))
+
+    def write(tx: Transaction) -> tuple[dict[int, CheckinAnswer | Exception], list[int]]:
+        answers: dict[int, CheckinAnswer | Exception] = {}
+        already_in: list[int] = []
+        found = tx.store.registrations.with_visits_many(
+            [c.badge_code for _, c, _ in together if c.badge_code is not None],
+            [c.registration_id for _, c, _ in together if c.badge_code is None and c.registration_id is not None],
+        )
+        by_key: dict[tuple[str, str], tuple[Doc | None, Doc | None]] = {}
+        for row in found:
+            by_key[("badge", row[0].get("badge_code") or "")] = row
+            by_key[("id", row[0]["_id"])] = row
+        counted: Counter[str] = Counter()
+        admitted: list[tuple[int, CheckinCommand, Doc, Doc, admission.Admit]] = []
+        for index, command, event in together:
+            registration, person = by_key.get(_registration_key(command), (None, None))
+            visits_before = 0
+            if person is not None:
+                visits_before = int(person.get("visits") or 0) + counted[person["_id"]]
+            try:
+                decision = admission.admit(
+                    registration,
+                    org_id=command.org_id,
+                    event_id=command.event_id,
+                    checkin=_door_record(command, now),
+                    visits_before=visits_before,
+                    refused=None,
+                )
+            except RuleBroken as broken:
+                answers[index] = broken
+                continue
+            if isinstance(decision, admission.AlreadyIn):
+                already_in.append(index)
+                continue
+            assert registration is not None
+            counted[registration["person_id"]] += 1
+            admitted.append((index, command, event, registration, decision))
+        if not admitted:
+            return answers, already_in
+        changes = [(registration["_id"], decision.changes) for _, _, _, registration, decision in admitted]
+        if tx.store.registrations.set_fields_many(changes) != len(changes):
+            raise _Contended()
+        tx.store.people.count_visits([registration["person_id"] for _, _, _, registration, _ in admitted], now)
+        requests: list[Doc] = []
+        for index, command, event, registration, decision in admitted:
+            answer = _admitted(tx, event, {**registration, **decision.changes}, decision, command, now)
+            answers[index] = answer
+            requests.append(_request_doc(f"{command.org_id}:{command.client_key}", command.event_id, answer, now))
+        tx.store.checkin_requests.remember_many(requests)
+        return answers, already_in
+
+    if together:
+        try:
+            answers, already_in = ctx.uow().run(write)
+        except (AlreadyStored, _Contended):
+            answers, already_in = {}, [index for index, _, _ in together]
+        for index, answer in answers.items():
+            outcomes[index] = answer
+        alone.extend(already_in)
+    for index in sorted(alone):
+        try:
+            outcomes[index] = record_checkin_alone(ctx, commands[index])
+        except Exception as exc:  # noqa: BLE001 - that caller gets its own error
+            outcomes[index] = exc
+    return [outcome if outcome is not None else RuntimeError("scan left unanswered") for outcome in outcomes]
+
+
+def _registration_key(command: CheckinCommand) -> tuple[str, str]:
+    if command.badge_code is not None:
+        return ("badge", command.badge_code)
+    return ("id", command.registration_id or "")
+
+
+def _door_record(command: CheckinCommand, now: datetime) -> Doc:
+    """The ``checkin`` a scan writes on the registration."""
+    return {
+        "method": command.method,
+        "kiosk_id": command.kiosk_id,
+        "scanned_at": command.scanned_at or now,
+        "received_at": now,
+        "override": command.override,
+        "actor_id": command.actor_id,
+    }
 
 
 def _not_checked_in(tx: Transaction, command: CheckinCommand, request_id: str, now: datetime) -> CheckinAnswer:
@@ -219,15 +358,7 @@ def _already_in(
 
 
 def _remember(tx: Transaction, request_id: str, event_id: str, answer: CheckinAnswer, now: datetime) -> None:
-    tx.store.checkin_requests.remember(
-        {
-            "_id": request_id,
-            "event_id": event_id,
-            "outcome": answer.outcome.value,
-            "body": answer.body,
-            "created_at": now,
-        }
-    )
+    tx.store.checkin_requests.remember(_request_doc(request_id, event_id, answer, now))
 
 
 @dataclass(frozen=True, slots=True)
