@@ -2,17 +2,29 @@
 
 Producers validate before a message enters the outbox; consumers validate on
 receipt and dead-letter what does not match.
+
+Every message is checked twice over its life (by its producer and by each
+consumer), so the check is on the hot path: each schema is also compiled to
+Python code with fastjsonschema, which accepts a valid message in a fraction
+of the time the jsonschema interpreter takes. jsonschema stays the authority:
+whatever the compiled check refuses is judged again by jsonschema (which also
+names the problem), so a difference between the two can only make a check
+slower, never refuse a valid message; and the contract tests run both over
+every schema's valid and invalid examples to show that they agree.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 
 from turnout_common.envelope import Envelope, MalformedEnvelope
@@ -41,6 +53,26 @@ class Route:
     key_field: str
 
 
+# The formats the contracts use, checked the way jsonschema's checker does
+# (fastjsonschema knows no "uuid").
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+FastCheck = Callable[[Any], Any]
+
+
+def compile_fast(schema: dict[str, Any]) -> FastCheck:
+    """The schema as generated Python (draft 2020-12 keywords the contracts use are draft-07's)."""
+    draft07 = {**schema, "$schema": "http://json-schema.org/draft-07/schema#"}
+    return fastjsonschema.compile(draft07, formats={"uuid": _UUID.pattern})
+
+
+def _passes(check: FastCheck, document: Any) -> bool:
+    try:
+        check(document)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
 def _describe(error: Any) -> str:
     where = "/".join(str(part) for part in error.absolute_path)
     return f"{where or '(root)'}: {error.message}"
@@ -55,17 +87,18 @@ class ContractRegistry:
         self.routes: dict[str, Route] = {
             name: Route(topic=entry["topic"], key_field=entry["key"]) for name, entry in index.items()
         }
-        self._envelope = Draft202012Validator(
-            json.loads((events / "envelope.schema.json").read_text()),
-            format_checker=Draft202012Validator.FORMAT_CHECKER,
-        )
+        envelope_schema = json.loads((events / "envelope.schema.json").read_text())
+        self._envelope = Draft202012Validator(envelope_schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+        self._envelope_fast = compile_fast(envelope_schema)
         self._data: dict[tuple[str, int], Draft202012Validator] = {}
+        self._data_fast: dict[tuple[str, int], FastCheck] = {}
         for name, entry in index.items():
             for version in entry["versions"]:
                 schema = json.loads((events / name / f"v{version}.schema.json").read_text())
                 self._data[(name, version)] = Draft202012Validator(
                     schema, format_checker=Draft202012Validator.FORMAT_CHECKER
                 )
+                self._data_fast[(name, version)] = compile_fast(schema)
 
     def route(self, event_type: str) -> Route:
         try:
@@ -75,9 +108,11 @@ class ContractRegistry:
 
     def validate(self, envelope: Envelope) -> None:
         """Raise ``ContractViolation`` naming the first problem found."""
-        errors = sorted(self._envelope.iter_errors(envelope.to_dict()), key=lambda e: e.path)
-        if errors:
-            raise ContractViolation(f"envelope invalid: {_describe(errors[0])}")
+        document = envelope.to_dict()
+        if not _passes(self._envelope_fast, document):
+            errors = sorted(self._envelope.iter_errors(document), key=lambda e: e.path)
+            if errors:
+                raise ContractViolation(f"envelope invalid: {_describe(errors[0])}")
         try:
             version = envelope.version
         except MalformedEnvelope as exc:
@@ -85,6 +120,8 @@ class ContractRegistry:
         validator = self._data.get((envelope.type, version))
         if validator is None:
             raise ContractViolation(f"no contract for {envelope.type} v{version}")
+        if _passes(self._data_fast[(envelope.type, version)], envelope.data):
+            return
         data_errors = sorted(validator.iter_errors(envelope.data), key=lambda e: e.path)
         if data_errors:
             raise ContractViolation(f"{envelope.type} data invalid: {_describe(data_errors[0])}")
