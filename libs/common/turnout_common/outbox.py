@@ -1,10 +1,19 @@
 """The transactional outbox and the relay that moves it to Kafka.
 
-Each outbox document is one message with a state (``pending`` ->
-``in_progress`` -> ``published``, or back to ``pending`` with a recorded error
-and a send counter), after eShop's integration-event log. The relay marks an
-entry published only after the broker acknowledged it with ``acks=all``: a
-crash in between republishes it, and consumers drop the duplicate by message id.
+Each outbox document is one message, written in the same transaction as the
+change it announces, after eShop's integration-event log. The relay sends the
+oldest pending entries to Kafka and removes them only after the broker
+acknowledged them with ``acks=all``: a crash in between sends them again, and
+consumers drop the duplicate by message id. A send that fails leaves its
+entries pending with the error and a send counter.
+
+One relay per service sends at a time: it holds the service's relay lease (a
+document renewed every few seconds), and a relay started beside it waits
+until that lease expires, e.g. because its holder died. Were two to send at
+once (a holder paused past its lease), Kafka would see some messages twice,
+which consumers drop. So nothing is claimed or released per message: on
+SecantusDB each per-document state change of the outbox costs about as much
+as the insert did, and a published entry kept forever costs every claim.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from typing import Any, Protocol
@@ -21,6 +31,7 @@ from typing import Any, Protocol
 from pymongo import ASCENDING
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from turnout_common.clock import utcnow
 from turnout_common.contracts import ContractRegistry
@@ -30,12 +41,18 @@ from turnout_common.wake import IdlePause
 log = logging.getLogger(__name__)
 
 OUTBOX = "outbox"
+RELAY_LEASES = "relay_leases"
+# Entries are only ever pending: published ones are removed. ``in_progress``
+# and ``published`` are what relays before the relay lease left behind.
 PENDING, IN_PROGRESS, PUBLISHED = "pending", "in_progress", "published"
 
 
 def ensure_outbox_indexes(db: Database[dict[str, Any]]) -> None:
+    # The one query: the oldest pending entries. (A (state, lease_until) index
+    # served per-entry leases; every write paid for it.)
     db[OUTBOX].create_index([("state", ASCENDING), ("created_at", ASCENDING), ("seq", ASCENDING)])
-    db[OUTBOX].create_index([("state", ASCENDING), ("lease_until", ASCENDING)])
+    if "state_1_lease_until_1" in db[OUTBOX].index_information():
+        db[OUTBOX].drop_index("state_1_lease_until_1")
 
 
 def stage_messages(
@@ -62,8 +79,6 @@ def stage_messages(
                 "created_at": now,
                 # Keeps the order of several messages written in one transaction.
                 "seq": seq,
-                "lease_owner": None,
-                "lease_until": None,
                 "last_error": None,
             }
         )
@@ -82,12 +97,7 @@ class Sender(Protocol):
 
 
 class OutboxRelay:
-    """Publishes outbox entries in creation order, in batches.
-
-    Several relays may run: each claims a batch with a short lease, so two
-    relays rarely send the same entry, and when one dies its lease expires
-    and another picks the entries up.
-    """
+    """Publishes outbox entries in creation order, in batches, while it holds the relay lease."""
 
     def __init__(
         self,
@@ -104,67 +114,76 @@ class OutboxRelay:
         self.collection = db[OUTBOX]
         self.producer_factory = producer_factory
         self.batch_size = batch_size
-        self.lease = timedelta(seconds=lease_seconds)
-        # While messages keep coming, poll every ``linger`` seconds (a batch
-        # gathers the messages of that span); once idle, sleep on a change
-        # stream of the outbox until the next insert. Expired leases of a dead
-        # relay are looked for at least every half lease.
-        self.pause = IdlePause(self.collection, busy_pause=linger, max_sleep=lease_seconds / 2, await_seconds=2.0)
+        self.lease_seconds = lease_seconds
         self.max_backoff = max_backoff
         self.send_timeout = send_timeout
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._producer: Sender | None = None
+        self._lease_until = 0.0  # monotonic end of the lease this relay holds
+        self._tidied = False
         self.published_total = 0
-        self._last_recovery = 0.0
         self.last_error: str | None = None
+        # While messages keep coming, poll every ``linger`` seconds (a batch
+        # gathers the messages of that span); once idle, sleep on a change
+        # stream of the outbox until the next insert, waking at least every
+        # third of the lease to renew it.
+        self.pause = IdlePause(self.collection, busy_pause=linger, max_sleep=lease_seconds / 3, await_seconds=2.0)
 
     def backlog(self) -> int:
         return self.collection.count_documents({"state": {"$in": [PENDING, IN_PROGRESS]}})
 
-    def _claim(self) -> list[dict[str, Any]]:
+    # -- the relay lease ---------------------------------------------------------------
+    def holds_lease(self) -> bool:
+        """Take or renew the service's relay lease (renewed when a third of it has passed)."""
+        left = self._lease_until - time.monotonic()
+        if left > self.lease_seconds * 2 / 3:
+            return True
         now = utcnow()
-        # Two index-backed queries, not one $or (which MongoDB engines may
-        # answer with a collection scan): pending entries every time, entries
-        # whose relay died (expired lease) only every few seconds.
+        try:
+            result = self.db[RELAY_LEASES].update_one(
+                {"_id": OUTBOX, "$or": [{"owner": self.owner}, {"until": {"$lt": now}}]},
+                {"$set": {"owner": self.owner, "until": now + timedelta(seconds=self.lease_seconds)}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return self._lost_lease()  # another relay holds it
+        if result.matched_count == 0 and result.upserted_id is None:
+            return self._lost_lease()
+        if self._lease_until <= 0:
+            log.info("relay took the outbox lease", extra={"owner": self.owner})
+        self._lease_until = time.monotonic() + self.lease_seconds
+        return True
+
+    def _lost_lease(self) -> bool:
+        if self._lease_until > 0:
+            log.info("relay lost the outbox lease", extra={"owner": self.owner})
+        self._lease_until = 0.0
+        return False
+
+    def release_lease(self) -> None:
+        """On a clean stop: let a relay beside this one take over at once."""
+        if self._lease_until > 0:
+            self.db[RELAY_LEASES].delete_one({"_id": OUTBOX, "owner": self.owner})
+            self._lease_until = 0.0
+
+    def _tidy_once(self) -> None:
+        """Entries left by relays of the per-entry-lease design: send again what was in flight, drop what was sent."""
+        if self._tidied:
+            return
+        self.collection.update_many({"state": IN_PROGRESS}, {"$set": {"state": PENDING}})
+        self.collection.delete_many({"state": PUBLISHED})
+        self._tidied = True
+
+    # -- publishing --------------------------------------------------------------------
+    def _pending(self) -> list[dict[str, Any]]:
         # Not .hint() on the (state, created_at, seq) index instead of the
-        # sort: SecantusDB then walks the *whole* index, published entries
-        # included (every idle poll grows with the published history), whereas
-        # the sort only materializes the few pending ones.
-        candidates = list(
+        # sort: SecantusDB then walks the *whole* index; the sort only
+        # materializes the pending entries, which are all there is.
+        return list(
             self.collection.find({"state": PENDING})
             .sort([("state", ASCENDING), ("created_at", ASCENDING), ("seq", ASCENDING)])
             .limit(self.batch_size)
         )
-        recover = time.monotonic() - self._last_recovery > self.lease.total_seconds() / 2
-        if recover:
-            self._last_recovery = time.monotonic()
-            candidates += list(
-                self.collection.find({"state": IN_PROGRESS, "lease_until": {"$lt": now}}).limit(self.batch_size)
-            )
-        if not candidates:
-            return []
-        ids = [doc["_id"] for doc in candidates]
-        lease = {"$set": {"state": IN_PROGRESS, "lease_owner": self.owner, "lease_until": now + self.lease}}
-        # Two _id-bounded updates, not one "$or": SecantusDB plans "_id $in + $or"
-        # as a scan of the whole outbox, published entries included (every
-        # claim growing with every message ever published).
-        pending_ids = [doc["_id"] for doc in candidates if doc["state"] == PENDING]
-        expired_ids = [doc["_id"] for doc in candidates if doc["state"] == IN_PROGRESS]
-        modified = 0
-        if pending_ids:
-            modified += self.collection.update_many(
-                {"_id": {"$in": pending_ids}, "state": PENDING}, lease
-            ).modified_count
-        if expired_ids:
-            modified += self.collection.update_many(
-                {"_id": {"$in": expired_ids}, "state": IN_PROGRESS, "lease_until": {"$lt": now}}, lease
-            ).modified_count
-        if modified == len(ids):
-            claimed = candidates  # the usual case: no other relay took any of them
-        else:
-            claimed = list(self.collection.find({"_id": {"$in": ids}, "lease_owner": self.owner, "state": IN_PROGRESS}))
-        claimed.sort(key=lambda doc: (doc["created_at"], doc["seq"]))
-        return claimed
 
     def _producer_or_new(self) -> Sender:
         if self._producer is None:
@@ -182,15 +201,17 @@ class OutboxRelay:
             self._producer = None
 
     def publish_batch(self) -> int:
-        """Publish one claimed batch; return how many entries the broker acknowledged."""
-        # Connect before claiming, so entries are not leased while the
-        # broker is unreachable.
+        """Publish the oldest pending entries if this relay holds the lease; return how many Kafka acknowledged."""
+        if not self.holds_lease():
+            return 0
+        self._tidy_once()
+        # Connect before reading, so a broker outage is reported as such.
         try:
             producer = self._producer_or_new()
         except Exception as exc:  # e.g. NoBrokersAvailable: back off
             self.last_error = repr(exc)
             raise RelayError(f"cannot connect to Kafka: {exc!r}") from exc
-        entries = self._claim()
+        entries = self._pending()
         if not entries:
             return 0
         try:
@@ -206,7 +227,7 @@ class OutboxRelay:
             producer.flush(timeout=self.send_timeout)
         except Exception as exc:
             self.last_error = repr(exc)
-            self._release(entries, [], repr(exc))
+            self._record_failure([entry["_id"] for entry in entries], repr(exc))
             self._discard_producer()
             raise RelayError(str(exc)) from exc
         acked: list[str] = []
@@ -217,68 +238,52 @@ class OutboxRelay:
             else:
                 error = future.exception if future.is_done else "not acknowledged in time"
                 failed.append((entry["_id"], repr(error)))
-        self._release(entries, acked, failed[0][1] if failed else None)
+        if acked:
+            self.collection.delete_many({"_id": {"$in": acked}})
         self.published_total += len(acked)
         if failed:
+            self._record_failure([entry_id for entry_id, _ in failed], failed[0][1])
             self._discard_producer()
             raise RelayError(f"{len(failed)} of {len(entries)} sends failed: {failed[0][1]}")
         return len(acked)
 
-    def _release(
-        self,
-        entries: list[dict[str, Any]],
-        acked: list[str],
-        error: str | None,
-    ) -> None:
-        now = utcnow()
-        if acked:
-            self.collection.update_many(
-                {"_id": {"$in": acked}},
-                {
-                    "$set": {"state": PUBLISHED, "published_at": now, "lease_owner": None},
-                    "$inc": {"attempts": 1},
-                },
-            )
-        acked_ids = set(acked)
-        not_acked = [entry["_id"] for entry in entries if entry["_id"] not in acked_ids]
-        if not_acked:
-            self.collection.update_many(
-                {"_id": {"$in": not_acked}, "lease_owner": self.owner},
-                {
-                    "$set": {
-                        "state": PENDING,
-                        "lease_owner": None,
-                        "lease_until": None,
-                        "last_error": (error or "")[:1000],
-                        "last_attempt_at": now,
-                    },
-                    "$inc": {"attempts": 1},
-                },
-            )
+    def _record_failure(self, entry_ids: list[str], error: str) -> None:
+        self.collection.update_many(
+            {"_id": {"$in": entry_ids}},
+            {"$set": {"last_error": error[:1000], "last_attempt_at": utcnow()}, "$inc": {"attempts": 1}},
+        )
 
     def run(self, stop: threading.Event) -> None:
         """Relay until ``stop`` is set, backing off while the broker is unreachable."""
         backoff = 0.0
-        while not stop.is_set():
+        try:
+            while not stop.is_set():
+                try:
+                    sent = self.publish_batch()
+                    backoff = 0.0
+                except RelayError as exc:
+                    backoff = min(self.max_backoff, max(0.2, backoff * 2))
+                    log.warning("relay send failed, retrying", extra={"error": str(exc), "backoff_s": backoff})
+                    self.pause.wake()
+                    stop.wait(backoff)
+                    continue
+                except Exception:
+                    backoff = min(self.max_backoff, max(0.2, backoff * 2))
+                    log.exception("relay loop error", extra={"backoff_s": backoff})
+                    self.pause.wake()
+                    stop.wait(backoff)
+                    continue
+                if self._lease_until <= 0:
+                    stop.wait(self.lease_seconds / 3)  # standing by: try the lease again later
+                elif sent < self.batch_size:
+                    self.pause.pause(stop, found_work=sent > 0)
+        finally:
+            self.pause.close()
+            self._discard_producer()
             try:
-                sent = self.publish_batch()
-                backoff = 0.0
-            except RelayError as exc:
-                backoff = min(self.max_backoff, max(0.2, backoff * 2))
-                log.warning("relay send failed, retrying", extra={"error": str(exc), "backoff_s": backoff})
-                self.pause.wake()
-                stop.wait(backoff)
-                continue
+                self.release_lease()
             except Exception:
-                backoff = min(self.max_backoff, max(0.2, backoff * 2))
-                log.exception("relay loop error", extra={"backoff_s": backoff})
-                self.pause.wake()
-                stop.wait(backoff)
-                continue
-            if sent < self.batch_size:
-                self.pause.pause(stop, found_work=sent > 0)
-        self.pause.close()
-        self._discard_producer()
+                log.debug("releasing the relay lease failed", exc_info=True)
 
 
 class RelayError(RuntimeError):

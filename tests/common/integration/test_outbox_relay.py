@@ -97,7 +97,7 @@ def test_a_write_and_its_messages_commit_together_or_not_at_all(mongo_client: An
     assert db[OUTBOX].count_documents({}) == 1
 
 
-def test_relay_publishes_in_order_per_key_and_marks_published(
+def test_relay_publishes_in_order_per_key_and_removes_what_kafka_acknowledged(
     infra: Infrastructure, mongo_client: Any, unique: str
 ) -> None:
     ensure_topics(infra.bootstrap, 6)
@@ -114,7 +114,7 @@ def test_relay_publishes_in_order_per_key_and_marks_published(
     while (published := relay.publish_batch()) > 0:
         total += published
     assert total == 40
-    assert db[OUTBOX].count_documents({"state": PUBLISHED}) == 40
+    assert db[OUTBOX].count_documents({}) == 0
     assert relay.backlog() == 0
 
     records = [r for r in read_topic(infra.bootstrap, "turnout.checkin", 10_000, timeout=8) if r.key.decode() in events]
@@ -163,7 +163,7 @@ def test_relay_backs_off_while_the_broker_is_down_then_delivers_everything(
             broker.stop()
 
 
-def test_entries_of_a_relay_that_died_are_taken_over_after_its_lease(
+def test_a_second_relay_stands_by_until_the_first_one_s_lease_expires(
     infra: Infrastructure, mongo_client: Any, unique: str
 ) -> None:
     ensure_topics(infra.bootstrap, 6)
@@ -172,28 +172,54 @@ def test_entries_of_a_relay_that_died_are_taken_over_after_its_lease(
     for index in range(5):
         UnitOfWork(mongo_client, db).run(lambda uow, i=index: uow.publish(checked_in(f"ev-{unique}", f"p{i}")))
     crashed = OutboxRelay(db, lambda: make_producer(infra.bootstrap, "dead"), lease_seconds=1.0)
-    crashed.owner = "crashed-relay"
-    assert len(crashed._claim()) == 5  # claimed, then "killed" before sending
+    assert crashed.holds_lease()  # then "killed" before sending anything
     survivor = OutboxRelay(db, lambda: make_producer(infra.bootstrap, "survivor"), lease_seconds=1.0)
-    assert survivor.publish_batch() == 0  # leased to the dead relay
+    assert survivor.publish_batch() == 0  # the lease is the dead relay's
+    assert survivor.backlog() == 5
     time.sleep(1.2)
     assert survivor.publish_batch() == 5
     assert survivor.backlog() == 0
+    # The dead relay, were it only paused, finds the lease gone and stands by.
+    crashed._lease_until = 0.0
+    assert not crashed.holds_lease()
 
 
-def test_relay_claims_the_oldest_pending_entries_first(mongo_client: Any, unique: str) -> None:
-    """The claim walks the (state, created_at, seq) index: the oldest pending
-    entries, whatever order they were written in, and never a published one."""
+def test_a_relay_stopped_cleanly_hands_its_lease_over_at_once(
+    infra: Infrastructure, mongo_client: Any, unique: str
+) -> None:
+    ensure_topics(infra.bootstrap, 6)
+    db = mongo_client[f"t_relay_handover_{unique}"]
+    ensure_outbox_indexes(db)
+    first = OutboxRelay(db, lambda: make_producer(infra.bootstrap, "first"), lease_seconds=30.0)
+    stop = threading.Event()
+    thread = threading.Thread(target=first.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and first._lease_until <= 0:
+        time.sleep(0.05)
+    second = OutboxRelay(db, lambda: make_producer(infra.bootstrap, "second"), lease_seconds=30.0)
+    assert not second.holds_lease()
+    stop.set()
+    thread.join(20)
+    assert second.holds_lease()
+    UnitOfWork(mongo_client, db).run(lambda uow: uow.publish(checked_in(f"ev-{unique}", "late")))
+    assert second.publish_batch() == 1
+
+
+def test_relay_sends_the_oldest_pending_entries_first_and_tidies_what_older_relays_left(
+    mongo_client: Any, unique: str
+) -> None:
+    """The read walks the (state, created_at, seq) index: the oldest pending
+    entries, whatever order they were written in. Entries an older relay had
+    marked published are removed; those it had in flight are sent again."""
     db = mongo_client[f"t_claim_{unique}"]
     base = datetime(2026, 5, 1, 18, 0, tzinfo=UTC)
     entries = [
         {
             "_id": f"m{minute:02d}-{seq}",
-            "state": "published" if minute % 5 == 0 else "pending",
+            "state": "published" if minute % 5 == 0 else ("in_progress" if minute == 7 else "pending"),
             "created_at": base + timedelta(minutes=minute),
             "seq": seq,
-            "lease_owner": None,
-            "lease_until": None,
         }
         for minute in range(30)
         for seq in (1, 0)
@@ -201,7 +227,8 @@ def test_relay_claims_the_oldest_pending_entries_first(mongo_client: Any, unique
     random.Random(7).shuffle(entries)
     db[OUTBOX].insert_many(entries)
     relay = OutboxRelay(db, lambda: None, batch_size=10)  # type: ignore[arg-type,return-value]
-    claimed = relay._claim()
-    oldest = sorted((e for e in entries if e["state"] == "pending"), key=lambda e: (e["created_at"], e["seq"]))
-    assert [doc["_id"] for doc in claimed] == [e["_id"] for e in oldest[:10]]
-    assert db[OUTBOX].count_documents({"state": "in_progress", "lease_owner": relay.owner}) == 10
+    assert relay.holds_lease()
+    relay._tidy_once()
+    assert db[OUTBOX].count_documents({"state": PUBLISHED}) == 0
+    oldest = sorted((e for e in entries if e["state"] != "published"), key=lambda e: (e["created_at"], e["seq"]))
+    assert [doc["_id"] for doc in relay._pending()] == [e["_id"] for e in oldest[:10]]
