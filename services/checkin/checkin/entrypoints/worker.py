@@ -53,7 +53,11 @@ def main() -> None:
         # Idle, sleep until an import is uploaded (an insert) or handed back
         # (its lease cleared), or for a safety poll: a job whose worker died is
         # taken over once its lease has expired, so poll at half the lease.
-        pause = IdlePause(ctx.db[IMPORTS], IMPORT_READY, busy_pause=1.0, max_sleep=min(30.0, LEASE_SECONDS / 2))
+        # Each wait on the stream (a getMore) lasts 3 s: cheaper than 1 s, and
+        # an upload still ends it at once.
+        pause = IdlePause(
+            ctx.db[IMPORTS], IMPORT_READY, busy_pause=1.0, max_sleep=min(30.0, LEASE_SECONDS / 2), await_seconds=3.0
+        )
         try:
             while not stop.is_set():
                 try:

@@ -34,12 +34,23 @@ PLAN_CHANGED: list[Doc] = [
 ]
 
 
+# How long one wait on the stream lasts before the loop looks at its stop
+# event: each costs a getMore (measured on SecantusDB: ~0.45 ms of client and
+# ~0.3 ms of database CPU), so 3 s rather than 1 s; a change still ends the
+# wait at once, and a stop within 3 s is well inside the shutdown grace.
+AWAIT_SECONDS = 3.0
+
+
 class MongoWorkSignals:
     def __init__(self, db: Database[Doc]) -> None:
         self.db = db
 
     def batches(self, *, busy_pause: float, max_sleep: float) -> IdlePause:
-        return IdlePause(self.db[SEND_BATCHES], BATCH_READY, busy_pause=busy_pause, max_sleep=max_sleep)
+        return IdlePause(
+            self.db[SEND_BATCHES], BATCH_READY, busy_pause=busy_pause, max_sleep=max_sleep, await_seconds=AWAIT_SECONDS
+        )
 
     def plans(self, *, busy_pause: float, max_sleep: float) -> IdlePause:
-        return IdlePause(self.db[PLANS], PLAN_CHANGED, busy_pause=busy_pause, max_sleep=max_sleep)
+        return IdlePause(
+            self.db[PLANS], PLAN_CHANGED, busy_pause=busy_pause, max_sleep=max_sleep, await_seconds=AWAIT_SECONDS
+        )

@@ -69,6 +69,7 @@ class Pause(Protocol):
     next item falls due)."""
 
     max_sleep: float
+    await_ms: int  # one wait on the feed: a sleep may last this much past ``max_sleep``
 
     @property
     def sleeping(self) -> bool: ...
@@ -100,6 +101,7 @@ class FixedPause:
     def __init__(self, busy_pause: float, max_sleep: float) -> None:
         self.busy_pause = busy_pause
         self.max_sleep = max_sleep
+        self.await_ms = 0
 
     @property
     def sleeping(self) -> bool:
@@ -123,3 +125,23 @@ class PollingSignals:
 
     def plans(self, *, busy_pause: float, max_sleep: float) -> Pause:
         return FixedPause(busy_pause, max_sleep)
+
+
+def pause_until_due(pause: Pause, stop: threading.Event, due_in: float | None, longest: float) -> None:
+    """An idle pass's pause, ending no later than ``due_in`` seconds from now
+    (when the loop's next item falls due; None: nothing is scheduled).
+
+    A sleep on the feed ends up to one wait (``await_ms``) past its
+    ``max_sleep``, so it is cut short by that much; the last stretch before
+    the due time is a plain wait (work written meanwhile is found by the pass
+    right after it, at the due time)."""
+    if not pause.sleeping or due_in is None:
+        pause.max_sleep = longest
+        pause.pause(stop, False)
+        return
+    slack = pause.await_ms / 1000
+    if due_in <= slack:
+        stop.wait(max(0.0, due_in))
+        return
+    pause.max_sleep = min(longest, due_in - slack)
+    pause.pause(stop, False)

@@ -42,6 +42,7 @@ from followup.domain.suppression import suppression_id
 from followup.service_layer import messages
 from followup.service_layer.content import attendance_facts, contact_facts, load_settings, load_suppressed
 from followup.service_layer.context import Services
+from followup.service_layer.ports import pause_until_due
 from followup.service_layer.repositories import DuplicateRecord, Tx
 from turnout_common.types import Doc
 
@@ -443,21 +444,22 @@ def run_scheduler(svc: Services, owner: str, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
                 done = scheduler_pass(svc, owner)
-                if not done.plans and pause.sleeping:
-                    pause.max_sleep = _sleep_limit(svc, interval)
+                due_in = _due_in(svc, interval) if not done.plans and pause.sleeping else None
             except Exception:
                 log.exception("scheduler pass failed")
                 pause.wake()
                 stop.wait(interval)
                 continue
-            pause.pause(stop, done.plans > 0)
+            if done.plans:
+                pause.pause(stop, True)
+            else:
+                pause_until_due(pause, stop, due_in, svc.idle_poll_seconds)
     finally:
         pause.close()
 
 
-def _sleep_limit(svc: Services, interval: float) -> float:
-    longest = svc.idle_poll_seconds
+def _due_in(svc: Services, interval: float) -> float | None:
     due = next_scheduled_work(svc)
     if due is None:
-        return longest
-    return max(interval, min(longest, (due - svc.now()).total_seconds()))
+        return None
+    return max(interval, (due - svc.now()).total_seconds())

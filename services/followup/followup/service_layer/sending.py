@@ -56,7 +56,7 @@ from followup.service_layer.outcomes import (
     release_unsent,
     settle_sent,
 )
-from followup.service_layer.ports import MailSession, Pause, TransportUnavailable
+from followup.service_layer.ports import MailSession, Pause, TransportUnavailable, pause_until_due
 from followup.service_layer.preparing import Prepared, claim, decide, render
 from followup.service_layer.probe import NoProbe, SendProbe
 from turnout_common.types import Doc
@@ -114,8 +114,7 @@ class Sender:
             while not stop.is_set():
                 try:
                     self.send_once(stop)
-                    if not self.claimed_last and pause.sleeping:
-                        pause.max_sleep = self._sleep_limit()
+                    due_in = self._due_in() if not self.claimed_last and pause.sleeping else None
                     backoff = 0.0
                 except self.svc.storage_errors as exc:
                     backoff = min(MAX_LOOP_PAUSE, max(0.5, backoff * 2))
@@ -132,19 +131,16 @@ class Sender:
                 if self.claimed_last:
                     pause.wake()  # more may be due: look again at once
                     continue
-                pause.pause(stop, False)
+                pause_until_due(pause, stop, due_in, self.svc.idle_poll_seconds)
         finally:
             pause.close()
 
-    def _sleep_limit(self) -> float:
-        """Seconds until the earliest ready batch falls due, within [busy pause, safety poll]."""
-        svc = self.svc
-        longest = svc.idle_poll_seconds
-        due_at = svc.store.batches.next_due_at()
+    def _due_in(self) -> float | None:
+        """Seconds until the earliest ready batch falls due (None: no batch is ready)."""
+        due_at = self.svc.store.batches.next_due_at()
         if due_at is None:
-            return longest
-        until = (due_at - svc.now()).total_seconds()
-        return max(svc.settings.sender_idle_seconds, min(longest, until))
+            return None
+        return max(self.svc.settings.sender_idle_seconds, (due_at - self.svc.now()).total_seconds())
 
     def send_once(self, stop: threading.Event) -> int:
         """Recover abandoned batches now and then, then deliver one due batch; return nudges handled."""
