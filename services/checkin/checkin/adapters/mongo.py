@@ -37,16 +37,21 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("person_id", ASCENDING)], unique=True)
     db[REGISTRATIONS].create_index([("badge_code", ASCENDING)], unique=True)
     db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("status", ASCENDING)])
-    db[REGISTRATIONS].create_index([("org_id", ASCENDING)])
     # _id is "<org_id>:<client key>"; expires_at lets old keys be purged.
     db[CHECKIN_REQUESTS].create_index([("created_at", ASCENDING)])
-    db[REGISTRATIONS].create_index([("checkin.kiosk_id", ASCENDING), ("checkin.received_at", ASCENDING)])
     db[KIOSKS].create_index([("pairing_code", ASCENDING)])
     db[KIOSKS].create_index([("org_id", ASCENDING), ("event_id", ASCENDING)])
     db[AUDIT_LOG].create_index([("org_id", ASCENDING), ("event_id", ASCENDING), ("at", DESCENDING)])
     db[AUDIT_LOG].create_index([("org_id", ASCENDING), ("at", DESCENDING)])
     db[AUDIT_LOG].create_index([("registration_id", ASCENDING)])
+    # Arrivals and each kiosk's check-ins today: both name the event.
     db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("checkin.received_at", DESCENDING)])
+    # Every index of registrations is written by each check-in; these two no
+    # query used (every registration query names the event, the id or the badge).
+    existing = db[REGISTRATIONS].index_information()
+    for unused in ("org_id_1", "checkin.kiosk_id_1_checkin.received_at_1"):
+        if unused in existing:
+            db[REGISTRATIONS].drop_index(unused)
     db[IMPORTS].create_index([("status", ASCENDING), ("lease_until", ASCENDING), ("created_at", ASCENDING)])
     db[IMPORTS].create_index([("event_id", ASCENDING), ("created_at", DESCENDING)])
     db[IMPORT_ROWS].create_index([("job_id", ASCENDING)])
