@@ -166,7 +166,10 @@ class Stack:
 
     def start_process(self, service: str, process: str) -> Child:
         name = f"{service}-{process}"
-        child = Child(name, self.argv(service, process), self.log_dir / f"{name}.log", env=self.service_env(service))
+        env = self.service_env(service)
+        # Each relay and worker keeps its own heartbeat file (what a liveness probe reads).
+        env.setdefault("TURNOUT_HEARTBEAT_FILE", str(self.log_dir / f"{name}.alive"))
+        child = Child(name, self.argv(service, process), self.log_dir / f"{name}.log", env=env)
         self.children[name] = child.start()
         return child
 

@@ -126,6 +126,7 @@ RATE_LIMIT_VARIABLES = {
     "sign_in_account": "TURNOUT_RATE_LIMIT_SIGN_IN_ACCOUNT",
     "sign_in_address": "TURNOUT_RATE_LIMIT_SIGN_IN_ADDRESS",
     "kiosk_search": "TURNOUT_RATE_LIMIT_KIOSK_SEARCH",
+    "kiosk_roster": "TURNOUT_RATE_LIMIT_KIOSK_ROSTER",
     "public_registration": "TURNOUT_RATE_LIMIT_PUBLIC_REGISTRATION",
     "links": "TURNOUT_RATE_LIMIT_LINKS",
 }
@@ -148,6 +149,9 @@ class RateLimitSettings:
     sign_in_address: str = "50 per 15 minutes"
     # Name searches per kiosk.
     kiosk_search: str = "120 per minute"
+    # Roster downloads per kiosk: a kiosk asks once a minute, plus a few times
+    # when it (re)starts; the hourly bound holds a scraper to about that pace.
+    kiosk_roster: str = "10 per minute;150 per hour"
     # Public registration form posts per client address.
     public_registration: str = "60 per 15 minutes"
     # Each follow-up email link route (unsubscribe, feedback, click, introduction) per client address.

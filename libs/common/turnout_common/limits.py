@@ -35,7 +35,7 @@ from flask import Flask, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter, RateLimitExceeded
 
-from turnout_common.config import RateLimitSettings, SettingError, env_str
+from turnout_common.config import RateLimitSettings
 from turnout_common.emails import normalize_email
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -79,37 +79,18 @@ class Rule:
     refusal says. ``shared``: one counter across every route carrying the rule
     (the API sign-in and the sign-in form); otherwise one per route.
     ``deduct_when``: count only answers it accepts (failed sign-ins); the check
-    before the call still refuses once the count is reached. ``default``: the
-    rate of a rule whose setting ``RateLimitSettings`` does not hold, which then
-    reads ``TURNOUT_RATE_LIMIT_<SETTING>`` itself."""
+    before the call still refuses once the count is reached."""
 
     setting: str
     key: Callable[[], str]
     message: str
     shared: bool = False
     deduct_when: Callable[[Response], bool] | None = None
-    default: str | None = None
 
     def rate(self, settings: RateLimitSettings) -> str:
-        rate = getattr(settings, self.setting, None)
-        if isinstance(rate, str):
-            return rate
-        if self.default is None:
-            raise AttributeError(f"RateLimitSettings has no {self.setting!r} and the rule no default")
-        return rate_from_env(f"TURNOUT_RATE_LIMIT_{self.setting.upper()}", self.default)
-
-
-def rate_from_env(variable: str, default: str) -> str:
-    """A Flask-Limiter rate from ``variable`` (``default`` if unset), checked as
-    ``RateLimitSettings.from_env`` checks its own."""
-    from limits import parse_many
-
-    value = env_str(variable, default)
-    try:
-        parse_many(value)
-    except ValueError as exc:
-        raise SettingError(f"{variable} must be a rate like '10 per 15 minutes', got {value!r}") from exc
-    return value
+        rate = getattr(settings, self.setting)
+        assert isinstance(rate, str), self.setting
+        return rate
 
 
 # -- the refusal ---------------------------------------------------------------------------------------

@@ -78,9 +78,9 @@ def test_the_limit_is_documented_in_the_openapi_description(client: FlaskClient)
 
 
 @pytest.mark.parametrize("bad", ["often", "10 per fortnight"])
-def test_an_unusable_rate_stops_the_start(settings: Any, monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
-    from checkin import create_app
+def test_an_unusable_rate_stops_the_start(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    from checkin.config import Settings
 
     monkeypatch.setenv(VARIABLE, bad)
     with pytest.raises(SettingError, match=VARIABLE):
-        create_app(settings)
+        Settings.from_env()

@@ -59,14 +59,7 @@ SIGN_IN_FORM_BY_ACCOUNT = Rule(
     deduct_when=refused_credentials,
 )
 KIOSK_SEARCH = Rule("kiosk_search", principal_subject, "Too many name searches from this kiosk.")
-# TURNOUT_RATE_LIMIT_KIOSK_ROSTER: a kiosk asks once a minute, plus a few times
-# when it (re)starts; the hourly bound holds a scraper to about that pace.
-KIOSK_ROSTER = Rule(
-    "kiosk_roster",
-    principal_subject,
-    "Too many roster downloads from this kiosk.",
-    default="10 per minute;150 per hour",
-)
+KIOSK_ROSTER = Rule("kiosk_roster", principal_subject, "Too many roster downloads from this kiosk.")
 PUBLIC_REGISTRATION = Rule("public_registration", client_address, "Too many registrations from your network.")
 
 
@@ -85,4 +78,3 @@ def registration_refused(refusal: Refusal) -> ResponseReturnValue:
 def init_app(app: Flask) -> None:
     settings = context_of(app).settings.rate_limits
     init_rate_limits(app, settings, service="checkin")
-    KIOSK_ROSTER.rate(settings)  # a bad TURNOUT_RATE_LIMIT_KIOSK_ROSTER stops the start, not a request
