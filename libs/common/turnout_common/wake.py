@@ -45,7 +45,9 @@ class IdlePause:
     - idle: open a change stream and return at once (the caller polls once
       more, closing the race), then wait on the stream until something
       changes, ``max_sleep`` passes (a safety poll, and the time-based work of
-      the loop, e.g. expired leases), or ``stop`` is set.
+      the loop, e.g. expired leases), or ``stop`` is set. A sleep may pass
+      ``max_sleep`` by up to one ``await_seconds`` (a getMore is not cut
+      short); a loop with a deadline of its own waits for that itself.
     """
 
     def __init__(
