@@ -27,6 +27,10 @@ class ConsumerSpec:
     dead_letter_limit: int = 100
     # How long an idle fetch waits (see make_consumer): the worst delay on Tansu.
     fetch_max_wait_ms: int = 1500
+    # Under load, how long a poll waits for more records to apply in the same
+    # transaction (ConsumerWorker._poll): the delay a reader may see, for fewer
+    # statements per message.
+    linger_ms: int = 100
 
 
 def consumer_loop(
@@ -57,6 +61,7 @@ def consumer_loop(
             processed_collection=spec.processed_collection,
             store_envelope=spec.store_envelope,
             dead_letter_limit=spec.dead_letter_limit,
+            linger_ms=spec.linger_ms,
         )
         worker.run(stop)
 

@@ -44,6 +44,7 @@ def main() -> None:
         store_envelope=True,
         # The dashboard shows a scan within a second, also after a quiet spell.
         fetch_max_wait_ms=500,
+        linger_ms=50,
     )
     loop = consumer_loop(spec, client, db, settings.kafka_bootstrap_servers, settings.topic_partitions)
     exit_with(run_loops("analytics-worker", [("consumer", loop)]))
