@@ -632,6 +632,8 @@ class Floor:
             str(CHECKIN_GUNICORN_CONF),
             "--pythonpath",
             str(REPO / "bench"),
+            # gunicorn 27 would listen on (and at exit remove) ~/.gunicorn/gunicorn.ctl, shared by every gunicorn.
+            "--no-control-socket",
             "floor_app:app",
         ]
         self.child = Child("floor-web", argv, self.data_dir / "logs" / "floor-web.log", env=self.env).start()
