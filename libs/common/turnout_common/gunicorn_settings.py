@@ -14,6 +14,7 @@ from turnout_common.gunicorn_hooks import child_exit, on_starting
 __all__ = [
     "accesslog",
     "child_exit",
+    "control_socket_disable",
     "errorlog",
     "graceful_timeout",
     "keepalive",
@@ -46,3 +47,7 @@ keepalive = 5
 accesslog = None  # the app writes JSON access lines itself, with the request id
 errorlog = "-"
 preload_app = False  # Kafka and MongoDB clients must be created after fork
+# gunicorn 27's control socket lives at one path per user (~/.gunicorn/gunicorn.ctl):
+# the three services' masters (and tests' stacks beside them) would take it from
+# each other. Nothing here uses it.
+control_socket_disable = True

@@ -202,6 +202,27 @@ class _Contended(Exception):
     """A registration read in the batch's snapshot did not take its update: do each scan alone."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    """One scan of a batch: its place in the batch, the command and its event."""
+
+    index: int
+    command: CheckinCommand
+    event: Doc
+
+
+@dataclass(slots=True)
+class _Admitted:
+    scan: _Scan
+    registration: Doc
+    decision: admission.Admit
+
+
+# What a batch's transaction tells each scan: an answer or a refusal by index,
+# and the scans found already in (answered alone, with the full message).
+Written = tuple[dict[int, CheckinAnswer | Exception], list[int]]
+
+
 def record_checkins_together(ctx: Context, commands: Sequence[CheckinCommand]) -> list[CheckinAnswer | Exception]:
     """First scans of several kiosks in one transaction: one statement per collection.
 
@@ -216,7 +237,28 @@ def record_checkins_together(ctx: Context, commands: Sequence[CheckinCommand]) -
     """
     outcomes: list[CheckinAnswer | Exception | None] = [None] * len(commands)
     now = utcnow()
-    together: list[tuple[int, CheckinCommand, Doc]] = []
+    together, alone = _sort_out(ctx, commands, now, outcomes)
+    if together:
+        try:
+            answers, already_in = ctx.uow().run(lambda tx: _write_together(tx, together, now))
+        except (AlreadyStored, _Contended):
+            answers, already_in = {}, [scan.index for scan in together]
+        for index, answer in answers.items():
+            outcomes[index] = answer
+        alone.extend(already_in)
+    for index in sorted(alone):
+        try:
+            outcomes[index] = record_checkin_alone(ctx, commands[index])
+        except Exception as exc:  # noqa: BLE001 - that caller gets its own error
+            outcomes[index] = exc
+    return [outcome if outcome is not None else RuntimeError("scan left unanswered") for outcome in outcomes]
+
+
+def _sort_out(
+    ctx: Context, commands: Sequence[CheckinCommand], now: datetime, outcomes: list[CheckinAnswer | Exception | None]
+) -> tuple[list[_Scan], list[int]]:
+    """The scans that can be written together, and those (by index) to do alone; unknown events answered."""
+    together: list[_Scan] = []
     alone: list[int] = []
     keys_seen: set[tuple[str, str]] = set()
     for index, command in enumerate(commands):
@@ -229,72 +271,67 @@ def record_checkins_together(ctx: Context, commands: Sequence[CheckinCommand]) -
             alone.append(index)
             continue
         keys_seen |= keys
-        together.append((index, command, event))
+        together.append(_Scan(index, command, event))
+    return together, alone
 
-    def write(tx: Transaction) -> tuple[dict[int, CheckinAnswer | Exception], list[int]]:
-        answers: dict[int, CheckinAnswer | Exception] = {}
-        already_in: list[int] = []
-        found = tx.store.registrations.with_visits_many(
-            [c.badge_code for _, c, _ in together if c.badge_code is not None],
-            [c.registration_id for _, c, _ in together if c.badge_code is None and c.registration_id is not None],
-        )
-        by_key: dict[tuple[str, str], tuple[Doc | None, Doc | None]] = {}
-        for row in found:
-            by_key[("badge", row[0].get("badge_code") or "")] = row
-            by_key[("id", row[0]["_id"])] = row
-        counted: Counter[str] = Counter()
-        admitted: list[tuple[int, CheckinCommand, Doc, Doc, admission.Admit]] = []
-        for index, command, event in together:
-            registration, person = by_key.get(_registration_key(command), (None, None))
-            visits_before = 0
-            if person is not None:
-                visits_before = int(person.get("visits") or 0) + counted[person["_id"]]
-            try:
-                decision = admission.admit(
-                    registration,
-                    org_id=command.org_id,
-                    event_id=command.event_id,
-                    checkin=_door_record(command, now),
-                    visits_before=visits_before,
-                    refused=None,
-                )
-            except RuleBroken as broken:
-                answers[index] = broken
-                continue
-            if isinstance(decision, admission.AlreadyIn):
-                already_in.append(index)
-                continue
-            assert registration is not None
-            counted[registration["person_id"]] += 1
-            admitted.append((index, command, event, registration, decision))
-        if not admitted:
-            return answers, already_in
-        changes = [(registration["_id"], decision.changes) for _, _, _, registration, decision in admitted]
-        if tx.store.registrations.set_fields_many(changes) != len(changes):
-            raise _Contended()
-        tx.store.people.count_visits([registration["person_id"] for _, _, _, registration, _ in admitted], now)
-        requests: list[Doc] = []
-        for index, command, event, registration, decision in admitted:
-            answer = _admitted(tx, event, {**registration, **decision.changes}, decision, command, now)
-            answers[index] = answer
-            requests.append(_request_doc(f"{command.org_id}:{command.client_key}", command.event_id, answer, now))
-        tx.store.checkin_requests.remember_many(requests)
+
+def _write_together(tx: Transaction, together: list[_Scan], now: datetime) -> Written:
+    answers, already_in, admitted = _decide_together(tx, together, now)
+    if not admitted:
         return answers, already_in
+    changes = [(a.registration["_id"], a.decision.changes) for a in admitted]
+    if tx.store.registrations.set_fields_many(changes) != len(changes):
+        raise _Contended()
+    tx.store.people.count_visits([a.registration["person_id"] for a in admitted], now)
+    requests: list[Doc] = []
+    for a in admitted:
+        command = a.scan.command
+        answer = _admitted(tx, a.scan.event, {**a.registration, **a.decision.changes}, a.decision, command, now)
+        answers[a.scan.index] = answer
+        requests.append(_request_doc(f"{command.org_id}:{command.client_key}", command.event_id, answer, now))
+    tx.store.checkin_requests.remember_many(requests)
+    return answers, already_in
 
-    if together:
+
+def _decide_together(
+    tx: Transaction, together: list[_Scan], now: datetime
+) -> tuple[dict[int, CheckinAnswer | Exception], list[int], list[_Admitted]]:
+    """Read every scan's registration and visit count at once, then decide each in order."""
+    found = tx.store.registrations.with_visits_many(
+        [s.command.badge_code for s in together if s.command.badge_code is not None],
+        [s.command.registration_id for s in together if s.command.badge_code is None and s.command.registration_id],
+    )
+    by_key: dict[tuple[str, str], tuple[Doc | None, Doc | None]] = {}
+    for row in found:
+        by_key[("badge", row[0].get("badge_code") or "")] = row
+        by_key[("id", row[0]["_id"])] = row
+    answers: dict[int, CheckinAnswer | Exception] = {}
+    already_in: list[int] = []
+    admitted: list[_Admitted] = []
+    counted: Counter[str] = Counter()  # visits this batch adds per person, ahead of the stored count
+    for scan in together:
+        command = scan.command
+        registration, person = by_key.get(_registration_key(command), (None, None))
+        visits_before = int(person.get("visits") or 0) + counted[person["_id"]] if person is not None else 0
         try:
-            answers, already_in = ctx.uow().run(write)
-        except (AlreadyStored, _Contended):
-            answers, already_in = {}, [index for index, _, _ in together]
-        for index, answer in answers.items():
-            outcomes[index] = answer
-        alone.extend(already_in)
-    for index in sorted(alone):
-        try:
-            outcomes[index] = record_checkin_alone(ctx, commands[index])
-        except Exception as exc:  # noqa: BLE001 - that caller gets its own error
-            outcomes[index] = exc
-    return [outcome if outcome is not None else RuntimeError("scan left unanswered") for outcome in outcomes]
+            decision = admission.admit(
+                registration,
+                org_id=command.org_id,
+                event_id=command.event_id,
+                checkin=_door_record(command, now),
+                visits_before=visits_before,
+                refused=None,
+            )
+        except RuleBroken as broken:
+            answers[scan.index] = broken
+            continue
+        if isinstance(decision, admission.AlreadyIn):
+            already_in.append(scan.index)
+            continue
+        assert registration is not None
+        counted[registration["person_id"]] += 1
+        admitted.append(_Admitted(scan, registration, decision))
+    return answers, already_in, admitted
 
 
 def _registration_key(command: CheckinCommand) -> tuple[str, str]:
