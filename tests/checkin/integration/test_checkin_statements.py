@@ -128,3 +128,36 @@ def test_scans_written_together_cost_one_statement_per_collection(
     assert replay.body["replayed"] is True and replay.body["registration_id"] == regs[3]["id"]
     listed = client.get(f"/api/v1/events/{event['id']}/registrations", headers=headers(org.token))
     assert sum(1 for reg in listed.get_json()["registrations"] if reg["checked_in_at"]) == 8
+
+
+def test_people_already_in_are_told_so_from_the_batch_s_own_read(
+    client: FlaskClient, org: Org, recorded: tuple[Any, Recorder]
+) -> None:
+    """A batch of repeat scans: one read, the client keys, the commit (no second transaction each)."""
+    from checkin.service_layer import checkins
+
+    ctx, recorder = recorded
+    event = create_event(client, org.token)
+    regs = [registered(client, org.token, event["id"], f"again{i}@example.org") for i in range(4)]
+    first = [
+        checkins.CheckinCommand(org.id, event["id"], f"key-first-{i}", "qr", badge_code=reg["badge_code"])
+        for i, reg in enumerate(regs)
+    ]
+    checkins.record_checkins_together(ctx, first)
+    recorder.commands.clear()
+    again = [
+        checkins.CheckinCommand(org.id, event["id"], f"key-again-{i}", "qr", badge_code=reg["badge_code"])
+        for i, reg in enumerate(regs)
+    ]
+    answers = checkins.record_checkins_together(ctx, again)
+    bodies = [a.body for a in answers if isinstance(a, checkins.CheckinAnswer)]
+    assert [b["status"] for b in bodies] == ["already_checked_in"] * 4
+    assert all("already checked in at" in b["message"] for b in bodies)
+    assert [b["registration_id"] for b in bodies] == [reg["id"] for reg in regs]
+    assert recorder.commands == [
+        ("aggregate", "registrations"),
+        ("insert", "checkin_requests"),
+        ("commitTransaction", None),
+    ]
+    replay = checkins.record_checkin_alone(ctx, again[2])
+    assert replay.body["replayed"] is True and replay.body["status"] == "already_checked_in"

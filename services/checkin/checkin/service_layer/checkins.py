@@ -212,15 +212,14 @@ class _Scan:
 
 
 @dataclass(slots=True)
-class _Admitted:
+class _Decided:
     scan: _Scan
     registration: Doc
-    decision: admission.Admit
+    decision: admission.Admit | admission.AlreadyIn
 
 
-# What a batch's transaction tells each scan: an answer or a refusal by index,
-# and the scans found already in (answered alone, with the full message).
-Written = tuple[dict[int, CheckinAnswer | Exception], list[int]]
+# What a batch's transaction tells each scan, by its index: an answer or a refusal.
+Written = dict[int, CheckinAnswer | Exception]
 
 
 def record_checkins_together(ctx: Context, commands: Sequence[CheckinCommand]) -> list[CheckinAnswer | Exception]:
@@ -230,22 +229,23 @@ def record_checkins_together(ctx: Context, commands: Sequence[CheckinCommand]) -
     reads and writes of all the scans gathered: one read of the registrations
     with their people's visit counts, one update of the registrations, one of
     the people, one insert of the client keys, the outbox at commit. What is
-    not a plain first scan of an open door (a closed door, someone already in,
-    a client key or badge twice in the batch) is done alone after the batch,
-    with the full rules and messages; so is everything if a client key turns
-    out to be used before (a replay) or the batch meets a concurrent change.
+    not a plain scan of an open door (a closed door, a client key or badge
+    twice in the batch) is done alone after the batch, with the full rules and
+    messages; so is everything if a client key turns out to be used before (a
+    replay) or the batch meets a concurrent change. Someone already in is told
+    so from the batch's read (one read more: where and in which time zone).
     """
     outcomes: list[CheckinAnswer | Exception | None] = [None] * len(commands)
     now = utcnow()
     together, alone = _sort_out(ctx, commands, now, outcomes)
     if together:
         try:
-            answers, already_in = ctx.uow().run(lambda tx: _write_together(tx, together, now))
+            answers = ctx.uow().run(lambda tx: _write_together(tx, together, now))
         except (AlreadyStored, _Contended):
-            answers, already_in = {}, [scan.index for scan in together]
+            answers = {}
+            alone.extend(scan.index for scan in together)
         for index, answer in answers.items():
             outcomes[index] = answer
-        alone.extend(already_in)
     for index in sorted(alone):
         try:
             outcomes[index] = record_checkin_alone(ctx, commands[index])
@@ -276,26 +276,28 @@ def _sort_out(
 
 
 def _write_together(tx: Transaction, together: list[_Scan], now: datetime) -> Written:
-    answers, already_in, admitted = _decide_together(tx, together, now)
-    if not admitted:
-        return answers, already_in
-    changes = [(a.registration["_id"], a.decision.changes) for a in admitted]
-    if tx.store.registrations.set_fields_many(changes) != len(changes):
-        raise _Contended()
-    tx.store.people.count_visits([a.registration["person_id"] for a in admitted], now)
+    answers, decided = _decide_together(tx, together, now)
+    admitted = [(d.registration, d.decision) for d in decided if isinstance(d.decision, admission.Admit)]
+    if admitted:
+        changes = [(registration["_id"], decision.changes) for registration, decision in admitted]
+        if tx.store.registrations.set_fields_many(changes) != len(changes):
+            raise _Contended()
+        tx.store.people.count_visits([registration["person_id"] for registration, _ in admitted], now)
     requests: list[Doc] = []
-    for a in admitted:
-        command = a.scan.command
-        answer = _admitted(tx, a.scan.event, {**a.registration, **a.decision.changes}, a.decision, command, now)
-        answers[a.scan.index] = answer
+    for d in decided:
+        command = d.scan.command
+        if isinstance(d.decision, admission.Admit):
+            updated = {**d.registration, **d.decision.changes}
+            answer = _admitted(tx, d.scan.event, updated, d.decision, command, now)
+        else:
+            answer = _already_in_answer(tx, d.registration, d.decision, d.scan.event)
+        answers[d.scan.index] = answer
         requests.append(_request_doc(f"{command.org_id}:{command.client_key}", command.event_id, answer, now))
     tx.store.checkin_requests.remember_many(requests)
-    return answers, already_in
+    return answers
 
 
-def _decide_together(
-    tx: Transaction, together: list[_Scan], now: datetime
-) -> tuple[dict[int, CheckinAnswer | Exception], list[int], list[_Admitted]]:
+def _decide_together(tx: Transaction, together: list[_Scan], now: datetime) -> tuple[Written, list[_Decided]]:
     """Read every scan's registration and visit count at once, then decide each in order."""
     found = tx.store.registrations.with_visits_many(
         [s.command.badge_code for s in together if s.command.badge_code is not None],
@@ -305,9 +307,8 @@ def _decide_together(
     for row in found:
         by_key[("badge", row[0].get("badge_code") or "")] = row
         by_key[("id", row[0]["_id"])] = row
-    answers: dict[int, CheckinAnswer | Exception] = {}
-    already_in: list[int] = []
-    admitted: list[_Admitted] = []
+    refused: Written = {}
+    decided: list[_Decided] = []
     counted: Counter[str] = Counter()  # visits this batch adds per person, ahead of the stored count
     for scan in together:
         command = scan.command
@@ -323,15 +324,13 @@ def _decide_together(
                 refused=None,
             )
         except RuleBroken as broken:
-            answers[scan.index] = broken
-            continue
-        if isinstance(decision, admission.AlreadyIn):
-            already_in.append(scan.index)
+            refused[scan.index] = broken
             continue
         assert registration is not None
-        counted[registration["person_id"]] += 1
-        admitted.append(_Admitted(scan, registration, decision))
-    return answers, already_in, admitted
+        if isinstance(decision, admission.Admit):
+            counted[registration["person_id"]] += 1
+        decided.append(_Decided(scan, registration, decision))
+    return refused, decided
 
 
 def _registration_key(command: CheckinCommand) -> tuple[str, str]:
@@ -376,10 +375,25 @@ def _already_in(
     decision: admission.AlreadyIn,
 ) -> CheckinAnswer:
     assert registration is not None
+    answer = _already_in_answer(tx, registration, decision)
+    _remember(tx, request_id, command.event_id, answer, now)
+    return answer
+
+
+def _already_in_answer(
+    tx: Transaction, registration: Doc, decision: admission.AlreadyIn, event: Doc | None = None
+) -> CheckinAnswer:
+    """When and where the person checked in, in the event's own time (nothing new is written).
+
+    ``event``: the registration's event when the caller has it already (a batch does).
+    """
     existing = decision.checkin
-    timezone = tx.store.events.timezone_of(registration["event_id"]) or "UTC"
+    if event is not None and event.get("timezone"):
+        timezone = str(event["timezone"])
+    else:
+        timezone = tx.store.events.timezone_of(registration["event_id"]) or "UTC"
     kiosk_name = tx.store.kiosks.name_of(existing["kiosk_id"]) if existing.get("kiosk_id") else None
-    answer = CheckinAnswer(
+    return CheckinAnswer(
         CheckinOutcome.ALREADY_CHECKED_IN,
         {
             "status": CheckinOutcome.ALREADY_CHECKED_IN.value,
@@ -390,8 +404,6 @@ def _already_in(
             "message": admission.already_in_message(decision.name, existing["received_at"], timezone, kiosk_name),
         },
     )
-    _remember(tx, request_id, command.event_id, answer, now)
-    return answer
 
 
 def _remember(tx: Transaction, request_id: str, event_id: str, answer: CheckinAnswer, now: datetime) -> None:
