@@ -36,6 +36,7 @@ from pymongo.errors import DuplicateKeyError
 from turnout_common.clock import utcnow
 from turnout_common.contracts import ContractRegistry
 from turnout_common.envelope import KAFKA_STRUCTURED_CONTENT_TYPE, Envelope
+from turnout_common.indexes import drop_unused_indexes
 from turnout_common.wake import IdlePause
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,7 @@ def ensure_outbox_indexes(db: Database[dict[str, Any]]) -> None:
     # The one query: the oldest pending entries. (A (state, lease_until) index
     # served per-entry leases; every write paid for it.)
     db[OUTBOX].create_index([("state", ASCENDING), ("created_at", ASCENDING), ("seq", ASCENDING)])
-    if "state_1_lease_until_1" in db[OUTBOX].index_information():
-        db[OUTBOX].drop_index("state_1_lease_until_1")
+    drop_unused_indexes(db, OUTBOX, ["state_1_lease_until_1"])
 
 
 def stage_messages(

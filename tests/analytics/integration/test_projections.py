@@ -271,7 +271,7 @@ def test_the_archive_keeps_only_the_index_it_is_read_by(
     ensure_indexes(db)
     assert set(db["archive"].index_information()) == {"_id_", "applied_at_1"}
     # The web and the worker start together: the one that comes second finds it gone.
-    from analytics.adapters.mongo import drop_index_if_present
+    from turnout_common.indexes import drop_index_if_present
 
     drop_index_if_present(db, "archive", "type_1_time_1")
     ensure_indexes(db)

@@ -12,7 +12,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from analytics.domain.events import EventMeta
 from analytics.domain.facts import Counters
@@ -21,6 +21,7 @@ from analytics.domain.projections import BatchChanges
 from analytics.domain.registrations import RegistrationState
 from turnout_common.clock import utcnow
 from turnout_common.envelope import Envelope
+from turnout_common.indexes import drop_unused_indexes
 from turnout_common.mongo import UnitOfWork
 from turnout_common.revocations import ensure_revocation_indexes
 from turnout_common.types import Doc
@@ -118,27 +119,12 @@ def ensure_indexes(db: Database[Doc], names: dict[str, str] | None = None) -> No
         # (type, time) and subject indexes of earlier versions were never read
         # and multiplied the insert's cost on SecantusDB, so they go.
         db[ARCHIVE].create_index([("applied_at", ASCENDING)])
-        existing = db[ARCHIVE].index_information()
-        for unused in UNUSED_ARCHIVE_INDEXES:
-            if unused in existing:
-                drop_index_if_present(db, ARCHIVE, unused)
+        drop_unused_indexes(db, ARCHIVE, UNUSED_ARCHIVE_INDEXES)
         ensure_revocation_indexes(db)
         names = live_names(db)
     for name, actual in names.items():
         for keys in INDEXES.get(name, []):
             db[actual].create_index(keys)
-
-
-def drop_index_if_present(db: Database[Doc], collection: str, name: str) -> None:
-    """Drop an index; another process starting at the same time may have dropped it first."""
-    try:
-        db[collection].drop_index(name)
-    except OperationFailure as error:
-        if error.code != INDEX_NOT_FOUND:
-            raise
-
-
-INDEX_NOT_FOUND = 27
 
 
 class ProjectionStore:

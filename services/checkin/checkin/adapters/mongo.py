@@ -7,6 +7,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 
+from turnout_common.indexes import drop_unused_indexes
 from turnout_common.outbox import ensure_outbox_indexes
 
 ORGANIZATIONS = "organizations"
@@ -37,8 +38,10 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("person_id", ASCENDING)], unique=True)
     db[REGISTRATIONS].create_index([("badge_code", ASCENDING)], unique=True)
     db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("status", ASCENDING)])
-    # _id is "<org_id>:<client key>"; expires_at lets old keys be purged.
-    db[CHECKIN_REQUESTS].create_index([("created_at", ASCENDING)])
+    # checkin_requests: _id is "<org_id>:<client key>", the only key it is read
+    # by. (A created_at index, kept for a purge nothing ran, cost every scan a
+    # write; a retention purge will bring what it needs.)
+    drop_unused_indexes(db, CHECKIN_REQUESTS, ["created_at_1"])
     db[KIOSKS].create_index([("pairing_code", ASCENDING)])
     db[KIOSKS].create_index([("org_id", ASCENDING), ("event_id", ASCENDING)])
     db[AUDIT_LOG].create_index([("org_id", ASCENDING), ("event_id", ASCENDING), ("at", DESCENDING)])
@@ -48,10 +51,7 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("checkin.received_at", DESCENDING)])
     # Every index of registrations is written by each check-in; these two no
     # query used (every registration query names the event, the id or the badge).
-    existing = db[REGISTRATIONS].index_information()
-    for unused in ("org_id_1", "checkin.kiosk_id_1_checkin.received_at_1"):
-        if unused in existing:
-            db[REGISTRATIONS].drop_index(unused)
+    drop_unused_indexes(db, REGISTRATIONS, ["org_id_1", "checkin.kiosk_id_1_checkin.received_at_1"])
     db[IMPORTS].create_index([("status", ASCENDING), ("lease_until", ASCENDING), ("created_at", ASCENDING)])
     db[IMPORTS].create_index([("event_id", ASCENDING), ("created_at", DESCENDING)])
     db[IMPORT_ROWS].create_index([("job_id", ASCENDING)])
