@@ -495,6 +495,22 @@ def latency_figures(values: list[float]) -> dict[str, float | None]:
     }
 
 
+def answer_figures(result: KioskResult, wall: float, ok: int, kiosks: int, unit: str) -> dict[str, Any]:
+    """What each load phase reports of its answers: counts, statuses, rate, latency.
+
+    ``unit`` names the count and the rate: checkins, writes or scans."""
+    lat = result.latencies_ms
+    return {
+        "kiosks": kiosks,
+        unit: len(lat),
+        "ok": ok,
+        "errors": len(lat) - ok,
+        "statuses": dict(result.statuses),
+        f"{unit}_per_s": len(lat) / wall if wall > 0 else None,
+        "latency_ms": latency_figures(lat),
+    }
+
+
 def run_level(client: Client, stack: Stack, kiosks: int, per_level: int) -> tuple[dict[str, Any], str, list[str]]:
     """One concurrency level; returns its figures, the event and the badges checked in."""
     log(f"level: {kiosks} kiosk(s), {per_level} check-ins")
@@ -530,16 +546,9 @@ def run_level(client: Client, stack: Stack, kiosks: int, per_level: int) -> tupl
     used_roles = by_role(used)
     idle_roles = by_role(idle_rate)
     tail_roles = by_role(tail)
-    lat = result.latencies_ms
     level: dict[str, Any] = {
-        "kiosks": kiosks,
-        "checkins": len(lat),
-        "ok": ok,
-        "errors": len(lat) - ok,
-        "statuses": dict(result.statuses),
+        **answer_figures(result, wall, ok, kiosks, "checkins"),
         "requests_seconds": wall,
-        "checkins_per_s": len(lat) / wall if wall > 0 else None,
-        "latency_ms": latency_figures(lat),
         "pipeline_drain_seconds": window_end - requests_done,
         "drained": drained,
         "cpu_window_seconds": window,
@@ -740,15 +749,8 @@ def run_floor_level(client: Client, floor: Floor, kiosks: int, count: int, pause
     secantus_idle = idle_secantus_ms_per_s * window
     secantus_corrected = max(0.0, secantus_raw - secantus_idle)
     web = used["floor-web"]
-    lat = result.latencies_ms
     figures: dict[str, Any] = {
-        "kiosks": kiosks,
-        "writes": len(lat),
-        "ok": ok,
-        "errors": len(lat) - ok,
-        "statuses": dict(result.statuses),
-        "writes_per_s": len(lat) / wall if wall > 0 else None,
-        "latency_ms": latency_figures(lat),
+        **answer_figures(result, wall, ok, kiosks, "writes"),
         "cpu_window_seconds": window,
         "cpu_ms_per_write_raw": (web + secantus_raw) / per,
         "cpu_ms_per_write": (web + secantus_corrected) / per,
@@ -805,15 +807,8 @@ def run_duplicates(client: Client, stack: Stack, event_id: str, badges: list[str
     used = delta(cpu_snapshot(stack), before)
     window = time.monotonic() - started
     ok = result.statuses.get(DUPLICATE_ANSWER, 0)
-    lat = result.latencies_ms
     figures: dict[str, Any] = {
-        "kiosks": DUPLICATE_KIOSKS,
-        "scans": len(lat),
-        "ok": ok,
-        "errors": len(lat) - ok,
-        "statuses": dict(result.statuses),
-        "scans_per_s": len(lat) / wall if wall > 0 else None,
-        "latency_ms": latency_figures(lat),
+        **answer_figures(result, wall, ok, DUPLICATE_KIOSKS, "scans"),
         "cpu_window_seconds": window,
         "cpu_ms_per_scan_incl_idle": sum(used.values()) / max(ok, 1),
         "cpu_ms_per_scan_by_role_incl_idle": {role: value / max(ok, 1) for role, value in by_role(used).items()},

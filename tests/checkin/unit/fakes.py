@@ -14,14 +14,16 @@ import copy
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from checkin.config import Settings
+from checkin.service_layer import events
 from checkin.service_layer.caches import AccessChecks, KioskSessions, RosterCache
 from checkin.service_layer.context import Context
 from checkin.service_layer.ports import AlreadyStored, EventsOverview, RegistrationFilter
 from turnout_common.auth import TokenSigner
+from turnout_common.clock import utcnow
 from turnout_common.contracts import registry
 from turnout_common.envelope import Envelope
 
@@ -659,3 +661,17 @@ def fake_world() -> FakeWorld:
         access=AccessChecks(store.users, store.api_tokens, store.ended_sessions),
     )
     return FakeWorld(ctx, store, published)
+
+
+def scheduled(world: FakeWorld, org_id: str = "org-1", **changes: Any) -> Doc:
+    """An event scheduled through the use case, open at the door now (``changes`` override the defaults)."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "title": "Pantry shift",
+        "kind": "volunteer_shift",
+        "starts_at": now - timedelta(minutes=10),
+        "ends_at": now + timedelta(hours=2),
+        "timezone": "America/Chicago",
+    }
+    values.update(changes)
+    return events.schedule_event(world.ctx, org_id, **values)

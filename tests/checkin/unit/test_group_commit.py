@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from checkin.domain.model import RuleBroken
-from checkin.service_layer import checkins, events, registrations
+from checkin.service_layer import checkins, registrations
 from checkin.service_layer.checkins import CheckinAnswer, CheckinCommand
 from checkin.service_layer.group_commit import GroupCommit
-from tests.checkin.unit.fakes import FakeWorld, fake_world
+from tests.checkin.unit.fakes import FakeWorld, fake_world, scheduled
 from turnout_common.clock import utcnow
 
 ORG = "org-1"
@@ -122,16 +122,9 @@ def test_many_threads_each_get_exactly_their_own_answer() -> None:
 
 
 def open_event(world: FakeWorld, **changes: Any) -> dict[str, Any]:
-    now = utcnow()
-    values: dict[str, Any] = {
-        "title": "Networking evening",
-        "kind": "networking",
-        "starts_at": now - timedelta(minutes=10),
-        "ends_at": now + timedelta(hours=2),
-        "timezone": "Europe/Berlin",
-    }
-    values.update(changes)
-    return events.schedule_event(world.ctx, ORG, **values)
+    return scheduled(
+        world, ORG, **{"title": "Networking evening", "kind": "networking", "timezone": "Europe/Berlin", **changes}
+    )
 
 
 def people(world: FakeWorld, event: dict[str, Any], count: int) -> list[dict[str, Any]]:

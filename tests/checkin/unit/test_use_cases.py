@@ -11,7 +11,7 @@ from checkin.domain.admission import CheckinOutcome
 from checkin.domain.model import RuleBroken
 from checkin.service_layer import checkins, events, kiosks, registrations
 from checkin.service_layer.checkins import CheckinCommand, CheckoutCommand
-from tests.checkin.unit.fakes import FakeWorld, fake_world
+from tests.checkin.unit.fakes import FakeWorld, fake_world, scheduled
 from turnout_common.clock import utcnow
 
 ORG = "org-1"
@@ -20,19 +20,6 @@ ORG = "org-1"
 @pytest.fixture
 def world() -> FakeWorld:
     return fake_world()
-
-
-def scheduled(world: FakeWorld, **changes: Any) -> dict[str, Any]:
-    now = utcnow()
-    values: dict[str, Any] = {
-        "title": "Pantry shift",
-        "kind": "volunteer_shift",
-        "starts_at": now - timedelta(minutes=10),
-        "ends_at": now + timedelta(hours=2),
-        "timezone": "America/Chicago",
-    }
-    values.update(changes)
-    return events.schedule_event(world.ctx, ORG, **values)
 
 
 def register(world: FakeWorld, event: dict[str, Any], email: str = "ada@example.org") -> tuple[dict[str, Any], bool]:

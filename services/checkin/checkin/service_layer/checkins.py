@@ -75,9 +75,14 @@ def record_checkin_alone(ctx: Context, command: CheckinCommand) -> CheckinAnswer
 Step = Callable[[Transaction, str, Doc], CheckinAnswer]
 
 
+def request_key(org_id: str, client_key: str) -> str:
+    """Where a scan's first answer is kept: client keys are unique per organization."""
+    return f"{org_id}:{client_key}"
+
+
 def _once(ctx: Context, org_id: str, event_id: str, client_key: str, step: Step) -> CheckinAnswer:
     """Run ``step`` for a scan of the event, once per client key."""
-    request_id = f"{org_id}:{client_key}"
+    request_id = request_key(org_id, client_key)
     event = ctx.events.get(org_id, event_id)
     if event is None:
         raise RuleBroken("event_not_found", "no such event in your organization")
@@ -266,7 +271,7 @@ def _sort_out(
         if event is None:
             outcomes[index] = RuleBroken("event_not_found", "no such event in your organization")
             continue
-        keys = {("request", f"{command.org_id}:{command.client_key}"), _registration_key(command)}
+        keys = {("request", request_key(command.org_id, command.client_key)), _registration_key(command)}
         if keys & keys_seen or admission.door_refusal(event, command.scanned_at, now, False) is not None:
             alone.append(index)
             continue
@@ -292,7 +297,7 @@ def _write_together(tx: Transaction, together: list[_Scan], now: datetime) -> Wr
         else:
             answer = _already_in_answer(tx, d.registration, d.decision, d.scan.event)
         answers[d.scan.index] = answer
-        requests.append(_request_doc(f"{command.org_id}:{command.client_key}", command.event_id, answer, now))
+        requests.append(_request_doc(request_key(command.org_id, command.client_key), command.event_id, answer, now))
     tx.store.checkin_requests.remember_many(requests)
     return answers
 
