@@ -20,7 +20,13 @@ PACKAGES = {name: ROOT / "services" / name / name for name in SERVICES}
 COMMON = ROOT / "libs" / "common" / "turnout_common"
 
 # turnout_common modules with no I/O: the only ones a domain may use.
-PURE_COMMON = {"turnout_common.clock", "turnout_common.emails", "turnout_common.types", "turnout_common.auth"}
+PURE_COMMON = {
+    "turnout_common.clock",
+    "turnout_common.emails",
+    "turnout_common.types",
+    "turnout_common.auth",
+    "turnout_common.privacy",
+}
 DATABASE = ("pymongo", "bson", "motor")
 WEB_AND_WIRE = ("flask", "werkzeug", "jinja2", "kafka", "requests", "gunicorn", "smtplib")
 # Collection methods that mean "a query is written here" (str.find and the like are not listed).

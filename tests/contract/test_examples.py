@@ -27,10 +27,15 @@ CHECKIN_TYPES = (
     "registration.cancelled",
     "attendee.checked_in",
     "attendee.checked_out",
+    "attendee.checkin_undone",
 )
 # On turnout.checkin too, but about an organization's access, not a gathering:
 # keyed by org_id, with the revoked subject as the envelope's subject.
-ACCESS_TYPES = ("access.revoked",)
+ACCESS_TYPES = ("access.revoked", "retention.policy_set")
+# On turnout.checkin, about one person across every gathering: keyed by person_id.
+PERSON_TYPES = ("person.updated", "person.export_requested", "person.erasure_requested", "person.data_link_requested")
+# On turnout.privacy: each service's answer to a data request, keyed by its request id.
+PRIVACY_TYPES = ("person.data_exported", "person.erased")
 FOLLOWUP_TYPES = (
     "followup.scheduled",
     "followup.sent",
@@ -42,7 +47,7 @@ FOLLOWUP_TYPES = (
     "contact.unsubscribed",
     "introduction.accepted",
 )
-EVENT_TYPES = CHECKIN_TYPES + ACCESS_TYPES + FOLLOWUP_TYPES
+EVENT_TYPES = CHECKIN_TYPES + ACCESS_TYPES + PERSON_TYPES + FOLLOWUP_TYPES + PRIVACY_TYPES
 
 SCHEMA_URN_PREFIX = "urn:turnout:schema:"
 
@@ -117,6 +122,12 @@ def test_index_matches_contract() -> None:
         elif event_type in ACCESS_TYPES:
             assert entry["topic"] == "turnout.checkin", event_type
             assert entry["key"] == "org_id", event_type
+        elif event_type in PERSON_TYPES:
+            assert entry["topic"] == "turnout.checkin", event_type
+            assert entry["key"] == "person_id", event_type
+        elif event_type in PRIVACY_TYPES:
+            assert entry["topic"] == "turnout.privacy", event_type
+            assert entry["key"] == "request_id", event_type
         else:
             assert entry["topic"] == "turnout.followup", event_type
             assert entry["key"] == "person_id", event_type
@@ -183,9 +194,18 @@ def test_example_routing_conventions(path: Path) -> None:
     if event["type"] in CHECKIN_TYPES:
         assert event["source"] == "/turnout/checkin"
         assert event["subject"] == event["data"]["event_id"]
-    elif event["type"] in ACCESS_TYPES:
+    elif event["type"] == "access.revoked":
         assert event["source"] == "/turnout/checkin"
         assert event["subject"] == event["data"]["subject_id"]
+    elif event["type"] in ACCESS_TYPES:
+        assert event["source"] == "/turnout/checkin"
+        assert event["subject"] == event["data"]["org_id"]
+    elif event["type"] in PERSON_TYPES:
+        assert event["source"] == "/turnout/checkin"
+        assert event["subject"] == event["data"]["person_id"]
+    elif event["type"] in PRIVACY_TYPES:
+        assert event["source"] == f"/turnout/{event['data']['service']}"
+        assert event["subject"] == event["data"]["request_id"]
     else:
         assert event["source"] == "/turnout/followup"
         assert event["subject"] == event["data"]["person_id"]

@@ -31,6 +31,9 @@ from turnout_common.envelope import Envelope, MalformedEnvelope
 
 CHECKIN_TOPIC = "turnout.checkin"
 FOLLOWUP_TOPIC = "turnout.followup"
+# Each service's answer to a data request (export parts, erasure confirmations):
+# followup and analytics publish here, checkin reads it.
+PRIVACY_TOPIC = "turnout.privacy"
 
 
 class ContractViolation(ValueError):
@@ -142,4 +145,4 @@ def registry() -> ContractRegistry:
 
 
 # What readiness checks expect to exist on the broker.
-ALL_TOPICS_FOR_READINESS = (CHECKIN_TOPIC, FOLLOWUP_TOPIC)
+ALL_TOPICS_FOR_READINESS = (CHECKIN_TOPIC, FOLLOWUP_TOPIC, PRIVACY_TOPIC)

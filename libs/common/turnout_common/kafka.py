@@ -11,11 +11,11 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from turnout_common.contracts import CHECKIN_TOPIC, FOLLOWUP_TOPIC
+from turnout_common.contracts import CHECKIN_TOPIC, FOLLOWUP_TOPIC, PRIVACY_TOPIC
 
 log = logging.getLogger(__name__)
 
-ALL_TOPICS = (CHECKIN_TOPIC, FOLLOWUP_TOPIC)
+ALL_TOPICS = (CHECKIN_TOPIC, FOLLOWUP_TOPIC, PRIVACY_TOPIC)
 
 
 def dlq_topic(topic: str) -> str:
