@@ -77,6 +77,16 @@ def topic_partitions() -> int:
     return env_int("TURNOUT_TOPIC_PARTITIONS", 6, minimum=1)
 
 
+def topic_retention_hours() -> int:
+    """How long the topics keep messages (``TURNOUT_TOPIC_RETENTION_HOURS``, default a week).
+
+    Messages carry personal data (names, emails): after an erasure the
+    services hold nothing of the person, and the broker forgets them once
+    this period (plus at most one day, the segment roll) has passed.
+    """
+    return env_int("TURNOUT_TOPIC_RETENTION_HOURS", 168, minimum=1)
+
+
 # -- what every service reads ------------------------------------------------------------------------
 
 SERVICES = ("checkin", "followup", "analytics")

@@ -8,14 +8,27 @@ from collections.abc import Iterable
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from turnout_common.config import topic_retention_hours
 from turnout_common.contracts import CHECKIN_TOPIC, FOLLOWUP_TOPIC, PRIVACY_TOPIC
 
 log = logging.getLogger(__name__)
 
 ALL_TOPICS = (CHECKIN_TOPIC, FOLLOWUP_TOPIC, PRIVACY_TOPIC)
+HOUR_MS = 3_600_000
+
+
+def retention_configs(retention_hours: int) -> dict[str, str]:
+    """A topic's settings that bound how long a message stays on the broker.
+
+    Kafka deletes whole segments, and a segment is only closed when it rolls:
+    rolling daily (or sooner, for a shorter retention) means a message is gone
+    at most ``retention + 1 day`` after it was written.
+    """
+    retention_ms = retention_hours * HOUR_MS
+    return {"retention.ms": str(retention_ms), "segment.ms": str(min(retention_ms, 24 * HOUR_MS))}
 
 
 def dlq_topic(topic: str) -> str:
@@ -91,8 +104,15 @@ def ensure_topics(
     *,
     replication_factor: int = 1,
     with_dlq: bool = True,
+    retention_hours: int | None = None,
 ) -> list[str]:
-    """Create the topics (and their dead-letter topics) if missing; return those created."""
+    """Create the topics (and their dead-letter topics) if missing; return those created.
+
+    Every topic, new or existing, gets the retention of ``retention_hours``
+    (default ``TURNOUT_TOPIC_RETENTION_HOURS``), so a changed setting reaches
+    topics created before it.
+    """
+    configs = retention_configs(retention_hours if retention_hours is not None else topic_retention_hours())
     names: list[str] = []
     for topic in topics:
         names.append(topic)
@@ -107,15 +127,28 @@ def ensure_topics(
             # Dead-letter topics are low volume; one partition keeps them in order.
             count = 1 if name.endswith(".dlq") else partitions
             try:
-                admin.create_topics([NewTopic(name, num_partitions=count, replication_factor=replication_factor)])
+                admin.create_topics(
+                    [NewTopic(name, num_partitions=count, replication_factor=replication_factor, topic_configs=configs)]
+                )
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
         if created:
             log.info("created topics", extra={"topics": created, "partitions": partitions})
+        _set_retention(admin, [name for name in names if name not in created], configs)
         return created
     finally:
         admin.close()
+
+
+def _set_retention(admin: KafkaAdminClient, names: list[str], configs: dict[str, str]) -> None:
+    """Give existing topics the retention (a broker or ACL that refuses is logged, not fatal)."""
+    if not names:
+        return
+    try:
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, name, configs=configs) for name in names])
+    except Exception as exc:  # noqa: BLE001 - the topics work; only their retention is not ours to set
+        log.warning("could not set topic retention", extra={"topics": names, "error": repr(exc)})
 
 
 def ensure_topics_when_up(stop: threading.Event, bootstrap_servers: str, partitions: int) -> None:
