@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from checkin.config import Settings
+from checkin.domain.audit import pseudonymized
 from checkin.service_layer import events
 from checkin.service_layer.caches import AccessChecks, KioskSessions, RosterCache
 from checkin.service_layer.context import Context
-from checkin.service_layer.ports import AlreadyStored, EventsOverview, RegistrationFilter
+from checkin.service_layer.ports import AlreadyStored, AuditFilter, EventsOverview, RegistrationFilter
 from turnout_common.auth import TokenSigner
 from turnout_common.clock import utcnow
 from turnout_common.contracts import registry
@@ -492,6 +493,36 @@ class FakeAuditLog:
 
     def record(self, entry: Doc) -> None:
         self.entries.append(copy.deepcopy(entry))
+
+    def _matching(self, org_id: str, wanted: AuditFilter) -> list[Doc]:
+        found = [
+            e
+            for e in self.entries
+            if e["org_id"] == org_id
+            and (not wanted.actions or e["action"] in wanted.actions)
+            and (wanted.since is None or e["at"] >= wanted.since)
+            and (wanted.until is None or e["at"] < wanted.until)
+        ]
+        return copy.deepcopy(sorted(found, key=lambda e: (e["at"], e["_id"]), reverse=True))
+
+    def page(self, org_id: str, wanted: AuditFilter, skip: int, limit: int) -> tuple[list[Doc], int]:
+        found = self._matching(org_id, wanted)
+        return found[skip : skip + limit], len(found)
+
+    def matching(self, org_id: str, wanted: AuditFilter, limit: int) -> Iterator[Doc]:
+        yield from self._matching(org_id, wanted)[:limit]
+
+    def of_person(self, org_id: str, person_id: str, limit: int) -> list[Doc]:
+        found = [e for e in self._matching(org_id, AuditFilter()) if e.get("person_id") == person_id]
+        return found[:limit]
+
+    def pseudonymize_person(self, org_id: str, person_id: str, stand_in: str) -> int:
+        changed = 0
+        for index, entry in enumerate(self.entries):
+            if entry["org_id"] == org_id and entry.get("person_id") == person_id:
+                self.entries[index] = pseudonymized(entry, person_id, stand_in)
+                changed += 1
+        return changed
 
 
 class FakeImports(_Table):

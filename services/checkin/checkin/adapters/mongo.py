@@ -47,6 +47,9 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[AUDIT_LOG].create_index([("org_id", ASCENDING), ("event_id", ASCENDING), ("at", DESCENDING)])
     db[AUDIT_LOG].create_index([("org_id", ASCENDING), ("at", DESCENDING)])
     db[AUDIT_LOG].create_index([("registration_id", ASCENDING)])
+    # The owners' trail filtered by action; a person's entries (their erasure rewrites them).
+    db[AUDIT_LOG].create_index([("org_id", ASCENDING), ("action", ASCENDING), ("at", DESCENDING)])
+    db[AUDIT_LOG].create_index([("org_id", ASCENDING), ("person_id", ASCENDING)])
     # Arrivals and each kiosk's check-ins today: both name the event.
     db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("checkin.received_at", DESCENDING)])
     # Every index of registrations is written by each check-in; these two no

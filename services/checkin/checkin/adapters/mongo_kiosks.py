@@ -1,4 +1,4 @@
-"""Kiosks (pairing, sessions, heartbeats) and the audit log on MongoDB."""
+"""Kiosks (pairing, sessions, heartbeats) on MongoDB (the audit log: ``mongo_audit``)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ from datetime import datetime
 
 from pymongo import ASCENDING
 
-from checkin.adapters.mongo import (
-    AUDIT_LOG,
-    KIOSKS,
-)
+from checkin.adapters.mongo import KIOSKS
 from checkin.adapters.repository_base import Repository
 from turnout_common.types import Doc
 
@@ -81,9 +78,3 @@ class MongoKiosks(Repository):
             self._coll.find({"org_id": org_id, "event_id": event_id}, session=self._s).sort("created_at", ASCENDING)
         )
 
-
-class MongoAuditLog(Repository):
-    collection_name = AUDIT_LOG
-
-    def record(self, entry: Doc) -> None:
-        self._coll.insert_one(entry, session=self._s)

@@ -1,7 +1,7 @@
 """checkin's repositories on MongoDB: every query of the service, next to the
 indexes in ``checkin.adapters.mongo`` that serve it, one module per part
 (``mongo_access``, ``mongo_events``, ``mongo_registrations``, ``mongo_kiosks``,
-``mongo_imports``), gathered here in one ``MongoStore``.
+``mongo_audit``, ``mongo_imports``), gathered here in one ``MongoStore``.
 
 Each repository is bound to the database and to a session source: the session
 of the running unit of work (``MongoUnitOfWork.store``), or none
@@ -15,9 +15,10 @@ from __future__ import annotations
 from pymongo.database import Database
 
 from checkin.adapters.mongo_access import MongoApiTokens, MongoEndedSessions, MongoOrganizations, MongoUsers
+from checkin.adapters.mongo_audit import MongoAuditLog
 from checkin.adapters.mongo_events import MongoEvents
 from checkin.adapters.mongo_imports import MongoImports
-from checkin.adapters.mongo_kiosks import MongoAuditLog, MongoKiosks
+from checkin.adapters.mongo_kiosks import MongoKiosks
 from checkin.adapters.mongo_registrations import MongoCheckinRequests, MongoPeople, MongoRegistrations
 from checkin.adapters.repository_base import SessionSource, no_session
 from turnout_common.types import Doc

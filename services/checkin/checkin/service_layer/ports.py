@@ -12,7 +12,7 @@ transaction; one reached through ``Context.store`` works outside any.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, TypeVar
@@ -180,8 +180,26 @@ class Kiosks(Protocol):
     def of_event(self, org_id: str, event_id: str) -> list[Doc]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit entries an owner asked for: any of ``actions`` (none: all), ``since`` <= at < ``until``."""
+
+    actions: tuple[str, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+
+
 class AuditLog(Protocol):
+    """Append-only: entries are recorded and read, never changed or deleted, with
+    one exception: erasing a person rewrites their id to the pseudonym."""
+
     def record(self, entry: Doc) -> None: ...
+    # Newest first; and how many match.
+    def page(self, org_id: str, wanted: AuditFilter, skip: int, limit: int) -> tuple[list[Doc], int]: ...
+    def matching(self, org_id: str, wanted: AuditFilter, limit: int) -> Iterator[Doc]: ...  # newest first
+    def of_person(self, org_id: str, person_id: str, limit: int) -> list[Doc]: ...  # newest first
+    # Every entry naming the person (``person_id``) gets the pseudonym wherever the id appears; how many.
+    def pseudonymize_person(self, org_id: str, person_id: str, stand_in: str) -> int: ...
 
 
 class Imports(Protocol):
