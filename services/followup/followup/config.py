@@ -9,7 +9,7 @@ from turnout_common import config
 from turnout_common.config import SettingError
 
 TRANSPORTS = ("smtp", "http")
-WORKER_LOOPS = ("consumer", "scheduler", "sender")
+WORKER_LOOPS = ("consumer", "scheduler", "sender", "retention")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,9 @@ class Settings(config.ServiceSettings):
     win_back_min_events: int = 3
     win_back_quiet_days: int = 60
     win_back_scan_seconds: float = 3600.0
+    # -- personal data -------------------------------------------------------
+    # How often the retention sweep runs (message bodies, delivery journal, link tracking).
+    retention_sweep_seconds: float = 3600.0
     # -- operations -----------------------------------------------------------
     webhook_secret: str = ""
     worker_loops: tuple[str, ...] = WORKER_LOOPS
@@ -112,6 +115,7 @@ class Settings(config.ServiceSettings):
             win_back_min_events=config.env_int("FOLLOWUP_WINBACK_MIN_EVENTS", 3, minimum=1),
             win_back_quiet_days=config.env_int("FOLLOWUP_WINBACK_QUIET_DAYS", 60, minimum=1),
             win_back_scan_seconds=config.env_float("FOLLOWUP_WINBACK_SCAN_SECONDS", 3600.0),
+            retention_sweep_seconds=config.env_float("FOLLOWUP_RETENTION_SWEEP_SECONDS", 3600.0),
             webhook_secret=config.env_str("FOLLOWUP_WEBHOOK_SECRET", ""),
             worker_loops=loops,
         )
@@ -123,4 +127,6 @@ class Settings(config.ServiceSettings):
             raise SettingError(f"FOLLOWUP_WINDOW_START/END: {exc}") from exc
         if settings.lease_seconds < 1:
             raise SettingError("FOLLOWUP_LEASE_SECONDS must be at least 1")
+        if settings.retention_sweep_seconds < 1:
+            raise SettingError("FOLLOWUP_RETENTION_SWEEP_SECONDS must be at least 1")
         return settings

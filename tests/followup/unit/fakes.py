@@ -106,9 +106,19 @@ class FakeContacts:
                 changed.append(doc["_id"])
         return changed
 
-    def resubscribe_address(self, org_id: str, email_norm: str, via: str) -> None:
-        for doc in self.t.where(org_id=org_id, email_norm=email_norm, unsubscribed_via=via):
+    def resubscribe_address(self, org_id: str, email_norm: str, via: str) -> list[str]:
+        lifted = []
+        for doc in self.t.where(org_id=org_id, email_norm=email_norm, unsubscribed_via=via, unsubscribed=True):
             doc["unsubscribed"] = False
+            lifted.append(doc["_id"])
+        return lifted
+
+    def correct(self, person_id: str, org_id: str, details: Doc, details_at: datetime) -> None:
+        doc = self.t.docs.setdefault(person_id, {"_id": person_id, "org_id": org_id, "unsubscribed": False})
+        doc.update(details, details_at=details_at)
+
+    def forget(self, person_id: str) -> int:
+        return 1 if self.t.docs.pop(person_id, None) is not None else 0
 
 
 class FakeAttendance:
@@ -140,6 +150,24 @@ class FakeAttendance:
             entry.update(org_id=row["org_id"], last=row["checked_in_at"], last_event=row["event_id"])
             entry["attended"] += 1
         return list(by_person.values())
+
+    def of_person(self, org_id: str, person_id: str) -> list[Doc]:
+        return self.t.where(org_id=org_id, person_id=person_id)
+
+    def undo_checkin(self, event_id: str, person_id: str, undone_at: datetime) -> bool:
+        for doc in self.t.where(event_id=event_id, person_id=person_id):
+            if doc.get("checked_in_at") is not None and doc["checked_in_at"] <= undone_at:
+                doc.update(checked_in_at=None, checked_out_at=None, hours=None, checkin_undone_at=undone_at)
+                return True
+        return False
+
+    def pseudonymise(self, org_id: str, person_id: str, stand_in: str, drop: Sequence[str]) -> int:
+        rows = self.t.where(org_id=org_id, person_id=person_id)
+        for doc in rows:
+            doc["person_id"] = stand_in
+            for name in drop:
+                doc.pop(name, None)
+        return len(rows)
 
 
 class FakeIntroductions:
@@ -185,6 +213,9 @@ class FakeIntroductions:
                 doc[key] = value
         return True
 
+    def rewrite(self, introduction_id: str, fields: Doc) -> None:
+        self.t.docs[introduction_id].update(copy.deepcopy(fields))
+
 
 class FakeSettings:
     def __init__(self, table: _Table) -> None:
@@ -226,6 +257,14 @@ class FakeSuppressions:
     def page(self, org_id: str, limit: int, offset: int) -> list[Doc]:
         found = sorted(self.t.where(org_id=org_id), key=lambda d: d["created_at"], reverse=True)
         return found[offset : offset + limit]
+
+    def of_person(self, org_id: str, email_keys: Iterable[str], person_id: str) -> list[Doc]:
+        ids = {f"{org_id}:{key}" for key in email_keys}
+        return [d for d in self.t.docs.values() if d["_id"] in ids or d.get("person_id") == person_id]
+
+    def replace(self, old_id: str, new_id: str, doc: Doc) -> None:
+        self.t.docs.pop(old_id, None)
+        self.t.docs.setdefault(new_id, {"_id": new_id, **doc})
 
 
 class FakeNudges:
@@ -378,6 +417,32 @@ class FakeNudges:
     def status_fields(self, org_id: str, event_id: str) -> list[Doc]:
         return self.t.where(org_id=org_id, event_id=event_id)
 
+    def of_person(self, person_id: str, event_ids: Iterable[str | None]) -> list[Doc]:
+        events = set(event_ids)
+        return [copy.deepcopy(d) for d in self.t.where(person_id=person_id) if d.get("event_id") in events]
+
+    def people_of(self, followups: Sequence[str]) -> dict[str, str]:
+        return {f: self.t.docs[f]["person_id"] for f in followups if f in self.t.docs}
+
+    def skipped_for(self, followups: Sequence[str], reason: str) -> set[str]:
+        return {f for f in followups if (d := self.t.docs.get(f)) and d.get("skip_reason") == reason}
+
+    def rewrite(self, followup: str, changes: Doc, drop: Sequence[str]) -> None:
+        doc = self.t.docs[followup]
+        doc.update(changes)
+        for name in drop:
+            doc.pop(name, None)
+
+    def strip_tracking(self, followups: Sequence[str], before: datetime, now: datetime) -> int:
+        changed = 0
+        for followup in followups:
+            doc = self.t.docs.get(followup)
+            if doc and doc.get("sent_at") and doc["sent_at"] < before and doc.get("tracking_stripped_at") is None:
+                doc.pop("clicked_urls", None)
+                doc["tracking_stripped_at"] = now
+                changed += 1
+        return changed
+
 
 def _status(doc: Doc) -> str:
     return display_status(
@@ -435,12 +500,28 @@ class FakeSendBatches:
         doc = self.t.docs.get(batch_id)
         if doc is not None and doc["state"] == "done":
             doc.update(state="ready", due_at=now)
+            for stage in ("bodies", "journal", "tracking"):
+                doc.pop(f"{stage}_swept_at", None)
 
     def count_due(self, now: datetime) -> int:
         return len(self.due(now, 10**9))
 
     def next_due_at(self) -> datetime | None:
         return min((d["due_at"] for d in self.t.where(state="ready")), default=None)
+
+    def org_ids(self) -> list[str]:
+        return sorted({d["org_id"] for d in self.t.docs.values() if d.get("org_id")})
+
+    def to_sweep(self, org_id: str, stage: str, before: datetime, limit: int) -> list[Doc]:
+        found = [
+            d
+            for d in self.t.where(org_id=org_id, state="done")
+            if d["due_at"] < before and d.get(f"{stage}_swept_at") is None
+        ]
+        return found[:limit]
+
+    def swept(self, batch_id: str, stage: str, now: datetime) -> None:
+        self.t.docs[batch_id][f"{stage}_swept_at"] = now
 
 
 class FakeJournal:
@@ -460,6 +541,25 @@ class FakeJournal:
     def get(self, entry_id: str) -> Doc | None:
         return self.t.docs.get(entry_id)
 
+    def fence(self, entry: Doc) -> bool:
+        if entry["_id"] in self.t.docs:
+            return False
+        self.t.docs[entry["_id"]] = dict(entry)
+        return True
+
+    def delete(self, entry_ids: Sequence[str], before: datetime | None = None) -> tuple[int, int]:
+        deleted = kept = 0
+        for entry_id in entry_ids:
+            doc = self.t.docs.get(entry_id)
+            if doc is None:
+                continue
+            if before is None or doc["at"] < before:
+                del self.t.docs[entry_id]
+                deleted += 1
+            else:
+                kept += 1
+        return deleted, kept
+
 
 class FakeRendered:
     def __init__(self, table: _Table) -> None:
@@ -471,7 +571,27 @@ class FakeRendered:
 
     def raw(self, rendered_id: str) -> bytes | None:
         doc = self.t.docs.get(rendered_id)
-        return None if doc is None else bytes(doc["raw"])
+        return None if doc is None or doc.get("raw") is None else bytes(doc["raw"])
+
+    def of_ids(self, rendered_ids: Sequence[str]) -> list[Doc]:
+        return [dict(self.t.docs[i]) for i in rendered_ids if i in self.t.docs]
+
+    def remove(self, rendered_ids: Sequence[str]) -> int:
+        return sum(1 for i in rendered_ids if self.t.docs.pop(i, None) is not None)
+
+    def strip(self, rendered_ids: Sequence[str], now: datetime, before: datetime | None = None) -> tuple[int, int]:
+        stripped = kept = 0
+        for rendered_id in rendered_ids:
+            doc = self.t.docs.get(rendered_id)
+            if doc is None or doc.get("body_removed_at") is not None:
+                continue
+            if before is None or doc["rendered_at"] < before:
+                doc.pop("raw", None)
+                doc["body_removed_at"] = now
+                stripped += 1
+            else:
+                kept += 1
+        return stripped, kept
 
 
 class FakeInDoubt:
@@ -487,6 +607,9 @@ class FakeInDoubt:
 
     def count(self) -> int:
         return len(self.t.docs)
+
+    def of_ids(self, followups: Sequence[str]) -> list[Doc]:
+        return [self.t.docs[f] for f in followups if f in self.t.docs]
 
 
 class FakePlans:
@@ -526,6 +649,12 @@ class FakePlans:
         doc["dirty"] = [p for p in doc.get("dirty", []) if p not in people]
         if not doc["dirty"]:
             doc["has_dirty"] = False
+
+    def forget_dirty(self, person_id: str) -> int:
+        named = [d["_id"] for d in self.t.where(has_dirty=True) if person_id in d.get("dirty", [])]
+        for plan_id in named:
+            self.clean(plan_id, [person_id])
+        return len(named)
 
 
 class FakeFigures:
@@ -602,6 +731,71 @@ class FakeCheckinFacts:
         return len(found)
 
 
+class FakeErasedPeople:
+    def __init__(self, table: _Table) -> None:
+        self.t = table
+
+    def among(self, stand_ins: Iterable[str]) -> set[str]:
+        return {s for s in stand_ins if s in self.t.docs}
+
+    def by_address(self, digests: Iterable[str]) -> dict[str, datetime | None]:
+        wanted = set(digests)
+        found: dict[str, datetime | None] = {}
+        for doc in self.t.docs.values():
+            for digest in doc.get("email_digests") or []:
+                if digest in wanted:
+                    found[digest] = doc.get("requested_at")
+        return found
+
+    def remember(self, doc: Doc) -> bool:
+        if doc["_id"] in self.t.docs:
+            return False
+        self.t.docs[doc["_id"]] = dict(doc)
+        return True
+
+
+class FakeConsentHistory:
+    def __init__(self, table: _Table) -> None:
+        self.t = table
+
+    def add(self, entries: Sequence[Doc]) -> None:
+        for entry in entries:
+            self.t.docs.setdefault(entry["_id"], dict(entry))
+
+    def of_person(self, org_id: str, person_id: str) -> list[Doc]:
+        return sorted(self.t.where(org_id=org_id, person_id=person_id), key=lambda d: (d["at"], d["_id"]))
+
+    def forget(self, org_id: str, person_id: str) -> int:
+        gone = [d["_id"] for d in self.t.where(org_id=org_id, person_id=person_id)]
+        for entry_id in gone:
+            del self.t.docs[entry_id]
+        return len(gone)
+
+
+class FakeRetentionPolicies:
+    def __init__(self, table: _Table) -> None:
+        self.t = table
+
+    def get(self, org_id: str) -> Doc | None:
+        return self.t.docs.get(org_id)
+
+    def all(self) -> list[Doc]:
+        return self.t.all()
+
+    def put(self, org_id: str, doc: Doc) -> None:
+        self.t.docs[org_id] = {**doc, "_id": org_id}
+
+
+class FakeLeftovers:
+    """The plumbing's copies (dead letters, outbox) live in MongoDB only: none here."""
+
+    def forget_dead_letters(self, needles: Sequence[bytes]) -> int:
+        return 0
+
+    def mask_outbox(self, needles: Sequence[bytes], mask: Callable[[Doc], Doc | None]) -> int:
+        return 0
+
+
 TABLES = (
     "events",
     "contacts",
@@ -615,6 +809,9 @@ TABLES = (
     "rendered",
     "in_doubt",
     "plans",
+    "erased",
+    "consent",
+    "retention",
 )
 
 
@@ -643,6 +840,10 @@ class FakeStore:
             self.figures = FakeFigures()
             self.scans = FakeScans()
         self.checkin_facts = FakeCheckinFacts(self)
+        self.erased = FakeErasedPeople(t["erased"])
+        self.consent = FakeConsentHistory(t["consent"])
+        self.retention = FakeRetentionPolicies(t["retention"])
+        self.leftovers = FakeLeftovers()
 
     def snapshot(self) -> dict[str, dict[Any, Doc]]:
         return {name: copy.deepcopy(table.docs) for name, table in self.tables.items()}

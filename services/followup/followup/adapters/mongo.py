@@ -30,6 +30,9 @@ FIGURES = "followup_figures"
 DELIVERIES = "deliveries"  # the delivery journal: <followup>:<attempt>:sending|accepted (append-only)
 IN_DOUBT = "in_doubt"  # nudges whose delivery is unknown, until a person resolves them
 SCANS = "followup_scans"
+ERASED_PEOPLE = "erased_people"  # tombstones: pseudonym and address digest of each erased person
+CONSENT_HISTORY = "consent_history"  # every change of a person's consent, append-only
+RETENTION_POLICIES = "retention_policies"  # the newest retention.policy_set per organization
 
 
 def ensure_indexes(db: Database[dict[str, Any]]) -> None:
@@ -48,6 +51,8 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     # makes that write slower; ``in_doubt`` keeps the few that need finding.
     db[SEND_BATCHES].create_index([("state", ASCENDING), ("due_at", ASCENDING)])
     db[SEND_BATCHES].create_index([("state", ASCENDING), ("lease_until", ASCENDING)])
+    # The retention sweep: an organization's finished batches, oldest first.
+    db[SEND_BATCHES].create_index([("org_id", ASCENDING), ("state", ASCENDING), ("due_at", ASCENDING)])
     db[RENDERED].create_index([("followup_id", ASCENDING)])
     # No pair is suggested twice in one organization, whatever the gathering.
     db[INTRODUCTIONS].create_index([("org_id", ASCENDING), ("pair_key", ASCENDING)], unique=True)
@@ -55,5 +60,9 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[INTRODUCTIONS].create_index([("org_id", ASCENDING), ("people", ASCENDING)])
     db[SUPPRESSIONS].create_index([("org_id", ASCENDING), ("created_at", ASCENDING)])
     db[SUPPRESSIONS].create_index([("email_norm", ASCENDING)])
+    db[SUPPRESSIONS].create_index([("org_id", ASCENDING), ("person_id", ASCENDING)])
+    # A registration or correction naming an erased person's address is checked against these.
+    db[ERASED_PEOPLE].create_index([("email_digests", ASCENDING)])
+    db[CONSENT_HISTORY].create_index([("org_id", ASCENDING), ("person_id", ASCENDING), ("at", ASCENDING)])
     ensure_revocation_indexes(db)
     ensure_outbox_indexes(db)

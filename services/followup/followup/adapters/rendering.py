@@ -28,6 +28,8 @@ SUBJECTS = {
     "introduction": "Meet {{ introduction.first_name }}",
     "win_back": "It's been a while, {{ person.first_name }}",
     "volunteer_hours": "Your volunteer hours at {{ event.title }}",
+    "data_link": "{% if purpose == 'erasure' %}Confirm erasing your data at {{ org.name }}"
+    "{% else %}Your data at {{ org.name }}{% endif %}",
 }
 
 

@@ -37,8 +37,15 @@ from followup.adapters.mongo import (
     SETTINGS,
     SUPPRESSIONS,
 )
+from followup.adapters.privacy import (
+    MongoConsentHistory,
+    MongoErasedPeople,
+    MongoLeftovers,
+    MongoRetentionPolicies,
+)
 from followup.domain.nudges import PENDING, NudgeState
 from followup.domain.plans import AWAITING_INTRODUCTIONS, PENDING_PLAN
+from followup.domain.retention import SWEEPS
 from followup.service_layer.repositories import DuplicateRecord, Tx
 from turnout_common.consumer import MessageHandler
 from turnout_common.envelope import Envelope
@@ -150,12 +157,25 @@ class MongoContacts(_Repo):
             changed.append(contact["_id"])
         return changed
 
-    def resubscribe_address(self, org_id: str, email_norm: str, via: str) -> None:
-        self.db[CONTACTS].update_many(
-            {"org_id": org_id, "email_norm": email_norm, "unsubscribed_via": via},
-            {"$set": {"unsubscribed": False}},
+    def resubscribe_address(self, org_id: str, email_norm: str, via: str) -> list[str]:
+        query = {"org_id": org_id, "email_norm": email_norm, "unsubscribed_via": via, "unsubscribed": True}
+        ids = [doc["_id"] for doc in self.db[CONTACTS].find(query, {"_id": 1}, session=self.session)]
+        if ids:
+            self.db[CONTACTS].update_many(
+                {"_id": {"$in": ids}}, {"$set": {"unsubscribed": False}}, session=self.session
+            )
+        return ids
+
+    def correct(self, person_id: str, org_id: str, details: Doc, details_at: datetime) -> None:
+        self.db[CONTACTS].update_one(
+            {"_id": person_id},
+            {"$set": {**details, "details_at": details_at}, "$setOnInsert": {"org_id": org_id, "unsubscribed": False}},
+            upsert=True,
             session=self.session,
         )
+
+    def forget(self, person_id: str) -> int:
+        return self.db[CONTACTS].delete_one({"_id": person_id}, session=self.session).deleted_count
 
 
 class MongoAttendance(_Repo):
@@ -194,6 +214,28 @@ class MongoAttendance(_Repo):
             )
         )
 
+    def of_person(self, org_id: str, person_id: str) -> list[Doc]:
+        found = self.db[ATTENDANCE].find({"person_id": person_id, "org_id": org_id}, session=self.session)
+        return list(found)
+
+    def undo_checkin(self, event_id: str, person_id: str, undone_at: datetime) -> bool:
+        result = self.db[ATTENDANCE].update_one(
+            # A check-in received after the undo is a new one: it stays.
+            {"event_id": event_id, "person_id": person_id, "checked_in_at": {"$ne": None, "$lte": undone_at}},
+            {"$set": {"checked_in_at": None, "checked_out_at": None, "hours": None, "checkin_undone_at": undone_at}},
+            session=self.session,
+        )
+        return result.modified_count == 1
+
+    def pseudonymise(self, org_id: str, person_id: str, stand_in: str, drop: Sequence[str]) -> int:
+        update: Doc = {"$set": {"person_id": stand_in}}
+        if drop:
+            update["$unset"] = {name: "" for name in drop}
+        result = self.db[ATTENDANCE].update_many(
+            {"person_id": person_id, "org_id": org_id}, update, session=self.session
+        )
+        return result.modified_count
+
 
 class MongoIntroductions(_Repo):
     def get(self, introduction_id: str) -> Doc | None:
@@ -227,6 +269,9 @@ class MongoIntroductions(_Repo):
         )
         return result.modified_count == 1
 
+    def rewrite(self, introduction_id: str, fields: Doc) -> None:
+        self.db[INTRODUCTIONS].update_one({"_id": introduction_id}, {"$set": fields}, session=self.session)
+
 
 class MongoSettings(_Repo):
     def of(self, org_id: str, event_id: str | None) -> dict[str, Doc]:
@@ -258,6 +303,16 @@ class MongoSuppressions(_Repo):
     def page(self, org_id: str, limit: int, offset: int) -> list[Doc]:
         found = self.db[SUPPRESSIONS].find({"org_id": org_id}, session=self.session)
         return list(found.sort("created_at", -1).skip(offset).limit(limit))
+
+    def of_person(self, org_id: str, email_keys: Iterable[str], person_id: str) -> list[Doc]:
+        found = {doc["_id"]: doc for doc in self._find_in(SUPPRESSIONS, "_id", (f"{org_id}:{k}" for k in email_keys))}
+        for doc in self.db[SUPPRESSIONS].find({"org_id": org_id, "person_id": person_id}, session=self.session):
+            found[doc["_id"]] = doc
+        return list(found.values())
+
+    def replace(self, old_id: str, new_id: str, doc: Doc) -> None:
+        self.db[SUPPRESSIONS].delete_one({"_id": old_id}, session=self.session)
+        self.db[SUPPRESSIONS].update_one({"_id": new_id}, {"$setOnInsert": doc}, upsert=True, session=self.session)
 
 
 class MongoNudges(_Repo):
@@ -377,7 +432,8 @@ class MongoNudges(_Repo):
 
     def first_click(self, followup: str, url: str, now: datetime) -> bool:
         result = self.db[NUDGES].update_one(
-            {"_id": followup, "clicked_urls": {"$ne": url}},
+            # Past the tracking period (``strip_tracking``) clicks are only counted.
+            {"_id": followup, "clicked_urls": {"$ne": url}, "tracking_stripped_at": None},
             {"$addToSet": {"clicked_urls": url}, "$min": {"clicked_at": now}, "$inc": {"click_count": 1}},
             session=self.session,
         )
@@ -424,6 +480,39 @@ class MongoNudges(_Repo):
                 session=self.session,
             )
         )
+
+    def of_person(self, person_id: str, event_ids: Iterable[str | None]) -> list[Doc]:
+        # One (event_id, person_id) lookup per gathering: no index on ``person_id`` alone
+        # (every state change of a nudge would pay for one more).
+        found: dict[str, Doc] = {}
+        for event_id in dict.fromkeys(event_ids):
+            for doc in self.db[NUDGES].find({"event_id": event_id, "person_id": person_id}, session=self.session):
+                found[doc["_id"]] = doc
+        return list(found.values())
+
+    def people_of(self, followups: Sequence[str]) -> dict[str, str]:
+        found = self.db[NUDGES].find({"_id": {"$in": list(followups)}}, {"person_id": 1}, session=self.session)
+        return {doc["_id"]: doc["person_id"] for doc in found}
+
+    def skipped_for(self, followups: Sequence[str], reason: str) -> set[str]:
+        found = self.db[NUDGES].find(
+            {"_id": {"$in": list(followups)}, "skip_reason": reason}, {"_id": 1}, session=self.session
+        )
+        return {doc["_id"] for doc in found}
+
+    def rewrite(self, followup: str, changes: Doc, drop: Sequence[str]) -> None:
+        update: Doc = {"$set": changes}
+        if drop:
+            update["$unset"] = {name: "" for name in drop}
+        self.db[NUDGES].update_one({"_id": followup}, update, session=self.session)
+
+    def strip_tracking(self, followups: Sequence[str], before: datetime, now: datetime) -> int:
+        result = self.db[NUDGES].update_many(
+            {"_id": {"$in": list(followups)}, "sent_at": {"$lt": before}, "tracking_stripped_at": None},
+            {"$unset": {"clicked_urls": ""}, "$set": {"tracking_stripped_at": now}},
+            session=self.session,
+        )
+        return result.modified_count
 
 
 class MongoSendBatches(_Repo):
@@ -473,7 +562,10 @@ class MongoSendBatches(_Repo):
 
     def reopen(self, batch_id: str, now: datetime) -> None:
         self.db[SEND_BATCHES].update_one(
-            {"_id": batch_id, "state": "done"}, {"$set": {"state": "ready", "due_at": now}}, session=self.session
+            {"_id": batch_id, "state": "done"},
+            # A resent message is rendered and journaled again: retention sweeps the batch anew.
+            {"$set": {"state": "ready", "due_at": now}, "$unset": {f"{stage}_swept_at": "" for stage in SWEEPS}},
+            session=self.session,
         )
 
     def count_due(self, now: datetime) -> int:
@@ -483,6 +575,21 @@ class MongoSendBatches(_Repo):
         found = self.db[SEND_BATCHES].find({"state": "ready"}, {"due_at": 1}, session=self.session)
         first = next(iter(found.sort("due_at", 1).limit(1)), None)
         return None if first is None else first.get("due_at")
+
+    def org_ids(self) -> list[str]:
+        return sorted(str(org) for org in self.db[SEND_BATCHES].distinct("org_id", session=self.session) if org)
+
+    def to_sweep(self, org_id: str, stage: str, before: datetime, limit: int) -> list[Doc]:
+        found = self.db[SEND_BATCHES].find(
+            {"org_id": org_id, "state": "done", "due_at": {"$lt": before}, f"{stage}_swept_at": None},
+            session=self.session,
+        )
+        return list(found.limit(limit))
+
+    def swept(self, batch_id: str, stage: str, now: datetime) -> None:
+        self.db[SEND_BATCHES].update_one(
+            {"_id": batch_id, "state": "done"}, {"$set": {f"{stage}_swept_at": now}}, session=self.session
+        )
 
 
 def _only_duplicates(error: BulkWriteError) -> bool:
@@ -506,6 +613,31 @@ class MongoJournal(_Repo):
     def get(self, entry_id: str) -> Doc | None:
         return self.db[DELIVERIES].find_one({"_id": entry_id}, session=self.session)
 
+    def fence(self, entry: Doc) -> bool:
+        # Looked up first: inside a transaction a duplicate-key error would abort it.
+        if self.db[DELIVERIES].find_one({"_id": entry["_id"]}, {"_id": 1}, session=self.session) is not None:
+            return False
+        try:
+            self.db[DELIVERIES].insert_one(entry, session=self.session)
+        except DuplicateKeyError as exc:  # a sender got there between the two: let the caller retry
+            raise DuplicateRecord(str(exc)) from exc
+        return True
+
+    def delete(self, entry_ids: Sequence[str], before: datetime | None = None) -> tuple[int, int]:
+        ids = list(entry_ids)
+        if not ids:
+            return 0, 0
+        if before is None:
+            return self.db[DELIVERIES].delete_many({"_id": {"$in": ids}}, session=self.session).deleted_count, 0
+        found = self.db[DELIVERIES].find({"_id": {"$in": ids}}, {"at": 1}, session=self.session)
+        old = [doc["_id"] for doc in found]
+        deleted = (
+            self.db[DELIVERIES]
+            .delete_many({"_id": {"$in": old}, "at": {"$lt": before}}, session=self.session)
+            .deleted_count
+        )
+        return deleted, len(old) - deleted
+
 
 class MongoRendered(_Repo):
     def store(self, docs: Sequence[Doc]) -> None:
@@ -518,9 +650,39 @@ class MongoRendered(_Repo):
 
     def raw(self, rendered_id: str) -> bytes | None:
         stored = self.db[RENDERED].find_one({"_id": rendered_id}, session=self.session)
-        if stored is None:
+        if stored is None or stored.get("raw") is None:
             return None
         return zlib.decompress(bytes(stored["raw"]))
+
+    def of_ids(self, rendered_ids: Sequence[str]) -> list[Doc]:
+        found = self.db[RENDERED].find({"_id": {"$in": list(rendered_ids)}}, session=self.session)
+        return [
+            {**doc, "raw": zlib.decompress(bytes(doc["raw"])) if doc.get("raw") is not None else None} for doc in found
+        ]
+
+    def remove(self, rendered_ids: Sequence[str]) -> int:
+        if not rendered_ids:
+            return 0
+        return self.db[RENDERED].delete_many({"_id": {"$in": list(rendered_ids)}}, session=self.session).deleted_count
+
+    def strip(self, rendered_ids: Sequence[str], now: datetime, before: datetime | None = None) -> tuple[int, int]:
+        ids = list(rendered_ids)
+        if not ids:
+            return 0, 0
+        query: Doc = {"_id": {"$in": ids}, "body_removed_at": None}
+        if before is not None:
+            query["rendered_at"] = {"$lt": before}
+        stripped = (
+            self.db[RENDERED]
+            .update_many(query, {"$unset": {"raw": ""}, "$set": {"body_removed_at": now}}, session=self.session)
+            .modified_count
+        )
+        kept = 0
+        if before is not None:
+            kept = self.db[RENDERED].count_documents(
+                {"_id": {"$in": ids}, "body_removed_at": None}, session=self.session
+            )
+        return stripped, kept
 
 
 class MongoInDoubt(_Repo):
@@ -535,6 +697,9 @@ class MongoInDoubt(_Repo):
 
     def count(self) -> int:
         return self.db[IN_DOUBT].count_documents({}, session=self.session)
+
+    def of_ids(self, followups: Sequence[str]) -> list[Doc]:
+        return self._find_in(IN_DOUBT, "_id", followups)
 
 
 class MongoPlans(_Repo):
@@ -578,6 +743,16 @@ class MongoPlans(_Repo):
         self.db[PLANS].update_one(
             {"_id": plan_id, "dirty": {"$size": 0}}, {"$set": {"has_dirty": False}}, session=self.session
         )
+
+    def forget_dirty(self, person_id: str) -> int:
+        named = [
+            doc["_id"]
+            for doc in self.db[PLANS].find({"has_dirty": True}, {"dirty": 1}, session=self.session)
+            if person_id in (doc.get("dirty") or [])
+        ]
+        for plan_id in named:
+            self.clean(plan_id, [person_id])
+        return len(named)
 
 
 class MongoFigures(_Repo):
@@ -675,6 +850,10 @@ class MongoStore:
         self.figures = MongoFigures(db, session)
         self.scans = MongoScans(db, session)
         self.checkin_facts = MongoCheckinFacts(db, session)
+        self.erased = MongoErasedPeople(db, session)
+        self.consent = MongoConsentHistory(db, session)
+        self.retention = MongoRetentionPolicies(db, session)
+        self.leftovers = MongoLeftovers(db, session)
 
 
 class MongoTx:

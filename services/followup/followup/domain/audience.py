@@ -97,10 +97,26 @@ class SendFacts:
     pending_suggestions: int = 0  # introduction_request: suggestions still open
     introduction_agreed: bool = False  # introduction: both people accepted
     still_away: bool = False  # win_back: no attendance since the nudge was planned
+    expires_at: datetime | None = None  # data_link: when the link stops working
+
+
+def decide_transactional(facts: SendFacts, now: datetime) -> Decision:
+    """A message the person asked for (their data link): whatever their consent and the
+    switches, at any hour; never to an address that bounced or was blocked."""
+    contact = facts.contact
+    if contact is None or not contact.email:
+        return Decision.skip("no_contact")
+    if contact.suppressed:
+        return Decision.skip("suppressed")
+    if facts.expires_at is not None and now >= facts.expires_at:
+        return Decision.skip("link_expired")
+    return Decision.send()
 
 
 def decide_at_send_time(facts: SendFacts, now: datetime) -> Decision:
     """Send now, skip for good (with the reason), or wait until a later time."""
+    if facts.kind == NudgeKind.DATA_LINK:
+        return decide_transactional(facts, now)
     if not facts.enabled:
         return Decision.skip("disabled")
     reason = unreachable_reason(facts.contact)
@@ -133,6 +149,16 @@ def decide_at_send_time(facts: SendFacts, now: datetime) -> Decision:
     if facts.next_window_opening > now:
         return Decision.wait(facts.next_window_opening, "outside_daytime_window")
     return Decision.send()
+
+
+# A thank-you in one of these states has gone out (or is going out right now).
+WENT_OUT = frozenset({"claimed", "sending", "sent", "delivery_unknown"})
+
+
+def missed_you_after_all(kind: NudgeKind, thank_you_state: str | None) -> bool:
+    """Whether a reconsidered nudge may be added: after an undone check-in the person is
+    a no-show again, but one who already got the thank-you hears nothing more."""
+    return not (kind == NudgeKind.WE_MISSED_YOU and thank_you_state in WENT_OUT)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from turnout_common.emails import normalize_email
@@ -30,3 +31,25 @@ def consent_update(data: dict[str, Any]) -> dict[str, Any]:
     if data["consent_email"]:
         return {"consent_email": True, "consent_source": f"registration:{data['registration_id']}"}
     return {}
+
+
+def details_replace(current_at: datetime | None, message_at: datetime | None) -> bool:
+    """A message's name and address replace the contact's unless the contact holds newer ones
+    (a correction made after a registration wins over that registration replayed later)."""
+    if current_at is None or message_at is None:
+        return True
+    return message_at >= current_at
+
+
+DETAIL_FIELDS = ("email", "email_norm", "first_name", "last_name")
+
+
+def corrected_details(data: dict[str, Any]) -> dict[str, Any]:
+    """The fields a ``person.updated`` sets on the contact (a person may have no address)."""
+    email = data.get("email")
+    return {
+        "email": email,
+        "email_norm": normalize_email(str(email)) if email else None,
+        "first_name": data["first_name"],
+        "last_name": data.get("last_name") or "",
+    }

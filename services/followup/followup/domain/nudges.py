@@ -42,9 +42,19 @@ class NudgeKind(StrEnum):
     INTRODUCTION = "introduction"
     WIN_BACK = "win_back"
     VOLUNTEER_HOURS = "volunteer_hours"
+    # Not a follow-up: the link a person asked for to see or erase their data
+    # (sent whatever their consent, never switched off, not announced on turnout.followup).
+    DATA_LINK = "data_link"
 
 
-ALL_KINDS: tuple[NudgeKind, ...] = tuple(NudgeKind)
+TRANSACTIONAL_KINDS: frozenset[str] = frozenset({NudgeKind.DATA_LINK.value})
+# The follow-ups proper: switchable, previewable, announced as ``followup.*``.
+ALL_KINDS: tuple[NudgeKind, ...] = tuple(kind for kind in NudgeKind if kind.value not in TRANSACTIONAL_KINDS)
+
+
+def is_followup(kind: str) -> bool:
+    """Whether a nudge of this kind is a follow-up (announced on ``turnout.followup``)."""
+    return kind not in TRANSACTIONAL_KINDS
 
 
 class NudgeState(StrEnum):

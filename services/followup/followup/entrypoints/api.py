@@ -209,11 +209,10 @@ def preview(event_id: str) -> Any:
     kind_name = request.args.get("nudge", "")
     person_id = request.args.get("person_id", "")
     fmt = request.args.get("format", "json")
-    try:
-        kind = NudgeKind(kind_name)
-    except ValueError as exc:
+    if kind_name not in {k.value for k in ALL_KINDS}:
         kinds = ", ".join(k.value for k in ALL_KINDS)
-        raise ApiError(400, "invalid_query", f"nudge must be one of {kinds}", field="nudge") from exc
+        raise ApiError(400, "invalid_query", f"nudge must be one of {kinds}", field="nudge")
+    kind = NudgeKind(kind_name)
     if not person_id or len(person_id) > 64:
         raise ApiError(400, "invalid_query", "person_id is required", field="person_id")
     if fmt not in ("json", "html", "text"):

@@ -1,6 +1,7 @@
 """``python -m followup.entrypoints.worker``: the consumer of ``turnout.checkin``
-(contacts, attendance, plans), the scheduler (who gets what, when) and the
-senders (exactly-once delivery), as threads of one process.
+(contacts, attendance, plans, people's data requests), the scheduler (who gets
+what, when), the senders (exactly-once delivery) and the retention sweep, as
+threads of one process.
 
 ``FOLLOWUP_WORKER_LOOPS`` picks a subset (e.g. senders on their own
 machines); ``FOLLOWUP_SENDER_THREADS`` sets how many senders run.
@@ -31,6 +32,7 @@ def main(settings: Settings | None = None, probe: SendProbe | None = None) -> No
     from followup.adapters.repositories import in_transaction
     from followup.bootstrap import build_services
     from followup.service_layer.handlers import HANDLED_TYPES, apply_checkin_messages
+    from followup.service_layer.retention import run_retention
     from followup.service_layer.scheduling import run_scheduler
     from followup.service_layer.sending import Sender
 
@@ -63,6 +65,12 @@ def main(settings: Settings | None = None, probe: SendProbe | None = None) -> No
         for index in range(settings.sender_threads):
             sender = Sender(svc, f"sender-{index}", probe)
             loops.append((f"sender-{index}", sender.run))
+    if "retention" in settings.worker_loops:
+
+        def retention(stop: threading.Event) -> None:
+            run_retention(svc, stop)
+
+        loops.append(("retention", retention))
     exit_with(run_loops("followup-worker", loops))
 
 

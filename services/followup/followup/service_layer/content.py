@@ -16,10 +16,10 @@ from typing import Any
 from urllib.parse import quote
 
 from followup.domain.audience import AttendanceFacts, ContactFacts, SendFacts
-from followup.domain.nudges import NudgeKind
+from followup.domain.nudges import NudgeKind, message_id
 from followup.domain.schedule import zone
 from followup.domain.settings import FollowupSettings
-from followup.domain.suppression import suppression_id
+from followup.domain.suppression import suppression_ids
 from followup.service_layer.context import Services
 from followup.service_layer.ports import Draft
 from followup.service_layer.repositories import Store
@@ -62,7 +62,15 @@ def attendance_facts(row: Doc | None) -> AttendanceFacts | None:
 
 
 def load_suppressed(svc: Services, org_email_pairs: Iterable[tuple[str, str]]) -> set[str]:
-    return svc.store.suppressions.existing(suppression_id(org, email) for org, email in org_email_pairs if email)
+    """The suppression keys found for these addresses (plain, or an erased person's digest)."""
+    return svc.store.suppressions.existing(
+        key for org, email in org_email_pairs if email for key in suppression_ids(org, email)
+    )
+
+
+def is_suppressed(suppressed: set[str], org_id: str, email: str | None) -> bool:
+    """Whether ``load_suppressed``'s answer holds this address (under either key)."""
+    return bool(email) and any(key in suppressed for key in suppression_ids(org_id, str(email)))
 
 
 @dataclass
@@ -85,8 +93,7 @@ class BatchFacts:
         return self.contacts.get(person_id)
 
     def is_suppressed(self, org_id: str, contact: Doc | None) -> bool:
-        email = (contact or {}).get("email")
-        return bool(email) and suppression_id(org_id, str(email)) in self.suppressed
+        return is_suppressed(self.suppressed, org_id, (contact or {}).get("email"))
 
     def settings_for(self, nudge: Doc) -> FollowupSettings:
         return self.settings[(nudge["org_id"], nudge.get("event_id"))]
@@ -120,7 +127,8 @@ def load_batch_facts(svc: Services, nudges: list[Doc], now: datetime) -> BatchFa
     facts.contacts = {doc["_id"]: doc for doc in store.contacts.by_ids(people | partners)}
     facts.suppressed = load_suppressed(
         svc,
-        ((n["org_id"], str(facts.contacts.get(n["person_id"], {}).get("email") or "")) for n in nudges),
+        [(n["org_id"], str(facts.contacts.get(n["person_id"], {}).get("email") or "")) for n in nudges]
+        + [(n["org_id"], str(n.get("to_email") or "")) for n in nudges if n["kind"] == NudgeKind.DATA_LINK],
     )
     by_event_people: dict[str, set[str]] = defaultdict(set)
     for n in nudges:
@@ -162,11 +170,29 @@ def pending_suggestions(facts: BatchFacts, event_id: str | None, person_id: str)
 
 def send_facts(svc: Services, facts: BatchFacts, nudge: Doc) -> SendFacts:
     """The send-time decision's input for one nudge."""
+    kind = NudgeKind(nudge["kind"])
+    if kind == NudgeKind.DATA_LINK:
+        # Sent to the address the person asked from, whatever their consent: only a
+        # suppressed (bounced, blocked) address stops it.
+        address = nudge.get("to_email")
+        return SendFacts(
+            kind=kind,
+            contact=ContactFacts(
+                email=address,
+                consent=True,
+                suppressed=is_suppressed(facts.suppressed, nudge["org_id"], address),
+            ),
+            enabled=True,
+            event_kind=None,
+            attendance=None,
+            send_at=nudge["send_at"],
+            next_window_opening=facts.now,
+            expires_at=nudge.get("expires_at"),
+        )
     contact = facts.contact(nudge["person_id"])
     event = facts.event_of(nudge)
     tz = zone(event["timezone"] if event else "UTC")
     settings = facts.settings_for(nudge)
-    kind = NudgeKind(nudge["kind"])
     introduction = facts.introductions.get(nudge.get("introduction_id") or "")
     return SendFacts(
         kind=kind,
@@ -309,10 +335,51 @@ def render_context(svc: Services, facts: BatchFacts, nudge: Doc) -> dict[str, An
     return context
 
 
+def data_link_context(svc: Services, facts: BatchFacts, nudge: Doc) -> dict[str, Any]:
+    """The templates' context for the link a person asked for (their data, or its erasure)."""
+    branding = facts.settings_for(nudge).branding
+    expires = nudge.get("expires_at")
+    return {
+        "kind": nudge["kind"],
+        "org": {
+            "name": nudge.get("organization_name") or branding.name,
+            "primary_color": branding.primary_color,
+            "accent_color": branding.accent_color,
+            "postal_address": branding.postal_address,
+        },
+        "person": {"first_name": nudge.get("first_name") or "there"},
+        "purpose": nudge.get("purpose") or "export",
+        "link": nudge.get("link") or "",
+        "expires": _when(expires, "UTC") + " UTC" if expires else "",
+    }
+
+
 def draft_for(svc: Services, facts: BatchFacts, nudge: Doc) -> Draft:
     """Everything the renderer needs for one nudge."""
     settings = svc.settings
     branding = facts.settings_for(nudge).branding
+    mail_id = nudge.get("message_id") or message_id(nudge["_id"], settings.mail_domain)
+    if nudge["kind"] == NudgeKind.DATA_LINK:
+        # Transactional: no unsubscribe (the person asked for this one message), no tracking.
+        address = str(nudge.get("to_email") or "")
+        context = data_link_context(svc, facts, nudge)
+        return Draft(
+            followup_id=nudge["_id"],
+            kind=nudge["kind"],
+            message_id=mail_id,
+            envelope_from=settings.mail_from_address,
+            from_header=formataddr((context["org"]["name"] or settings.mail_from_name, settings.mail_from_address)),
+            to_address=address,
+            to_header=formataddr((str(nudge.get("first_name") or ""), address)),
+            reply_to=branding.reply_to,
+            date=facts.now,
+            context=context,
+            headers={
+                "X-Turnout-Followup-Id": nudge["_id"],
+                "X-Turnout-Nudge": nudge["kind"],
+                "X-Turnout-Org": nudge["org_id"],
+            },
+        )
     contact = facts.contact(nudge["person_id"]) or {}
     email = str(contact.get("email") or "")
     context = render_context(svc, facts, nudge)
@@ -324,7 +391,7 @@ def draft_for(svc: Services, facts: BatchFacts, nudge: Doc) -> Draft:
     return Draft(
         followup_id=nudge["_id"],
         kind=nudge["kind"],
-        message_id=nudge["message_id"],
+        message_id=mail_id,
         envelope_from=settings.mail_from_address,
         from_header=formataddr((branding.name or settings.mail_from_name, settings.mail_from_address)),
         to_address=email,

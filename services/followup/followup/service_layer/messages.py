@@ -125,3 +125,36 @@ def introduction_accepted(introduction: Doc, person_id: str, at: datetime, both:
         "both_accepted": both,
     }
     return _envelope("introduction.accepted", person_id, data, at, f"{introduction['_id']}:{person_id}")
+
+
+# -- answers to checkin's data requests (on turnout.privacy) -------------------------------------
+
+SERVICE = "followup"
+
+
+def person_data_exported(
+    org_id: str, request_id: str, index: int, count: int, chunk: str, exported_at: datetime
+) -> Envelope:
+    """One chunk of follow-up's part of a person's export (the same id however often it is made)."""
+    data = {
+        "org_id": org_id,
+        "request_id": request_id,
+        "service": SERVICE,
+        "chunk_index": index,
+        "chunk_count": count,
+        "chunk": chunk,
+        "exported_at": to_rfc3339(exported_at),
+    }
+    return _envelope("person.data_exported", request_id, data, exported_at, f"{request_id}:{index}")
+
+
+def person_erased(org_id: str, request_id: str, erased_at: datetime, counts: dict[str, int]) -> Envelope:
+    """Follow-up erased (or anonymised) the person of this request."""
+    data = {
+        "org_id": org_id,
+        "request_id": request_id,
+        "service": SERVICE,
+        "erased_at": to_rfc3339(erased_at),
+        "counts": dict(counts),
+    }
+    return _envelope("person.erased", request_id, data, erased_at, request_id)

@@ -8,6 +8,7 @@ import email
 import email.policy
 from typing import Any
 
+from followup.domain import consent
 from followup.domain.delivery import ACCEPTED, journal_id
 from followup.domain.mail import OutgoingMail
 from followup.domain.nudges import (
@@ -17,13 +18,20 @@ from followup.domain.nudges import (
     NudgeState,
     display_status,
     followup_id,
+    is_followup,
     message_id,
     nudge_key,
     resolution_refusal,
 )
 from followup.domain.nudges import RESOLUTIONS as RESOLUTION_RULES
 from followup.domain.settings import FollowupSettings
-from followup.domain.suppression import ORGANIZER, lift_refusal, lifts_contact_unsubscribe, suppression_id
+from followup.domain.suppression import (
+    ORGANIZER,
+    lift_refusal,
+    lifts_contact_unsubscribe,
+    suppression_id,
+    suppression_ids,
+)
 from followup.service_layer import messages
 from followup.service_layer.content import draft_for, load_batch_facts, load_settings
 from followup.service_layer.context import Services
@@ -32,6 +40,7 @@ from followup.service_layer.repositories import Tx
 from followup.service_layer.tracking import NotFound
 from turnout_common.clock import to_rfc3339_or_none as _t
 from turnout_common.emails import normalize_email
+from turnout_common.privacy import ERASED_NAME, is_pseudonym
 from turnout_common.types import Doc
 
 STATUSES = DISPLAY_STATUSES
@@ -130,7 +139,8 @@ def update_event_settings(svc: Services, org_id: str, event_id: str, patch: dict
 
 def _suppression_view(doc: Doc) -> dict[str, Any]:
     return {
-        "email": doc["email"],
+        # An erased person's entry keeps only the address's digest: it still blocks the address.
+        "email": doc.get("email") or ERASED_NAME,
         "reason": doc["reason"],
         "detail": doc.get("detail"),
         "person_id": doc.get("person_id"),
@@ -149,7 +159,22 @@ def add_suppression(svc: Services, org_id: str, address: str, detail: str) -> di
     def work(tx: Tx) -> None:
         suppress(tx.store, org_id, address, ORGANIZER, detail, now, None)
         for person_id in tx.store.contacts.unsubscribe_address(org_id, normalize_email(address), now, ORGANIZER):
-            tx.publish(messages.contact_unsubscribed(org_id, person_id, now, ORGANIZER))
+            message = messages.contact_unsubscribed(org_id, person_id, now, ORGANIZER)
+            tx.publish(message)
+            tx.store.consent.add(
+                [
+                    consent.entry(
+                        org_id,
+                        person_id,
+                        consent.WITHDRAWN,
+                        consent.ORGANIZER,
+                        now,
+                        message_id=message.id,
+                        entry_id=message.id,
+                        detail="the address was added to the suppression list",
+                    )
+                ]
+            )
 
     svc.transaction(work)
     doc = svc.store.suppressions.get(suppression_id(org_id, address))
@@ -159,15 +184,36 @@ def add_suppression(svc: Services, org_id: str, address: str, detail: str) -> di
 
 def remove_suppression(svc: Services, org_id: str, address: str) -> None:
     """Lift a bounce or organizer suppression; a person's own unsubscribe cannot be lifted for them."""
-    doc = svc.store.suppressions.get(suppression_id(org_id, address))
+    doc = next(filter(None, (svc.store.suppressions.get(key) for key in suppression_ids(org_id, address))), None)
     if doc is None:
         raise NotFound("this address is not on your suppression list")
     refusal = lift_refusal(doc["reason"])
     if refusal is not None:
         raise Conflict(refusal)
-    svc.store.suppressions.remove(doc["_id"])
-    if lifts_contact_unsubscribe(doc["reason"]):
-        svc.store.contacts.resubscribe_address(org_id, doc["email_norm"], ORGANIZER)
+    now = svc.now()
+
+    def work(tx: Tx) -> None:
+        tx.store.suppressions.remove(doc["_id"])
+        if not lifts_contact_unsubscribe(doc["reason"]):
+            return
+        lifted = tx.store.contacts.resubscribe_address(org_id, normalize_email(address), ORGANIZER)
+        tx.store.consent.add(
+            [
+                consent.entry(
+                    org_id,
+                    person_id,
+                    consent.GRANTED,
+                    consent.ORGANIZER,
+                    now,
+                    message_id=None,
+                    entry_id=f"lifted:{doc['_id']}:{person_id}:{now.isoformat()}",
+                    detail="the organizer lifted their block of the address",
+                )
+                for person_id in lifted
+            ]
+        )
+
+    svc.transaction(work)
 
 
 # -- messages --------------------------------------------------------------------------
@@ -189,7 +235,9 @@ def message_summary(doc: Doc, contact: Doc | None) -> dict[str, Any]:
         "id": doc["_id"],
         "event_id": doc.get("event_id"),
         "person_id": doc["person_id"],
-        "name": f"{contact.get('first_name', '')} {contact.get('last_name', '')}".strip() or None,
+        "name": ERASED_NAME
+        if is_pseudonym(str(doc["person_id"]))
+        else f"{contact.get('first_name', '')} {contact.get('last_name', '')}".strip() or None,
         "email": doc.get("to_email") or contact.get("email"),
         "kind": doc["kind"],
         "status": status_of(doc),
@@ -262,6 +310,10 @@ def message_detail(svc: Services, org_id: str, followup: str) -> dict[str, Any]:
     detail = message_summary(doc, contact)
     raw = rendered_raw(svc, doc)
     detail["rendered"] = parse_rendered(raw) if raw is not None else None
+    if raw is None and doc.get("attempts"):
+        # Past the organization's retention for message bodies: what was sent, to whom and when stays.
+        stored = svc.store.rendered.of_ids([f"{doc['_id']}:{doc['attempts']}"])
+        detail["body_removed_at"] = _t(stored[0].get("body_removed_at")) if stored else None
     detail["transport"] = doc.get("transport")
     journal = (
         svc.store.journal.get(journal_id(followup, int(doc["attempts"]), ACCEPTED)) if doc.get("attempts") else None
@@ -346,6 +398,8 @@ def resolve(svc: Services, org_id: str, followup: str, action: str, note: str = 
     refusal = resolution_refusal(action, doc["state"])
     if refusal is not None:
         raise Conflict(refusal)
+    if is_pseudonym(str(doc["person_id"])):
+        raise Conflict("this person's data was erased: nothing more is sent to them")
     now = svc.now()
 
     def work(tx: Tx) -> bool:
@@ -363,12 +417,13 @@ def resolve(svc: Services, org_id: str, followup: str, action: str, note: str = 
         if not tx.store.nudges.resolve(followup, doc["state"], changes):
             return False
         tx.store.in_doubt.remove([followup])
-        if action == "mark_sent":
+        announced = is_followup(doc["kind"])
+        if action == "mark_sent" and announced:
             transport = doc.get("transport") or svc.settings.transport
             tx.publish(messages.followup_sent(doc, doc.get("unknown_at") or now, transport))
         if action == "resend":
             tx.store.batches.reopen(doc["batch_id"], now)
-        if action == "mark_failed":
+        if action == "mark_failed" and announced:
             tx.publish(
                 messages.followup_failed(
                     doc, now, "delivery unknown; marked failed by an organizer", True, max(1, doc.get("attempts", 1))

@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from followup.domain import consent
 from followup.domain.delivery import (
     ACCEPTED,
     CRASH_DOUBT,
@@ -18,11 +19,19 @@ from followup.domain.delivery import (
     outcome_fields,
     sort_leftovers,
 )
-from followup.domain.nudges import NudgeState, Transition
-from followup.domain.suppression import HARD_BOUNCE, suppression_entry, suppression_id
+from followup.domain.nudges import NudgeState, Transition, is_followup
+from followup.domain.suppression import (
+    HARD_BOUNCE,
+    erased_suppression_entry,
+    erased_suppression_id,
+    suppression_entry,
+    suppression_id,
+)
 from followup.service_layer import messages
 from followup.service_layer.context import Services
 from followup.service_layer.repositories import Store, Tx
+from turnout_common.emails import normalize_email as entry_key
+from turnout_common.privacy import is_pseudonym
 from turnout_common.types import Doc
 
 log = logging.getLogger("followup.sender")
@@ -101,9 +110,14 @@ def settle_sent(svc: Services, accepted: list[Handover], transport: str) -> int:
         if not current:
             return 0
         tx.store.in_doubt.remove(current)
+        # Announced under whom the nudge is for now: an erasure may have replaced the person's
+        # id while the message was on its way (see ``followup.service_layer.privacy``).
+        people = nudges.people_of(current)
         for followup in current:
             handover = by_id[followup]
-            tx.publish(messages.followup_sent(handover.nudge, handover.at, transport))
+            if is_followup(handover.nudge["kind"]):
+                nudge = {**handover.nudge, "person_id": people.get(followup, handover.nudge["person_id"])}
+                tx.publish(messages.followup_sent(nudge, handover.at, transport))
         return len(current)
 
     return svc.transaction(work)
@@ -122,23 +136,29 @@ def record_outcome(
         fields = outcome_fields(transition, now)
         if not tx.store.nudges.record_outcome(nudge["_id"], fields, None if token is None else attempts):
             return False
+        # Whom it is for now (an erasure may have replaced the id while it was on its way).
+        person_id = str(tx.store.nudges.people_of([nudge["_id"]]).get(nudge["_id"], nudge["person_id"]))
+        current = {**nudge, "person_id": person_id}
         if state == NudgeState.DELIVERY_UNKNOWN:
-            mark_in_doubt(tx.store, nudge, now)
-        if announces_failure(state):
+            mark_in_doubt(tx.store, current, now)
+        announced = is_followup(nudge["kind"])
+        if announces_failure(state) and announced:
             tx.publish(
-                messages.followup_failed(nudge, now, transition.error or state.value, transition.permanent, attempts)
+                messages.followup_failed(current, now, transition.error or state.value, transition.permanent, attempts)
             )
-        if transition.bounce:
+        if transition.bounce and announced:
             tx.publish(
                 messages.followup_bounced(
-                    nudge["org_id"], nudge["person_id"], nudge, now, "hard", transition.error or "rejected"
+                    current["org_id"], person_id, current, now, "hard", transition.error or "rejected"
                 )
             )
         if transition.suppress_address:
-            contact = tx.store.contacts.get(nudge["person_id"])
-            email = str((contact or {}).get("email") or "")
-            if email:
-                suppress(tx.store, nudge["org_id"], email, HARD_BOUNCE, transition.error or "", now, nudge["person_id"])
+            contact = tx.store.contacts.get(person_id)
+            email = str((contact or {}).get("email") or nudge.get("to_email") or "")
+            if email and not is_pseudonym(person_id):
+                newly = suppress(tx.store, nudge["org_id"], email, HARD_BOUNCE, transition.error or "", now, person_id)
+                if newly and contact is not None:
+                    withdrawn_by_bounce(tx.store, nudge["org_id"], person_id, now, nudge["_id"])
         return True
 
     return svc.transaction(work)
@@ -151,10 +171,35 @@ def mark_in_doubt(store: Store, nudge: Doc, now: datetime) -> None:
 
 def suppress(
     store: Store, org_id: str, email: str, reason: str, detail: str, now: datetime, person_id: str | None
-) -> None:
-    """Add an address to the organization's suppression list (the first reason stays)."""
-    store.suppressions.add(
-        suppression_id(org_id, email), suppression_entry(org_id, email, reason, detail, now, person_id)
+) -> bool:
+    """Add an address to the organization's suppression list (the first reason stays);
+    whether it was not on the list before."""
+    entry = suppression_entry(org_id, email, reason, detail, now, person_id)
+    key = suppression_id(org_id, email)
+    if person_id is not None and is_pseudonym(person_id):
+        # About an erased person (a late bounce of their message): kept as the address's digest.
+        entry = erased_suppression_entry({**entry, "_id": key}, person_id, now)
+        key = erased_suppression_id(org_id, entry_key(email))
+    before = store.suppressions.exists(key)
+    store.suppressions.add(key, entry)
+    return not before
+
+
+def withdrawn_by_bounce(store: Store, org_id: str, person_id: str, now: datetime, followup: str | None) -> None:
+    """A hard bounce stopped the person's emails: the consent history says so."""
+    store.consent.add(
+        [
+            consent.entry(
+                org_id,
+                person_id,
+                consent.WITHDRAWN,
+                consent.BOUNCE,
+                now,
+                message_id=None,
+                entry_id=f"bounce:{org_id}:{person_id}:{now.isoformat()}",
+                followup_id=followup,
+            )
+        ]
     )
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from followup.domain.audience import decide_at_send_time
 from followup.domain.mail import OutgoingMail
 from followup.domain.nudges import NudgeState, Transition
+from followup.domain.privacy import ERASED
 from followup.service_layer.content import BatchFacts, draft_for, send_facts
 from followup.service_layer.context import Services
 from followup.service_layer.outcomes import BatchReport, record_outcome
@@ -81,4 +82,12 @@ def claim(svc: Services, mails: Prepared, token: str, now: datetime) -> Prepared
     if svc.store.nudges.claim(ids, token, now) == len(ids):
         return mails
     mine = svc.store.nudges.claimed_by(ids, token)
+    lost = [nudge_id for nudge_id in ids if nudge_id not in mine]
+    # Skipped meanwhile because the person was erased: what this sender rendered from the
+    # facts it read before the erasure must not stay behind.
+    erased = svc.store.nudges.skipped_for(lost, ERASED)
+    if erased:
+        svc.store.rendered.remove(
+            [f"{nudge['_id']}:{int(nudge['attempts']) + 1}" for nudge, _ in mails if nudge["_id"] in erased]
+        )
     return [(nudge, mail) for nudge, mail in mails if nudge["_id"] in mine]

@@ -65,8 +65,17 @@ class ContactRepository(Protocol):
         """Unsubscribe the organization's contacts under this address not yet unsubscribed; their ids."""
         ...
 
-    def resubscribe_address(self, org_id: str, email_norm: str, via: str) -> None:
-        """Lift unsubscribes made ``via`` this route for the organization's contacts under this address."""
+    def resubscribe_address(self, org_id: str, email_norm: str, via: str) -> list[str]:
+        """Lift unsubscribes made ``via`` this route for the organization's contacts under this address;
+        their ids."""
+        ...
+
+    def correct(self, person_id: str, org_id: str, details: Doc, details_at: datetime) -> None:
+        """Set the contact's name and address (creating it, without consent, when unknown)."""
+        ...
+
+    def forget(self, person_id: str) -> int:
+        """Delete the contact; how many were deleted."""
         ...
 
 
@@ -79,6 +88,17 @@ class AttendanceRepository(Protocol):
 
     def history(self) -> list[Doc]:
         """Per person: ``_id`` (person), ``org_id``, ``attended``, ``last``, ``last_event``."""
+        ...
+
+    def of_person(self, org_id: str, person_id: str) -> list[Doc]: ...
+
+    def undo_checkin(self, event_id: str, person_id: str, undone_at: datetime) -> bool:
+        """Not checked in any more (nor out), unless checked in again after ``undone_at``;
+        whether the row changed."""
+        ...
+
+    def pseudonymise(self, org_id: str, person_id: str, stand_in: str, drop: Sequence[str]) -> int:
+        """The person's rows name ``stand_in`` instead, without the ``drop`` fields; how many."""
         ...
 
 
@@ -99,6 +119,10 @@ class IntroductionRepository(Protocol):
 
     def accept(self, introduction_id: str, person_id: str, changes: Doc) -> bool:
         """Add ``person_id`` to ``accepted_by`` (and set ``changes``) unless there already."""
+        ...
+
+    def rewrite(self, introduction_id: str, fields: Doc) -> None:
+        """Replace these top-level fields (an erasure's rewrite)."""
         ...
 
 
@@ -127,6 +151,14 @@ class SuppressionRepository(Protocol):
 
     def page(self, org_id: str, limit: int, offset: int) -> list[Doc]:
         """Newest first."""
+        ...
+
+    def of_person(self, org_id: str, email_keys: Iterable[str], person_id: str) -> list[Doc]:
+        """The organization's entries under these addresses, or made for this person."""
+        ...
+
+    def replace(self, old_id: str, new_id: str, doc: Doc) -> None:
+        """Remove ``old_id``; keep ``doc`` under ``new_id`` (unless an entry is there already)."""
         ...
 
 
@@ -203,6 +235,26 @@ class NudgeRepository(Protocol):
         """Every nudge of the gathering, only the fields its display status needs."""
         ...
 
+    def of_person(self, person_id: str, event_ids: Iterable[str | None]) -> list[Doc]:
+        """The person's nudges about these gatherings (None: those tied to no gathering)."""
+        ...
+
+    def people_of(self, followups: Sequence[str]) -> dict[str, str]:
+        """Whom each nudge is for now (an erasure may have replaced the person's id)."""
+        ...
+
+    def skipped_for(self, followups: Sequence[str], reason: str) -> set[str]:
+        """Those of ``followups`` skipped for ``reason``."""
+        ...
+
+    def rewrite(self, followup: str, changes: Doc, drop: Sequence[str]) -> None:
+        """Set ``changes`` and remove the ``drop`` fields (an erasure's rewrite)."""
+        ...
+
+    def strip_tracking(self, followups: Sequence[str], before: datetime, now: datetime) -> int:
+        """Forget which links were followed on those sent before ``before``; how many changed."""
+        ...
+
 
 class SendBatchRepository(Protocol):
     def add(self, doc: Doc) -> None: ...
@@ -231,6 +283,16 @@ class SendBatchRepository(Protocol):
         """When the earliest ready batch falls due (None when none is ready)."""
         ...
 
+    def org_ids(self) -> list[str]:
+        """Every organization that has send batches."""
+        ...
+
+    def to_sweep(self, org_id: str, stage: str, before: datetime, limit: int) -> list[Doc]:
+        """Finished batches due before ``before`` that retention ``stage`` has not swept yet."""
+        ...
+
+    def swept(self, batch_id: str, stage: str, now: datetime) -> None: ...
+
 
 class DeliveryJournal(Protocol):
     def append(self, entries: Sequence[Doc]) -> int:
@@ -242,6 +304,15 @@ class DeliveryJournal(Protocol):
 
     def get(self, entry_id: str) -> Doc | None: ...
 
+    def fence(self, entry: Doc) -> bool:
+        """Insert ``entry`` unless its id exists (then False: a sender got there first)."""
+        ...
+
+    def delete(self, entry_ids: Sequence[str], before: datetime | None = None) -> tuple[int, int]:
+        """Delete these entries (only those written before ``before``, when given);
+        how many were deleted, and how many newer ones were kept."""
+        ...
+
 
 class RenderedRepository(Protocol):
     def store(self, docs: Sequence[Doc]) -> None:
@@ -250,6 +321,17 @@ class RenderedRepository(Protocol):
 
     def raw(self, rendered_id: str) -> bytes | None: ...
 
+    def of_ids(self, rendered_ids: Sequence[str]) -> list[Doc]:
+        """The stored attempts, ``raw`` decompressed (None once the body was removed)."""
+        ...
+
+    def remove(self, rendered_ids: Sequence[str]) -> int: ...
+
+    def strip(self, rendered_ids: Sequence[str], now: datetime, before: datetime | None = None) -> tuple[int, int]:
+        """Remove the bodies (only of those rendered before ``before``, when given), keeping
+        subject, recipient and times; how many were stripped, and how many newer ones were kept."""
+        ...
+
 
 class InDoubtRepository(Protocol):
     def add(self, followup: str, doc: Doc) -> None: ...
@@ -257,6 +339,8 @@ class InDoubtRepository(Protocol):
     def remove(self, followups: Sequence[str]) -> None: ...
 
     def count(self) -> int: ...
+
+    def of_ids(self, followups: Sequence[str]) -> list[Doc]: ...
 
 
 class PlanRepository(Protocol):
@@ -280,6 +364,10 @@ class PlanRepository(Protocol):
         """Forget ``people`` as dirty (and the flag when none is left)."""
         ...
 
+    def forget_dirty(self, person_id: str) -> int:
+        """Forget the person as dirty on every plan; how many plans named them."""
+        ...
+
 
 class FiguresRepository(Protocol):
     def add(self, increments: dict[str, int]) -> None: ...
@@ -294,6 +382,55 @@ class ScanRepository(Protocol):
 
     def next_at(self, scan: str) -> datetime | None:
         """When the scan is due next (None: never run, due now)."""
+        ...
+
+
+class ErasedPeople(Protocol):
+    """Tombstones: what follow-up keeps of each erased person (one-way digests only)."""
+
+    def among(self, stand_ins: Iterable[str]) -> set[str]:
+        """Which of these pseudonyms belong to erased people."""
+        ...
+
+    def by_address(self, digests: Iterable[str]) -> dict[str, datetime | None]:
+        """Address digests of erased people, with the latest erasure's request time."""
+        ...
+
+    def remember(self, doc: Doc) -> bool:
+        """Keep the tombstone (the first one stays); False when it was there already."""
+        ...
+
+
+class ConsentHistory(Protocol):
+    def add(self, entries: Sequence[Doc]) -> None:
+        """Append entries (an entry whose ``_id`` exists is not written again)."""
+        ...
+
+    def of_person(self, org_id: str, person_id: str) -> list[Doc]:
+        """Oldest first."""
+        ...
+
+    def forget(self, org_id: str, person_id: str) -> int: ...
+
+
+class RetentionPolicies(Protocol):
+    def get(self, org_id: str) -> Doc | None: ...
+
+    def all(self) -> list[Doc]: ...
+
+    def put(self, org_id: str, doc: Doc) -> None: ...
+
+
+class Leftovers(Protocol):
+    """Copies of messages kept by the plumbing (dead letters, the outbox not yet relayed)."""
+
+    def forget_dead_letters(self, needles: Sequence[bytes]) -> int:
+        """Delete dead letters whose stored value contains any of ``needles``; how many."""
+        ...
+
+    def mask_outbox(self, needles: Sequence[bytes], mask: Callable[[Doc], Doc | None]) -> int:
+        """Rewrite pending outbox entries containing any of ``needles`` with ``mask`` (given the
+        envelope as a dict: the envelope to send instead, or None to drop the entry); how many."""
         ...
 
 
@@ -350,6 +487,14 @@ class Store(Protocol):
     def scans(self) -> ScanRepository: ...
     @property
     def checkin_facts(self) -> CheckinFacts: ...
+    @property
+    def erased(self) -> ErasedPeople: ...
+    @property
+    def consent(self) -> ConsentHistory: ...
+    @property
+    def retention(self) -> RetentionPolicies: ...
+    @property
+    def leftovers(self) -> Leftovers: ...
 
 
 class Tx(Protocol):

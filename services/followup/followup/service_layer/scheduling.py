@@ -31,16 +31,23 @@ from followup.domain.audience import (
     AttendanceHistory,
     drifted_regulars,
     event_nudges,
+    missed_you_after_all,
     unreachable_reason,
 )
 from followup.domain.introductions import Candidate, Proposal, propose_introductions
 from followup.domain.nudges import NudgeKind, NudgeState, followup_id, message_id, no_longer_due, nudge_key
 from followup.domain.plans import AWAITING_INTRODUCTIONS, PENDING_PLAN, PLANNED, STALE
+from followup.domain.privacy import ERASED_INTRODUCTION
 from followup.domain.schedule import first_send_time, zone
 from followup.domain.settings import FollowupSettings
-from followup.domain.suppression import suppression_id
 from followup.service_layer import messages
-from followup.service_layer.content import attendance_facts, contact_facts, load_settings, load_suppressed
+from followup.service_layer.content import (
+    attendance_facts,
+    contact_facts,
+    is_suppressed,
+    load_settings,
+    load_suppressed,
+)
 from followup.service_layer.context import Services
 from followup.service_layer.ports import pause_until_due
 from followup.service_layer.repositories import DuplicateRecord, Tx
@@ -161,10 +168,7 @@ def _reachable_people(svc: Services, org_id: str, people: Iterable[str]) -> tupl
     reachable = {
         person
         for person, contact in contacts.items()
-        if unreachable_reason(
-            contact_facts(contact, suppression_id(org_id, str(contact.get("email") or "")) in suppressed)
-        )
-        is None
+        if unreachable_reason(contact_facts(contact, is_suppressed(suppressed, org_id, contact.get("email")))) is None
     }
     return contacts, reachable
 
@@ -217,14 +221,17 @@ def reconsider_people(svc: Services, plan: Doc, people: list[str], now: datetime
     due_at = first_send_time(plan.get("due_at") or now, timedelta(0), svc.window, tz, now)
     rows = svc.store.attendance.of_people(people, event["_id"])
     _, reachable = _reachable_people(svc, event["org_id"], people)
-    specs = _event_specs(event, rows, reachable, settings)
+    existing = svc.store.nudges.of_people_at(event["_id"], people)
+    thank_you = {doc["person_id"]: doc["state"] for doc in existing if doc["kind"] == NudgeKind.THANK_YOU}
+    # An undone check-in makes a no-show again; one who got the thank-you already hears nothing more.
+    specs = [
+        spec
+        for spec in _event_specs(event, rows, reachable, settings)
+        if missed_you_after_all(spec.kind, thank_you.get(spec.person_id))
+    ]
     created = create_nudges(svc, specs, due_at, now, batch_event=event["_id"])
     wanted = {spec.key for spec in specs}
-    stale_ids = [
-        doc["_id"]
-        for doc in svc.store.nudges.of_people_at(event["_id"], people)
-        if no_longer_due(doc["kind"], doc["key"], doc["state"], wanted)
-    ]
+    stale_ids = [doc["_id"] for doc in existing if no_longer_due(doc["kind"], doc["key"], doc["state"], wanted)]
     if stale_ids:
         svc.store.nudges.skip_pending(stale_ids, "no_longer_applies", now)
     return created
@@ -252,7 +259,8 @@ def match_introductions(svc: Services, plan: Doc, now: datetime) -> int:
     ]
     ids = [c.person_id for c in candidates]
     earlier = svc.store.introductions.of_people_in_org(org_id, ids)
-    kept_docs = [doc for doc in earlier if doc["event_id"] == event["_id"]]
+    # An introduction whose partner was erased since is neither kept nor suggested again.
+    kept_docs = [doc for doc in earlier if doc["event_id"] == event["_id"] and doc.get("state") != ERASED_INTRODUCTION]
     already = {doc["pair_key"] for doc in earlier if doc["event_id"] != event["_id"]}
     kept = [_proposal_of(doc) for doc in kept_docs]
     fresh = propose_introductions(candidates, settings.introductions_per_person, already_paired=already, kept=kept)

@@ -43,6 +43,7 @@ from datetime import timedelta
 from followup.domain.delivery import SENDING, journal_id
 from followup.domain.mail import Accepted
 from followup.domain.nudges import PENDING, NudgeState, after_attempt
+from followup.domain.privacy import ERASURE_FENCE
 from followup.service_layer.content import load_batch_facts
 from followup.service_layer.context import Services
 from followup.service_layer.courier import Courier
@@ -215,6 +216,13 @@ class Sender:
                 break
             entries = self._journal_entries(nudge, attempt, token, unjournaled)
             inserted = svc.store.journal.append(entries)
+            if inserted == len(entries) - 1 and self._fenced(nudge, attempt):
+                # The person was erased after this batch was claimed: the erasure took
+                # this attempt, so the message is not handed over (its rendering goes too).
+                svc.store.rendered.remove([f"{nudge['_id']}:{attempt}"])
+                report.skipped += 1
+                unjournaled = None
+                continue
             if inserted < len(entries):
                 # Another sender owns this attempt (the batch was taken over while this one
                 # stalled). Stop; the lease lapses and recovery settles the rest from the journal.
@@ -249,6 +257,11 @@ class Sender:
         if accepted:
             report.sent += settle_sent(svc, accepted, self.courier.name)
         return session
+
+    def _fenced(self, nudge: Doc, attempt: int) -> bool:
+        """Whether an erasure wrote this attempt's ``sending`` (see ``followup.service_layer.privacy``)."""
+        entry = self.svc.store.journal.get(journal_id(nudge["_id"], attempt, SENDING))
+        return entry is not None and entry.get("claim") == ERASURE_FENCE
 
     def _journal_entries(self, nudge: Doc, attempt: int, token: str, unjournaled: Handover | None) -> list[Doc]:
         """``...:sending`` for this attempt, after the previous message's ``...:accepted``

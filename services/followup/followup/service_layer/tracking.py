@@ -12,15 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from followup.domain.nudges import NudgeKind, NudgeState, followup_from_message_id
+from followup.domain import consent
+from followup.domain.nudges import NudgeKind, NudgeState, followup_from_message_id, is_followup
+from followup.domain.privacy import ERASED_INTRODUCTION
 from followup.domain.schedule import zone
-from followup.domain.suppression import HARD_BOUNCE, UNSUBSCRIBED, suppression_id
+from followup.domain.suppression import HARD_BOUNCE, UNSUBSCRIBED
 from followup.service_layer import messages
 from followup.service_layer.context import Services
-from followup.service_layer.outcomes import suppress
+from followup.service_layer.outcomes import suppress, withdrawn_by_bounce
 from followup.service_layer.repositories import Tx
 from followup.service_layer.scheduling import NudgeSpec, insert_nudges
 from turnout_common.emails import normalize_email
+from turnout_common.privacy import is_pseudonym
 from turnout_common.types import Doc
 
 BOUNCE_MATCHES = 100  # contacts a bounce without a message id may match
@@ -48,10 +51,16 @@ class IntroductionStatus:
     agreed: bool  # both did
 
 
+def _gone(doc: Doc | None, person_id: str) -> bool:
+    """No such introduction for this person (any more: one of the two was erased)."""
+    return doc is None or person_id not in doc["people"] or doc.get("state") == ERASED_INTRODUCTION
+
+
 def introduction_status(svc: Services, introduction_id: str, person_id: str) -> IntroductionStatus:
     doc = svc.store.introductions.get(introduction_id)
-    if doc is None or person_id not in doc["people"]:
+    if _gone(doc, person_id):
         raise NotFound("no such introduction")
+    assert doc is not None
     return IntroductionStatus(person_id in doc.get("accepted_by", []), doc.get("state") == "agreed")
 
 
@@ -85,6 +94,8 @@ def unsubscribe(svc: Services, followup: str, via: str) -> Unsubscribed:
     """Stop every later email of the organization to this person (``via``: link or one_click)."""
     nudge = _nudge(svc, followup)
     now = svc.now()
+    if erased(nudge):  # nothing is kept about them to unsubscribe, nothing is sent to them
+        return Unsubscribed(nudge["org_id"], nudge["person_id"], False)
 
     def work(tx: Tx) -> bool:
         contact = tx.store.contacts.get(nudge["person_id"])
@@ -93,7 +104,23 @@ def unsubscribe(svc: Services, followup: str, via: str) -> Unsubscribed:
         if email:
             suppress(tx.store, nudge["org_id"], email, UNSUBSCRIBED, f"via {via}", now, nudge["person_id"])
         if changed:
-            tx.publish(messages.contact_unsubscribed(nudge["org_id"], nudge["person_id"], now, via))
+            message = messages.contact_unsubscribed(nudge["org_id"], nudge["person_id"], now, via)
+            tx.publish(message)
+            tx.store.consent.add(
+                [
+                    consent.entry(
+                        nudge["org_id"],
+                        nudge["person_id"],
+                        consent.WITHDRAWN,
+                        consent.UNSUBSCRIBE_LINK,
+                        now,
+                        message_id=message.id,
+                        entry_id=message.id,
+                        detail=via,
+                        followup_id=nudge["_id"],
+                    )
+                ]
+            )
             return True
         return False
 
@@ -101,10 +128,17 @@ def unsubscribe(svc: Services, followup: str, via: str) -> Unsubscribed:
     return Unsubscribed(nudge["org_id"], nudge["person_id"], newly)
 
 
+def erased(nudge: Doc) -> bool:
+    """The nudge's person was erased: their links record nothing any more."""
+    return is_pseudonym(str(nudge["person_id"]))
+
+
 def record_open(svc: Services, followup: str) -> bool:
     """The open pixel was fetched; the first open publishes ``followup.opened``."""
     nudge = _nudge(svc, followup)
     now = svc.now()
+    if erased(nudge):
+        return False
 
     def work(tx: Tx) -> bool:
         if not tx.store.nudges.first_open(followup, now):
@@ -121,6 +155,8 @@ def record_click(svc: Services, followup: str, url: str) -> bool:
     """A signed link was followed; each destination publishes ``followup.clicked`` once."""
     nudge = _nudge(svc, followup)
     now = svc.now()
+    if erased(nudge):
+        return False
 
     def work(tx: Tx) -> bool:
         if not tx.store.nudges.first_click(followup, url, now):
@@ -137,6 +173,8 @@ def record_feedback(svc: Services, followup: str, rating: int, comment: str | No
     """A 1-5 rating (and maybe a comment); a new answer publishes ``feedback.submitted``."""
     nudge = _nudge(svc, followup)
     now = svc.now()
+    if erased(nudge):  # nothing they write comes back
+        return False
     comment = (comment or "").strip()[:2000] or None
 
     def work(tx: Tx) -> bool:
@@ -163,8 +201,9 @@ def accept_introduction(svc: Services, introduction_id: str, person_id: str) -> 
 
     def work(tx: Tx) -> tuple[Doc, bool, bool]:
         doc = tx.store.introductions.get(introduction_id)
-        if doc is None or person_id not in doc["people"]:
+        if _gone(doc, person_id):
             raise NotFound("no such introduction")
+        assert doc is not None
         if person_id in doc.get("accepted_by", []):
             return doc, False, doc.get("state") == "agreed"
         both = set(doc.get("accepted_by", [])) | {person_id} == set(doc["people"])
@@ -233,11 +272,11 @@ def record_bounce(
                 first = tx.store.nudges.record_bounce(matched["_id"], field, now, bounce_type, reason[:1000])
             added = 0
             if bounce_type == "hard":
-                before = tx.store.suppressions.exists(suppression_id(org_id, email))
-                suppress(tx.store, org_id, email, HARD_BOUNCE, reason, now, person_id)
-                added = 0 if before else 1
+                added = 1 if suppress(tx.store, org_id, email, HARD_BOUNCE, reason, now, person_id) else 0
                 first = first and (matched is not None or added == 1)
-            if first:
+                if added and not is_pseudonym(person_id) and tx.store.contacts.get(person_id) is not None:
+                    withdrawn_by_bounce(tx.store, org_id, person_id, now, matched["_id"] if matched else None)
+            if first and (matched is None or is_followup(matched["kind"])):
                 tx.publish(messages.followup_bounced(org_id, person_id, matched, now, bounce_type, reason))
             return added
 
