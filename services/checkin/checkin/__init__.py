@@ -24,11 +24,13 @@ def create_app(config: Settings | None = None) -> Flask:
         abuse,
         api,
         api_access,
+        api_audit,
         api_badges,
         api_imports,
         api_kiosks,
         kiosk_page,
         pages,
+        pages_audit,
         public,
     )
     from turnout_common.web import service_app
@@ -42,7 +44,9 @@ def create_app(config: Settings | None = None) -> Flask:
     api_access.init_app(app)
     api_imports.init_app(app)
     api_badges.init_app(app)
+    api_audit.init_app(app)
     pages.init_app(app)
+    pages_audit.init_app(app)
     kiosk_page.init_app(app)
     public.init_app(app)
     return app

@@ -12,6 +12,8 @@ class Settings(config.ServiceSettings):
     end_check_interval: float
     # Door scans arriving together are written in one transaction (off: each alone).
     group_commit: bool = True
+    # How often the worker's retention sweeps run (and once at start).
+    retention_sweep_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -20,4 +22,5 @@ class Settings(config.ServiceSettings):
             **config.service_values("checkin", max_body_bytes=16 * 1024 * 1024),
             end_check_interval=config.env_float("CHECKIN_END_CHECK_INTERVAL", 15.0),
             group_commit=config.env_bool("CHECKIN_GROUP_COMMIT", True),
+            retention_sweep_seconds=config.env_float("CHECKIN_RETENTION_SWEEP_SECONDS", 3600.0),
         )

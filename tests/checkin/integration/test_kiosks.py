@@ -269,7 +269,9 @@ def test_staff_override_of_the_window_is_audited(client: FlaskClient, org: Org, 
     )
     assert forced.status_code == 201
     audit = ctx.db["audit_log"].find_one({"registration_id": reg["id"]})
-    assert audit["action"] == "checkin_window_override" and audit["detail"]["within_window"] is False
+    assert audit["action"] == "checkin.override" and audit["details"]["within_window"] is False
+    assert audit["actor"]["kind"] == "user" and audit["actor"]["role"] == "owner"
+    assert audit["subject"] == {"kind": "registration", "id": reg["id"]} and audit["person_id"]
 
 
 def test_a_scan_queued_offline_is_judged_by_when_it_was_scanned(client: FlaskClient, org: Org) -> None:

@@ -624,9 +624,10 @@ def test_undo_check_in_is_audited_and_allows_a_fresh_check_in(app: Flask, client
     assert ctx.db["registrations"].find_one({"_id": reg["id"]})["checkin"] is None
     audit = ctx.db["audit_log"].find_one({"registration_id": reg["id"]})
     assert audit["action"] == "checkin.undone" and audit["org_id"] == org.id and audit["event_id"] == event["id"]
-    assert audit["actor"]["role"] == "owner" and audit["actor"]["name"] == "Owner Alpha"
-    assert audit["before"]["checkin"]["method"] == "staff" and audit["at"] is not None
-    assert ctx.db["outbox"].count_documents({}) == outbox_before  # no new contract type published
+    assert audit["actor"]["role"] == "owner" and audit["actor"]["label"] == "Owner Alpha"
+    assert audit["details"]["before"]["checkin"]["method"] == "staff" and audit["at"] is not None
+    # One message: attendee.checkin_undone (tests/checkin/integration/test_undo_message.py reads it).
+    assert ctx.db["outbox"].count_documents({}) == outbox_before + 1
 
     again = client.post(f"/api/v1/events/{event['id']}/checkins/{reg['id']}/undo", headers=headers(org.token))
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "not_checked_in"
@@ -656,7 +657,7 @@ def test_undo_with_a_reason_and_bad_undos(app: Flask, client: FlaskClient, org: 
     ok = client.post(f"{base}/{reg['id']}/undo", json={"reason": "scanned the wrong badge"}, headers=headers(org.token))
     assert ok.status_code == 200
     audit = app.extensions["checkin"].db["audit_log"].find_one({"registration_id": reg["id"]})
-    assert audit["reason"] == "scanned the wrong badge"
+    assert audit["details"]["reason"] == "scanned the wrong badge"
 
 
 def test_undo_needs_the_checkin_permission_the_organization_and_same_site(

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from checkin.config import Settings
+from checkin.domain import retention as retention_rules
 from checkin.domain.audit import pseudonymized
 from checkin.service_layer import events
 from checkin.service_layer.caches import AccessChecks, KioskSessions, RosterCache
@@ -86,6 +87,9 @@ class FakeOrganizations(_Table):
     def by_slug(self, slug: str) -> Doc | None:
         return self._one(lambda d: d["slug"] == slug)
 
+    def mark_roles_changed(self, org_id: str, at: datetime) -> None:
+        self._set(org_id, {"roles_changed_at": at})
+
 
 class FakeUsers(_Table):
     unique = (("email",),)
@@ -105,6 +109,9 @@ class FakeUsers(_Table):
 
     def set_deactivated(self, user_id: str, at: datetime) -> None:
         self._set(user_id, {"deactivated_at": at})
+
+    def set_role(self, user_id: str, role: str, at: datetime) -> None:
+        self._set(user_id, {"role": role, "role_changed_at": at})
 
     def is_active(self, user_id: str) -> bool:
         user = self.docs.get(user_id)
@@ -525,6 +532,56 @@ class FakeAuditLog:
         return changed
 
 
+class FakeRetention:
+    """The retention policy on the fake organizations, and the sweep over the fake events,
+    registrations and check-in requests (held through a function: a snapshot copies no tables)."""
+
+    def __init__(self, store: FakeStore) -> None:
+        self._store = lambda: store
+
+    def policy_of(self, org_id: str) -> Doc | None:
+        org = self._store().organizations.docs.get(org_id) or {}
+        return copy.deepcopy(org.get("retention_periods"))
+
+    def set_policy(self, org_id: str, periods: dict[str, int], at: datetime, by: str | None) -> bool:
+        organizations = self._store().organizations
+        if org_id not in organizations.docs:
+            return False
+        organizations._set(org_id, {"retention_periods": dict(periods), "retention_set_at": at, "retention_set_by": by})
+        return True
+
+    def policies(self) -> list[tuple[str, Doc | None]]:
+        organizations = self._store().organizations.docs
+        return [(org_id, copy.deepcopy(org.get("retention_periods"))) for org_id, org in organizations.items()]
+
+    def events_to_sweep(self, org_id: str, cutoff: datetime, limit: int) -> list[str]:
+        found = self._store().events._all(
+            lambda e: e["org_id"] == org_id and e.get("details_swept_at") is None and e["ends_at"] < cutoff
+        )
+        return [e["_id"] for e in sorted(found, key=lambda e: e["ends_at"])][:limit]
+
+    def forget_checkin_requests(self, org_id: str, event_ids: list[str]) -> int:
+        requests = self._store().checkin_requests.docs
+        gone = [k for k, r in requests.items() if k.startswith(f"{org_id}:") and r["event_id"] in event_ids]
+        for key in gone:
+            del requests[key]
+        return len(gone)
+
+    def strip_checkin_details(self, event_ids: list[str]) -> int:
+        changed = 0
+        for registration in self._store().registrations.docs.values():
+            if registration["event_id"] in event_ids:
+                after = retention_rules.stripped(registration)
+                if after != registration:
+                    registration.update(after)
+                    changed += 1
+        return changed
+
+    def mark_details_swept(self, event_ids: list[str], at: datetime) -> None:
+        for event_id in event_ids:
+            self._store().events._set(event_id, {"details_swept_at": at})
+
+
 class FakeImports(_Table):
     def __init__(self) -> None:
         super().__init__()
@@ -617,6 +674,7 @@ class FakeStore:
         self.kiosks = FakeKiosks()
         self.audit = FakeAuditLog()
         self.imports = FakeImports()
+        self.retention = FakeRetention(self)
 
     def snapshot(self) -> dict[str, Any]:
         return {name: copy.deepcopy(vars(repo)) for name, repo in vars(self).items()}

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from checkin.domain.admission import CheckinOutcome
+from checkin.domain.audit import Actor
 from checkin.domain.model import RuleBroken
 from checkin.service_layer import checkins, events, kiosks, registrations
 from checkin.service_layer.checkins import CheckinCommand, CheckoutCommand
@@ -141,7 +142,9 @@ def test_the_door_window_refuses_and_an_override_is_audited(world: FakeWorld) ->
     answer = check_in(world, event, reg, "key-00000001", override=True, actor_id="user-1")
     assert answer.outcome is CheckinOutcome.CHECKED_IN
     (audit,) = world.store.audit.entries
-    assert audit["action"] == "checkin_window_override" and audit["detail"]["within_window"] is False
+    assert audit["action"] == "checkin.override" and audit["details"]["within_window"] is False
+    assert audit["actor"]["id"] == "user-1" and audit["registration_id"] == reg["_id"]
+    assert audit["person_id"] == reg["person_id"] and audit["subject"] == {"kind": "registration", "id": reg["_id"]}
 
 
 def test_an_unknown_badge_is_refused(world: FakeWorld) -> None:
@@ -209,8 +212,9 @@ def test_a_kiosk_pairs_once_and_revoking_ends_its_session(world: FakeWorld) -> N
     with pytest.raises(RuleBroken) as reused:
         kiosks.pair(world.ctx, kiosk["pairing_code"])
     assert reused.value.code == "invalid_pairing_code"
-    kiosks.revoke(world.ctx, ORG, kiosk["_id"])
+    kiosks.revoke(world.ctx, ORG, kiosk["_id"], Actor("user", "user-1", "Olga", "owner"))
     assert world.ctx.kiosk_sessions.current_session(kiosk["_id"]) is None
+    assert [e["action"] for e in world.store.audit.entries] == ["kiosk.paired", "kiosk.revoked"]
 
 
 def test_a_new_pairing_code_replaces_the_paired_tablet(world: FakeWorld) -> None:

@@ -34,13 +34,16 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[EVENTS].create_index([("org_id", ASCENDING), ("starts_at", DESCENDING)])
     db[EVENTS].create_index([("status", ASCENDING), ("ends_at", ASCENDING)])
     db[EVENTS].create_index([("public_token", ASCENDING)])
+    # The retention sweep: an organization's events ended before the cut-off, not swept yet.
+    db[EVENTS].create_index([("org_id", ASCENDING), ("details_swept_at", ASCENDING), ("ends_at", ASCENDING)])
     db[PEOPLE].create_index([("org_id", ASCENDING), ("email_norm", ASCENDING)], unique=True)
     db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("person_id", ASCENDING)], unique=True)
     db[REGISTRATIONS].create_index([("badge_code", ASCENDING)], unique=True)
     db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("status", ASCENDING)])
     # checkin_requests: _id is "<org_id>:<client key>", the only key it is read
     # by. (A created_at index, kept for a purge nothing ran, cost every scan a
-    # write; a retention purge will bring what it needs.)
+    # write; the retention sweep finds an old event's records by the
+    # organization's _id range instead: adapters/mongo_retention.py.)
     drop_unused_indexes(db, CHECKIN_REQUESTS, ["created_at_1"])
     db[KIOSKS].create_index([("pairing_code", ASCENDING)])
     db[KIOSKS].create_index([("org_id", ASCENDING), ("event_id", ASCENDING)])

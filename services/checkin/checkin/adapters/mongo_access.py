@@ -33,6 +33,9 @@ class MongoOrganizations(Repository):
     def by_slug(self, slug: str) -> Doc | None:
         return self._coll.find_one({"slug": slug}, session=self._s)
 
+    def mark_roles_changed(self, org_id: str, at: datetime) -> None:
+        self._coll.update_one({"_id": org_id}, {"$set": {"roles_changed_at": at}}, session=self._s)
+
 
 class MongoUsers(Repository):
     collection_name = USERS
@@ -52,6 +55,9 @@ class MongoUsers(Repository):
 
     def set_deactivated(self, user_id: str, at: datetime) -> None:
         self._coll.update_one({"_id": user_id}, {"$set": {"deactivated_at": at}}, session=self._s)
+
+    def set_role(self, user_id: str, role: str, at: datetime) -> None:
+        self._coll.update_one({"_id": user_id}, {"$set": {"role": role, "role_changed_at": at}}, session=self._s)
 
     def is_active(self, user_id: str) -> bool:
         doc = self._coll.find_one({"_id": user_id}, {"deactivated_at": 1}, session=self._s)

@@ -20,6 +20,7 @@ from checkin.adapters.mongo_events import MongoEvents
 from checkin.adapters.mongo_imports import MongoImports
 from checkin.adapters.mongo_kiosks import MongoKiosks
 from checkin.adapters.mongo_registrations import MongoCheckinRequests, MongoPeople, MongoRegistrations
+from checkin.adapters.mongo_retention import MongoRetention
 from checkin.adapters.repository_base import SessionSource, no_session
 from turnout_common.types import Doc
 
@@ -39,3 +40,4 @@ class MongoStore:
         self.kiosks = MongoKiosks(db, session)
         self.audit = MongoAuditLog(db, session)
         self.imports = MongoImports(db, session)
+        self.retention = MongoRetention(db, session)

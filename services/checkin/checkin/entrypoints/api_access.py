@@ -7,6 +7,8 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, request
 
 from checkin.bootstrap import context_of
+from checkin.domain.model import RuleBroken
+from checkin.entrypoints.api_audit import api_error
 from checkin.service_layer import access
 from checkin.service_layer.context import Context
 from turnout_common.auth import ROLES, SESSION_COOKIE
@@ -74,7 +76,7 @@ def list_users() -> Any:
 
 @bp.post("/users")
 @operation(
-    "Add a user with a role (no higher than your own)",
+    "Add a user with a role (no higher than your own; audited as user.created)",
     body=USER_BODY,
     auth="manage",
     responses={201: "added", 409: "email taken"},
@@ -86,11 +88,42 @@ def add_user() -> Any:
     return access.public_user(user), 201
 
 
+ROLE_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["role"],
+    "properties": {"role": {"enum": list(ROLES)}},
+}
+
+
+@bp.patch("/users/<user_id>")
+@operation(
+    "Change a user's role (owners only; audited as user.role_changed). The last active owner cannot be "
+    "demoted; sessions signed in before keep their role until they expire",
+    body=ROLE_BODY,
+    auth="admin",
+    responses={
+        200: "the user with the new role",
+        400: "unknown role",
+        403: "owners only",
+        404: "no such user in your organization",
+        409: "the organization's last owner",
+    },
+    tags=["access"],
+)
+def change_role(user_id: str) -> Any:
+    try:
+        user = access.change_role(ctx(), g.principal, user_id, g.body["role"])
+    except RuleBroken as error:
+        raise api_error(error) from error
+    return access.public_user(user)
+
+
 @bp.post("/users/<user_id>/deactivate")
 @operation(
-    "Deactivate a user: sign-in and existing sessions stop working",
+    "Deactivate a user: sign-in and existing sessions stop working (audited as user.deactivated)",
     auth="manage",
-    responses={200: "deactivated", 404: "no such user"},
+    responses={200: "deactivated", 404: "no such user", 409: "the organization's last owner"},
     tags=["access"],
 )
 def deactivate_user(user_id: str) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, request
 
 from checkin.bootstrap import context_of
+from checkin.domain.audit import actor_of
 from checkin.domain.model import RuleBroken
 from checkin.entrypoints.pages_common import is_same_origin
 from checkin.service_layer import badges, events
@@ -171,7 +172,8 @@ def search(event_id: str) -> Any:
 
 @bp.post("/events/<event_id>/checkins/<registration_id>/undo")
 @operation(
-    "Undo a check-in: clears it and writes an audit entry (publishes no message)",
+    "Undo a check-in: clears it, writes an audit entry (checkin.undone) and publishes "
+    "attendee.checkin_undone (followup and analytics count the person as not attended again)",
     auth="checkin",
     responses={
         200: "undone; the person can be checked in again",
@@ -190,7 +192,7 @@ def undo_checkin(event_id: str, registration_id: str) -> Any:
     if request.get_data(cache=True):
         reason = validate_body(UNDO_BODY).get("reason")
     events.get_event(ctx(), principal.org_id, event_id)
-    actor = badges.Actor(kind=principal.kind, id=principal.subject_id, name=principal.name, role=principal.role)
+    actor = actor_of(principal)
     try:
         registration, audit = badges.undo_checkin(ctx(), principal.org_id, event_id, registration_id, actor, reason)
     except RuleBroken as error:

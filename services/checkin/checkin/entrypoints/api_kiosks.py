@@ -13,6 +13,7 @@ from typing import Any, TypedDict
 from flask import Blueprint, Flask, current_app, g, request
 
 from checkin.bootstrap import context_of
+from checkin.domain.audit import actor_of
 from checkin.domain.model import RuleBroken
 from checkin.entrypoints.abuse import KIOSK_ROSTER, KIOSK_SEARCH
 from checkin.entrypoints.api import (
@@ -110,13 +111,13 @@ def list_kiosks(event_id: str) -> Any:
 
 @bp.post("/kiosks/<kiosk_id>/revoke")
 @operation(
-    "Revoke a kiosk: its token stops working at once",
+    "Revoke a kiosk: its token stops working at once (audited as kiosk.revoked)",
     auth="manage",
     responses={200: "revoked", 404: "no such kiosk"},
     tags=["kiosks"],
 )
 def revoke_kiosk(kiosk_id: str) -> Any:
-    return kiosks.public_kiosk(kiosks.revoke(ctx(), g.principal.org_id, kiosk_id))
+    return kiosks.public_kiosk(kiosks.revoke(ctx(), g.principal.org_id, kiosk_id, actor_of(g.principal)))
 
 
 @bp.post("/kiosks/<kiosk_id>/pairing-code")

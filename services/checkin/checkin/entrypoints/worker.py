@@ -1,13 +1,21 @@
-"""``python -m checkin.entrypoints.worker``: ends events at their end time and runs CSV imports."""
+"""``python -m checkin.entrypoints.worker``: ends events at their end time, runs CSV imports and
+the retention sweep of old check-in details."""
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from turnout_common import logs
-from turnout_common.runtime import exit_with, run_loops
+from turnout_common.clock import utcnow
+from turnout_common.runtime import Loop, exit_with, run_loops
 from turnout_common.types import Doc
+
+if TYPE_CHECKING:
+    from checkin.service_layer.context import Context
 
 log = logging.getLogger("checkin.worker")
 
@@ -24,6 +32,31 @@ IMPORT_READY: list[Doc] = [
     },
     {"$project": {"_id": 1}},
 ]
+
+
+def details_retention_loop(ctx: Context, interval: float, clock: Callable[[], datetime] = utcnow) -> Loop:
+    """The retention sweep of old events' check-in details: at start, then every ``interval`` seconds
+    (``clock`` tells the time: a test moves it)."""
+    from checkin.service_layer.retention import sweep_checkin_details
+
+    def loop(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                swept = sweep_checkin_details(ctx, clock())
+                if swept.events:
+                    log.info(
+                        "cleared old check-in details",
+                        extra={
+                            "events": swept.events,
+                            "requests": swept.requests,
+                            "registrations": swept.registrations,
+                        },
+                    )
+            except Exception:
+                log.exception("the check-in details retention sweep failed")
+            stop.wait(interval)
+
+    return loop
 
 
 def main() -> None:
@@ -73,7 +106,13 @@ def main() -> None:
         finally:
             pause.close()
 
-    exit_with(run_loops("checkin-worker", [("end-events", end_events_loop), ("imports", imports_loop)]))
+    retention_details = details_retention_loop(ctx, settings.retention_sweep_seconds)
+    exit_with(
+        run_loops(
+            "checkin-worker",
+            [("end-events", end_events_loop), ("imports", imports_loop), ("retention-details", retention_details)],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,11 +1,16 @@
-"""Who may use an organization: its users (with roles), their sessions and its API tokens."""
+"""Who may use an organization: its users (with roles), their sessions and its API tokens.
+
+Adding a user, changing a role and deactivating a user are audited (``user.*``).
+"""
 
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from checkin.domain.audit import USER_CREATED, USER_DEACTIVATED, USER_ROLE_CHANGED, Subject, actor_of
 from checkin.domain.model import RuleBroken
+from checkin.service_layer import audit
 from checkin.service_layer.caches import AccessChecks
 from checkin.service_layer.context import Context
 from checkin.service_layer.messages import access_revoked_message
@@ -30,10 +35,23 @@ def _no_higher_than(granter: Principal, role: str) -> None:
 def add_user(ctx: Context, granter: Principal, email: str, name: str, role: str, password: str) -> Doc:
     _no_higher_than(granter, role)
     user = new_user_doc(granter.org_id, email, name, password, role)
-    try:
-        ctx.store.users.add(user)
-    except AlreadyStored as exc:
-        raise RuleBroken("already_exists", "a user with that email already exists", "email") from exc
+
+    def work(tx: Transaction) -> None:
+        try:
+            tx.store.users.add(user)
+        except AlreadyStored as exc:
+            raise RuleBroken("already_exists", "a user with that email already exists", "email") from exc
+        audit.record(
+            tx.store,
+            granter.org_id,
+            actor_of(granter),
+            USER_CREATED,
+            Subject("user", user["_id"]),
+            at=user["created_at"],
+            details={"role": role},
+        )
+
+    ctx.uow().run(work)
     return user
 
 
@@ -51,6 +69,59 @@ def public_user(user: Doc) -> Doc:
     }
 
 
+def _active_owners(tx: Transaction, org_id: str) -> list[str]:
+    return [u["_id"] for u in tx.store.users.of_org(org_id) if u["role"] == "owner" and not u.get("deactivated_at")]
+
+
+def _keep_an_owner(tx: Transaction, org_id: str, user: Doc, at: datetime) -> None:
+    """Refuse to leave the organization without an active owner. Every role change
+    and deactivation also writes the organization, so two at once conflict and the
+    second is decided again on what the first left."""
+    tx.store.organizations.mark_roles_changed(org_id, at)
+    owners = _active_owners(tx, org_id)
+    if owners == [user["_id"]]:
+        raise RuleBroken("last_owner", "this is the organization's last owner; make someone else an owner first")
+
+
+def change_role(ctx: Context, granter: Principal, user_id: str, role: str) -> Doc:
+    """Give a user of the organization another role (owners only); audited as ``user.role_changed``.
+
+    The last active owner cannot be demoted (``last_owner``). The user's
+    signed-in sessions carry the role they signed in with until they expire.
+    """
+    if not granter.can("admin"):
+        raise RuleBroken("forbidden_role", "only an owner changes roles", "role")
+    _no_higher_than(granter, role)
+
+    def work(tx: Transaction) -> Doc:
+        now = utcnow()
+        user = tx.store.users.get_in_org(user_id, granter.org_id)
+        if user is None:
+            raise RuleBroken("user_not_found", "no such user in your organization")
+        before = user["role"]
+        if before == role:
+            return user
+        if before == "owner":
+            _keep_an_owner(tx, granter.org_id, user, now)
+        else:
+            tx.store.organizations.mark_roles_changed(granter.org_id, now)
+        tx.store.users.set_role(user_id, role, now)
+        audit.record(
+            tx.store,
+            granter.org_id,
+            actor_of(granter),
+            USER_ROLE_CHANGED,
+            Subject("user", user_id),
+            at=now,
+            details={"from": before, "to": role},
+        )
+        return {**user, "role": role, "role_changed_at": now}
+
+    changed = ctx.uow().run(work)
+    ctx.access.forget_user(user_id)
+    return changed
+
+
 def deactivate_user(ctx: Context, granter: Principal, user_id: str) -> Doc:
     user = ctx.store.users.get_in_org(user_id, granter.org_id)
     if user is None:
@@ -61,11 +132,24 @@ def deactivate_user(ctx: Context, granter: Principal, user_id: str) -> Doc:
     # Deactivating again keeps the first moment, and announces it again (harmless:
     # consumers keep the first record), so a user deactivated before the message
     # existed reaches followup and analytics too.
+    first_time = not user.get("deactivated_at")
     deactivated_at = user.get("deactivated_at") or utcnow()
 
     def work(tx: Transaction) -> None:
+        if first_time and user["role"] == "owner":
+            _keep_an_owner(tx, granter.org_id, user, deactivated_at)
         tx.store.users.set_deactivated(user_id, deactivated_at)
         tx.publish(access_revoked_message(granter.org_id, user_id, "user", "user_deactivated", deactivated_at))
+        if first_time:
+            audit.record(
+                tx.store,
+                granter.org_id,
+                actor_of(granter),
+                USER_DEACTIVATED,
+                Subject("user", user_id),
+                at=deactivated_at,
+                details={"role": user["role"]},
+            )
 
     ctx.uow().run(work)
     ctx.access.forget_user(user_id)

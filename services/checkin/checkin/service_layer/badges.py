@@ -5,7 +5,7 @@
 - printable badge data, in the event's own time zone;
 - registration search (accent-insensitive name prefix, email prefix) and filters;
 - live arrivals (the latest check-ins of an event);
-- undoing a check-in, audited in ``audit_log``.
+- undoing a check-in, audited in ``audit_log`` and announced (``attendee.checkin_undone``).
 """
 
 from __future__ import annotations
@@ -18,16 +18,18 @@ from zoneinfo import ZoneInfo
 
 import segno
 
-from checkin.adapters.ids import new_id
+from checkin.domain.audit import CHECKIN_UNDONE, Actor, Subject
 from checkin.domain.model import RuleBroken, fold_name
-from checkin.service_layer import kiosks
+from checkin.service_layer import audit, kiosks
 from checkin.service_layer.context import Context
+from checkin.service_layer.messages import SOURCE
 from checkin.service_layer.ports import RegistrationFilter, Transaction
-from turnout_common.clock import as_utc, utcnow
+from turnout_common.clock import as_utc, to_rfc3339, utcnow
 from turnout_common.emails import normalize_email
+from turnout_common.envelope import Envelope, new_envelope
 from turnout_common.types import Doc
 
-__all__ = ["RegistrationFilter"]
+__all__ = ["Actor", "RegistrationFilter"]
 
 # Statuses a registration can have; only the first two get a badge printed.
 STATUSES = ("registered", "waitlisted", "cancelled")
@@ -216,26 +218,37 @@ def kiosk_names(ctx: Context, event_id: str, kiosk_ids: list[str]) -> dict[str, 
 # -- undoing a check-in ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who undid a check-in, for the audit log."""
-
-    kind: str
-    id: str
-    name: str
-    role: str
+def checkin_undone_message(
+    registration: Doc, checked_in_at: datetime, undone_at: datetime, undone_by: str, reason: str | None
+) -> Envelope:
+    """attendee.checkin_undone: followup and analytics count the person as not attended again."""
+    return new_envelope(
+        "attendee.checkin_undone",
+        source=SOURCE,
+        subject=registration["event_id"],
+        data={
+            "org_id": registration["org_id"],
+            "event_id": registration["event_id"],
+            "registration_id": registration["_id"],
+            "person_id": registration["person_id"],
+            "checked_in_at": to_rfc3339(checked_in_at),
+            "undone_at": to_rfc3339(undone_at),
+            "undone_by": undone_by,
+            "reason": reason or "",
+        },
+    )
 
 
 def undo_checkin(
     ctx: Context, org_id: str, event_id: str, registration_id: str, actor: Actor, reason: str | None = None
 ) -> tuple[Doc, Doc]:
-    """Clear a registration's check-in and write who did it, when, and what was there before.
+    """Clear a registration's check-in, write who did it, when and what was there
+    before (``checkin.undone`` in the audit trail), and publish ``attendee.checkin_undone``.
 
     One transaction: the registration, the person's visit count (so a fresh
-    check-in counts the same visit again) and the audit document. No message is
-    published: there is no "check-in undone" contract yet, so followup and
-    analytics keep the ``attendee.checked_in`` they already received.
-    Returns (the registration as it is now, the audit document).
+    check-in counts the same visit again), the audit entry and the message;
+    followup and analytics count the person as not attended again.
+    Returns (the registration as it is now, the audit entry).
     """
 
     def work(tx: Transaction) -> tuple[Doc, Doc]:
@@ -248,19 +261,19 @@ def undo_checkin(
             raise RuleBroken("not_checked_in", "this person is not checked in; there is nothing to undo")
         tx.store.registrations.clear_checkin(registration_id)
         tx.store.people.uncount_visit(registration["person_id"])
-        audit: Doc = {
-            "_id": new_id(),
-            "org_id": org_id,
-            "action": "checkin.undone",
-            "at": now,
-            "actor": {"kind": actor.kind, "id": actor.id, "name": actor.name, "role": actor.role},
-            "event_id": event_id,
-            "registration_id": registration_id,
-            "person_id": registration["person_id"],
-            "reason": reason,
-            "before": {"status": registration["status"], "checkin": before},
-        }
-        tx.store.audit.record(audit)
-        return {**registration, "checkin": None}, audit
+        entry = audit.record(
+            tx.store,
+            org_id,
+            actor,
+            CHECKIN_UNDONE,
+            Subject("registration", registration_id),
+            at=now,
+            event_id=event_id,
+            registration_id=registration_id,
+            person_id=registration["person_id"],
+            details={"reason": reason, "before": {"status": registration["status"], "checkin": before}},
+        )
+        tx.publish(checkin_undone_message(registration, before["received_at"], now, actor.id, reason))
+        return {**registration, "checkin": None}, entry
 
     return ctx.uow().run(work)

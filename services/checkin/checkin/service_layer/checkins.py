@@ -9,7 +9,9 @@ from datetime import datetime
 
 from checkin.domain import admission
 from checkin.domain.admission import MAX_OFFLINE_AGE, CheckinOutcome, door_time
+from checkin.domain.audit import CHECKIN_OVERRIDE, Actor, Subject
 from checkin.domain.model import RuleBroken, display_name
+from checkin.service_layer import audit
 from checkin.service_layer.context import Context
 from checkin.service_layer.messages import checked_in_message, checked_out_message
 from checkin.service_layer.ports import AlreadyStored, Transaction
@@ -145,22 +147,39 @@ def _check_in(tx: Transaction, request_id: str, event: Doc, command: CheckinComm
     answer = _admitted(tx, event, updated, decision, command, now)
     _remember(tx, request_id, command.event_id, answer, now)
     if command.override:
-        tx.store.audit.record(
-            {
-                "org_id": command.org_id,
-                "event_id": command.event_id,
-                "action": "checkin_window_override",
-                "registration_id": updated["_id"],
-                "actor_id": command.actor_id,
-                "at": now,
-                "detail": {
-                    "opens_at": event["checkin_opens_at"],
-                    "closes_at": event["checkin_closes_at"],
-                    "within_window": event["checkin_opens_at"] <= now <= event["checkin_closes_at"],
-                },
-            }
-        )
+        _audit_override(tx, command, event, updated, now)
     return answer
+
+
+def _audit_override(tx: Transaction, command: CheckinCommand, event: Doc, registration: Doc, now: datetime) -> None:
+    """A staff check-in overriding the door window (never a kiosk scan: those are
+    never overrides, so the scan path writes nothing more)."""
+    audit.record(
+        tx.store,
+        command.org_id,
+        _staff_actor(tx, command.org_id, command.actor_id or ""),
+        CHECKIN_OVERRIDE,
+        Subject("registration", registration["_id"]),
+        at=now,
+        event_id=command.event_id,
+        registration_id=registration["_id"],
+        person_id=registration["person_id"],
+        details={
+            "method": command.method,
+            "opens_at": event["checkin_opens_at"],
+            "closes_at": event["checkin_closes_at"],
+            "within_window": event["checkin_opens_at"] <= now <= event["checkin_closes_at"],
+        },
+    )
+
+
+def _staff_actor(tx: Transaction, org_id: str, actor_id: str) -> Actor:
+    """Who overrode the window: a user by name, or an API token by its name."""
+    if actor_id.startswith("api:"):
+        token = tx.store.api_tokens.get_in_org(actor_id.removeprefix("api:"), org_id) or {}
+        return Actor("api", actor_id, str(token.get("name") or ""), token.get("role"))
+    user = tx.store.users.get_in_org(actor_id, org_id) or {}
+    return Actor("user", actor_id, str(user.get("name") or ""), user.get("role"))
 
 
 def _admitted(

@@ -1,5 +1,6 @@
 """Kiosks: pairing a tablet to one event, the fleet view, and what a kiosk reads
-(its event's roster and the name search)."""
+(its event's roster and the name search). Pairing and revoking are audited
+(``kiosk.paired``, ``kiosk.revoked``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import secrets
 from datetime import timedelta
 
 from checkin.adapters.ids import new_id
+from checkin.domain.audit import KIOSK_PAIRED, KIOSK_REVOKED, Actor, Subject
 from checkin.domain.kiosks import (
     PAIRING_MINUTES,
     badge_digest,
@@ -16,8 +18,10 @@ from checkin.domain.kiosks import (
     registration_hint,
 )
 from checkin.domain.model import RuleBroken, display_name
+from checkin.service_layer import audit
 from checkin.service_layer.caches import KioskSessions, RosterCache
 from checkin.service_layer.context import Context
+from checkin.service_layer.ports import Transaction
 from turnout_common.auth import Principal
 from turnout_common.clock import to_rfc3339_or_none, utcnow
 from turnout_common.types import Doc
@@ -67,9 +71,26 @@ def get_kiosk(ctx: Context, org_id: str, kiosk_id: str) -> Doc:
     return kiosk
 
 
-def revoke(ctx: Context, org_id: str, kiosk_id: str) -> Doc:
-    if not ctx.store.kiosks.revoke(kiosk_id, org_id, utcnow()):
-        raise RuleBroken("kiosk_not_found", "no such kiosk in your organization")
+def revoke(ctx: Context, org_id: str, kiosk_id: str, by: Actor) -> Doc:
+    """Revoke a kiosk (its token stops working at once); audited as ``kiosk.revoked``."""
+
+    def work(tx: Transaction) -> None:
+        now = utcnow()
+        kiosk = tx.store.kiosks.get_scoped(kiosk_id, org_id)
+        if kiosk is None or not tx.store.kiosks.revoke(kiosk_id, org_id, now):
+            raise RuleBroken("kiosk_not_found", "no such kiosk in your organization")
+        audit.record(
+            tx.store,
+            org_id,
+            by,
+            KIOSK_REVOKED,
+            Subject("kiosk", kiosk_id),
+            at=now,
+            event_id=kiosk["event_id"],
+            details={"name": kiosk["name"], "status_before": kiosk["status"]},
+        )
+
+    ctx.uow().run(work)
     ctx.kiosk_sessions.forget(kiosk_id)
     return get_kiosk(ctx, org_id, kiosk_id)
 
@@ -84,9 +105,23 @@ def pair(ctx: Context, code: str) -> tuple[str, Doc, Doc]:
     if kiosk["pairing_expires_at"] < now:
         raise RuleBroken("pairing_code_expired", "that pairing code has expired; ask the organizer for a new one")
     session_id = secrets.token_urlsafe(12)
-    # One-time: the update only succeeds for the first tablet to present the code.
-    if not ctx.store.kiosks.pair(kiosk["_id"], normalized, session_id, now):
-        raise RuleBroken("invalid_pairing_code", "that pairing code was just used; ask the organizer for a new one")
+
+    def work(tx: Transaction) -> None:
+        # One-time: the update only succeeds for the first tablet to present the code.
+        if not tx.store.kiosks.pair(kiosk["_id"], normalized, session_id, now):
+            raise RuleBroken("invalid_pairing_code", "that pairing code was just used; ask the organizer for a new one")
+        audit.record(
+            tx.store,
+            kiosk["org_id"],
+            Actor("kiosk", kiosk["_id"], kiosk["name"]),
+            KIOSK_PAIRED,
+            Subject("kiosk", kiosk["_id"]),
+            at=now,
+            event_id=kiosk["event_id"],
+            details={"name": kiosk["name"], "repaired": kiosk.get("paired_at") is not None},
+        )
+
+    ctx.uow().run(work)
     ctx.kiosk_sessions.forget(kiosk["_id"])
     event = ctx.events.get(kiosk["org_id"], kiosk["event_id"])
     if event is None:
