@@ -41,6 +41,7 @@ from tests.security.conftest import SUMMARY
 from tests.security.links import mint_link
 from tests.security.world import PASSWORD, PRINCIPALS, USER_ROLES, Org, bearer, call
 from turnout_common.auth import SESSION_COOKIE, TokenSigner
+from turnout_common.privacy import DEFAULT_RETENTION
 
 pytestmark = pytest.mark.e2e
 
@@ -310,6 +311,8 @@ CHECKIN_PAGE_VIEW = "200 200 200 200 302 302 302"
 CHECKIN_PAGE_VIEW_OTHER = "404 404 404 404 302 302 302"
 DASHBOARD = "200 200 200 200 401 401 401"
 DASHBOARD_OTHER = "404 404 404 404 401 401 401"
+OWNER_ONLY = "200 403 403 403 403 403 401"
+DEFAULT_PERIODS = DEFAULT_RETENTION.as_dict()
 
 # fmt: off
 ROWS: list[Row] = [
@@ -419,12 +422,23 @@ ROWS: list[Row] = [
         new_user),
     Row("checkin", "POST", "/api/v1/users/<user_id>/deactivate", "api", "200 200 403 403 403 200 401",
         "404 404 403 403 403 404 401", throwaway("/api/v1/users/{}/deactivate", Org.throwaway_user)),
+    Row("checkin", "PATCH", "/api/v1/users/<user_id>", "api", OWNER_ONLY, "404 403 403 403 403 403 401",
+        throwaway("/api/v1/users/{}", Org.throwaway_user, json={"role": "viewer"}),
+        "owners only (the API token is an organizer's)"),
     Row("checkin", "GET", "/api/v1/api-tokens", "api", "200 200 403 403 403 200 401",
         "200 200 403 403 403 200 401", fixed("/api/v1/api-tokens")),
     Row("checkin", "POST", "/api/v1/api-tokens", "api", "201 201 403 403 403 201 401",
         "201 201 403 403 403 201 401", new_api_token),
     Row("checkin", "POST", "/api/v1/api-tokens/<token_id>/revoke", "api", "200 200 403 403 403 200 401",
         "404 404 403 403 403 404 401", throwaway("/api/v1/api-tokens/{}/revoke", Org.throwaway_api_token)),
+    # ---- checkin JSON API: the audit trail (owners) and the retention policy (owners set it, organizers read it)
+    Row("checkin", "GET", "/api/v1/audit", "api", OWNER_ONLY, OWNER_ONLY, fixed("/api/v1/audit"),
+        "other: nothing of B's in A's trail (leak check)"),
+    Row("checkin", "GET", "/api/v1/audit.csv", "api", OWNER_ONLY, OWNER_ONLY, fixed("/api/v1/audit.csv")),
+    Row("checkin", "GET", "/api/v1/retention", "api", "200 200 403 403 403 200 401",
+        "200 200 403 403 403 200 401", fixed("/api/v1/retention")),
+    Row("checkin", "PUT", "/api/v1/retention", "api", OWNER_ONLY, OWNER_ONLY,
+        fixed("/api/v1/retention", json={"periods": DEFAULT_PERIODS})),
     # ---- checkin organizer pages (session cookie)
     Row("checkin", "GET", "/events", "page", CHECKIN_PAGE_VIEW, CHECKIN_PAGE_VIEW, fixed("/events")),
     Row("checkin", "POST", "/events", "page", "303 303 403 403 302 302 302", "303 303 403 403 302 302 302",
@@ -441,6 +455,12 @@ ROWS: list[Row] = [
         "404 404 403 403 302 302 302", form_registration),
     Row("checkin", "GET", "/badges/<registration_id>", "page", CHECKIN_PAGE_VIEW, CHECKIN_PAGE_VIEW_OTHER,
         lambda c: Req(f"/badges/{reg_of_done(c)}")),
+    Row("checkin", "GET", "/audit", "page", "200 403 403 403 302 302 302", "200 403 403 403 302 302 302",
+        fixed("/audit")),
+    Row("checkin", "GET", "/retention", "page", "200 200 403 403 302 302 302", "200 200 403 403 302 302 302",
+        fixed("/retention")),
+    Row("checkin", "POST", "/retention", "page", "303 403 403 403 302 302 302", "303 403 403 403 302 302 302",
+        fixed("/retention", data={kind: str(months) for kind, months in DEFAULT_PERIODS.items()})),
     # ---- followup: operations, static, landing page (public)
     Row("followup", "GET", "/healthz", "public", ALL_200, ALL_200, fixed("/healthz")),
     Row("followup", "GET", "/readyz", "public", ALL_200, ALL_200, fixed("/readyz")),
