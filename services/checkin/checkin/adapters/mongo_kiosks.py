@@ -77,4 +77,3 @@ class MongoKiosks(Repository):
         return list(
             self._coll.find({"org_id": org_id, "event_id": event_id}, session=self._s).sort("created_at", ASCENDING)
         )
-
