@@ -297,6 +297,43 @@ def delete_suppression(c: Cell) -> Req:
     return Req(f"/api/v1/suppressions/{c.org.throwaway_suppression()}")
 
 
+def erasable(c: Cell) -> str:
+    """A person to erase: a fresh one for each call expected to erase; else the org's usual attendee."""
+    if c.allowed and not c.other:
+        return str(c.org.register(c.org.event_now["id"], "Erasable")["person_id"])
+    return c.org.person_id
+
+
+def data_request(c: Cell) -> str:
+    """An export of the organization's attendee, filed by its owner (still working: followup and analytics answer)."""
+    return str(c.org.api("POST", "checkin", f"/api/v1/people/{c.org.person_id}/export", 201)["id"])
+
+
+def erasure_request(c: Cell) -> str:
+    """An erasure of a fresh person of the organization, filed by its owner (an erasure has no archive)."""
+    person_id = c.org.register(c.org.event_now["id"], "Erased")["person_id"]
+    return str(c.org.api("POST", "checkin", f"/api/v1/people/{person_id}/erasure", 201)["id"])
+
+
+def org_slug(c: Cell) -> str:
+    from checkin.service_layer.organizations import slugify
+
+    return slugify(c.org.name)
+
+
+def privacy_link(c: Cell) -> str:
+    """A person's signed self-service link (an export of the org's attendee), signed as checkin signs it."""
+    from itsdangerous import URLSafeSerializer
+
+    from checkin.domain.privacy import Link, link_claims
+    from checkin.service_layer.privacy import LINK_SALT
+
+    org_id = str(c.org.api("GET", "checkin", "/api/v1/me")["org_id"])
+    link = Link(org_id, c.org.person_id, "export", uuid.uuid4().hex[:16], datetime.now(UTC) + timedelta(hours=1))
+    token = URLSafeSerializer(c.org.secret, salt=LINK_SALT).dumps(link_claims(link))
+    return f"/privacy/requests/{token}"
+
+
 # -- the table ----------------------------------------------------------------------------------------
 # Columns: owner organizer door_staff viewer kiosk api anonymous.
 # The kiosk holds the "kiosk" permission only; the API token has the organizer role;
@@ -461,6 +498,45 @@ ROWS: list[Row] = [
         fixed("/retention")),
     Row("checkin", "POST", "/retention", "page", "303 403 403 403 302 302 302", "303 403 403 403 302 302 302",
         fixed("/retention", data={kind: str(months) for kind, months in DEFAULT_PERIODS.items()})),
+    # ---- checkin: people and their data requests (owners and organizers)
+    Row("checkin", "GET", "/api/v1/people", "api", "200 200 403 403 403 200 401", "200 200 403 403 403 200 401",
+        lambda c: Req("/api/v1/people", params={"q": c.org.surname}), "other: B's surname finds nobody (leak check)"),
+    Row("checkin", "GET", "/api/v1/people/<person_id>", "api", "200 200 403 403 403 200 401",
+        "404 404 403 403 403 404 401", lambda c: Req(f"/api/v1/people/{c.org.person_id}")),
+    Row("checkin", "PATCH", "/api/v1/people/<person_id>", "api", "200 200 403 403 403 200 401",
+        "404 404 403 403 403 404 401",
+        lambda c: Req(f"/api/v1/people/{c.org.person_id}", json={"last_name": c.org.surname})),
+    Row("checkin", "POST", "/api/v1/people/<person_id>/export", "api", "201 201 403 403 403 201 401",
+        "404 404 403 403 403 404 401", lambda c: Req(f"/api/v1/people/{c.org.person_id}/export")),
+    Row("checkin", "POST", "/api/v1/people/<person_id>/erasure", "api", "201 201 403 403 403 201 401",
+        "404 404 403 403 403 404 401", lambda c: Req(f"/api/v1/people/{erasable(c)}/erasure")),
+    Row("checkin", "GET", "/api/v1/data-requests", "api", "200 200 403 403 403 200 401",
+        "200 200 403 403 403 200 401", fixed("/api/v1/data-requests")),
+    Row("checkin", "GET", "/api/v1/data-requests/<request_id>", "api", "200 200 403 403 403 200 401",
+        "404 404 403 403 403 404 401", lambda c: Req(f"/api/v1/data-requests/{data_request(c)}")),
+    Row("checkin", "GET", "/api/v1/data-requests/<request_id>/archive.json", "api", "409 409 403 403 403 409 401",
+        "404 404 403 403 403 404 401", lambda c: Req(f"/api/v1/data-requests/{erasure_request(c)}/archive.json"),
+        "own: allowed, but an erasure has no archive (409)"),
+    Row("checkin", "GET", "/people", "page", "200 200 403 403 302 302 302", "200 200 403 403 302 302 302",
+        lambda c: Req("/people", params={"q": c.org.surname})),
+    Row("checkin", "GET", "/people/<person_id>", "page", "200 200 403 403 302 302 302",
+        "404 404 403 403 302 302 302", lambda c: Req(f"/people/{c.org.person_id}")),
+    Row("checkin", "GET", "/data-requests", "page", "200 200 403 403 302 302 302", "200 200 403 403 302 302 302",
+        fixed("/data-requests")),
+    Row("checkin", "GET", "/data-requests/<request_id>", "page", "200 200 403 403 302 302 302",
+        "404 404 403 403 302 302 302", lambda c: Req(f"/data-requests/{data_request(c)}")),
+    # ---- checkin: the public privacy page and the person's signed link (the link is the credential)
+    Row("checkin", "GET", "/privacy/<org_slug>", "public", ALL_200, ALL_200, lambda c: Req(f"/privacy/{org_slug(c)}")),
+    Row("checkin", "POST", "/privacy/<org_slug>", "public", ALL_200, ALL_200,
+        lambda c: Req(f"/privacy/{org_slug(c)}", data={"email": f"{c.unique('nobody')}@example.org",
+                                                      "purpose": "export"}),
+        "the same answer whoever asks"),
+    Row("checkin", "GET", "/privacy/requests/<token>", "public", ALL_200, ALL_200, lambda c: Req(privacy_link(c))),
+    Row("checkin", "POST", "/privacy/requests/<token>", "public", "303 303 303 303 303 303 303",
+        "303 303 303 303 303 303 303", lambda c: Req(privacy_link(c))),
+    Row("checkin", "GET", "/privacy/requests/<token>/archive.json", "public", "409 409 409 409 409 409 409",
+        "409 409 409 409 409 409 409", lambda c: Req(f"{privacy_link(c)}/archive.json"),
+        "a link not confirmed yet has no export to download"),
     # ---- followup: operations, static, landing page (public)
     Row("followup", "GET", "/healthz", "public", ALL_200, ALL_200, fixed("/healthz")),
     Row("followup", "GET", "/readyz", "public", ALL_200, ALL_200, fixed("/readyz")),
@@ -486,6 +562,8 @@ ROWS: list[Row] = [
     # ---- followup JSON API
     Row("followup", "GET", "/api/v1/contacts", "api", "200 200 403 403 403 200 401", "200 200 403 403 403 200 401",
         fixed("/api/v1/contacts")),
+    Row("followup", "GET", "/api/v1/contacts/<person_id>/consent", "api", "200 200 403 403 403 200 401",
+        "404 404 403 403 403 404 401", lambda c: Req(f"/api/v1/contacts/{c.org.person_id}/consent")),
     Row("followup", "GET", "/api/v1/events/<event_id>/messages", "api", VIEW, VIEW_OTHER,
         lambda c: Req(f"/api/v1/events/{done_event(c)}/messages")),
     Row("followup", "GET", "/api/v1/events/<event_id>/preview", "api", VIEW, VIEW_OTHER, preview),

@@ -28,9 +28,11 @@ def create_app(config: Settings | None = None) -> Flask:
         api_badges,
         api_imports,
         api_kiosks,
+        api_privacy,
         kiosk_page,
         pages,
         pages_audit,
+        pages_privacy,
         public,
     )
     from turnout_common.web import service_app
@@ -44,8 +46,10 @@ def create_app(config: Settings | None = None) -> Flask:
     api_access.init_app(app)
     api_imports.init_app(app)
     api_badges.init_app(app)
+    api_privacy.init_app(app)
     api_audit.init_app(app)
     pages.init_app(app)
+    pages_privacy.init_app(app)
     pages_audit.init_app(app)
     kiosk_page.init_app(app)
     public.init_app(app)

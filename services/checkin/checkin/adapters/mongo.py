@@ -62,3 +62,6 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[IMPORTS].create_index([("event_id", ASCENDING), ("created_at", DESCENDING)])
     db[IMPORT_ROWS].create_index([("job_id", ASCENDING)])
     ensure_outbox_indexes(db)
+    from checkin.adapters.mongo_privacy import ensure_privacy_indexes  # it imports the names above
+
+    ensure_privacy_indexes(db)

@@ -19,6 +19,7 @@ from checkin.adapters.mongo_audit import MongoAuditLog
 from checkin.adapters.mongo_events import MongoEvents
 from checkin.adapters.mongo_imports import MongoImports
 from checkin.adapters.mongo_kiosks import MongoKiosks
+from checkin.adapters.mongo_privacy import MongoDataRequests, MongoErasedPeople, MongoExportParts, MongoPersonData
 from checkin.adapters.mongo_registrations import MongoCheckinRequests, MongoPeople, MongoRegistrations
 from checkin.adapters.mongo_retention import MongoRetention
 from checkin.adapters.repository_base import SessionSource, no_session
@@ -40,4 +41,8 @@ class MongoStore:
         self.kiosks = MongoKiosks(db, session)
         self.audit = MongoAuditLog(db, session)
         self.imports = MongoImports(db, session)
+        self.data_requests = MongoDataRequests(db, session)
+        self.export_parts = MongoExportParts(db, session)
+        self.erased_people = MongoErasedPeople(db, session)
+        self.person_data = MongoPersonData(db, session)
         self.retention = MongoRetention(db, session)

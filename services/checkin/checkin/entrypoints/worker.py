@@ -15,6 +15,8 @@ from turnout_common.runtime import Loop, exit_with, run_loops
 from turnout_common.types import Doc
 
 if TYPE_CHECKING:
+    from checkin.bootstrap import WiredContext
+    from checkin.config import Settings
     from checkin.service_layer.context import Context
 
 log = logging.getLogger("checkin.worker")
@@ -57,6 +59,41 @@ def details_retention_loop(ctx: Context, interval: float, clock: Callable[[], da
             stop.wait(interval)
 
     return loop
+
+
+def inactive_people_loop(ctx: Context, interval: float, clock: Callable[[], datetime] = utcnow) -> Loop:
+    """The retention sweep of inactive people (an erasure request for each): at start, then every
+    ``interval`` seconds (``clock`` tells the time: a test moves it)."""
+    from checkin.service_layer.privacy import sweep_inactive_people
+
+    def loop(stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                sweep_inactive_people(ctx, clock())
+            except Exception:
+                log.exception("the inactive people retention sweep failed")
+            stop.wait(interval)
+
+    return loop
+
+
+def privacy_consumer_loop(ctx: WiredContext, settings: Settings) -> Loop:
+    """The consumer of ``turnout.privacy``: followup's and analytics' answers to data requests."""
+    from checkin.adapters.mongo_privacy import PRIVACY_PROCESSED, in_transaction
+    from checkin.service_layer.privacy import PRIVACY_TYPES, apply_privacy_answers
+    from turnout_common.config import consumer_group
+    from turnout_common.contracts import PRIVACY_TOPIC
+    from turnout_common.worker_main import ConsumerSpec, consumer_loop
+
+    spec = ConsumerSpec(
+        service="checkin",
+        group_id=consumer_group("checkin"),
+        topics=(PRIVACY_TOPIC,),
+        handler=in_transaction(apply_privacy_answers),
+        handled_types=PRIVACY_TYPES,
+        processed_collection=PRIVACY_PROCESSED,
+    )
+    return consumer_loop(spec, ctx.client, ctx.db, settings.kafka_bootstrap_servers, settings.topic_partitions)
 
 
 def main() -> None:
@@ -107,10 +144,17 @@ def main() -> None:
             pause.close()
 
     retention_details = details_retention_loop(ctx, settings.retention_sweep_seconds)
+    inactive_people = inactive_people_loop(ctx, settings.retention_sweep_seconds)
     exit_with(
         run_loops(
             "checkin-worker",
-            [("end-events", end_events_loop), ("imports", imports_loop), ("retention-details", retention_details)],
+            [
+                ("end-events", end_events_loop),
+                ("imports", imports_loop),
+                ("retention-details", retention_details),
+                ("inactive-people", inactive_people),
+                ("privacy", privacy_consumer_loop(ctx, settings)),
+            ],
         )
     )
 
