@@ -88,6 +88,7 @@ class Gathering:
         seeks: list[str] | None = None,
         last_name: str = "Tester",
         status: str = "registered",
+        source: str = "api",
     ) -> Envelope:
         data = {
             "org_id": self.org_id,
@@ -100,7 +101,7 @@ class Gathering:
             "consent_email": consent,
             "offers": offers or [],
             "seeks": seeks or [],
-            "source": "api",
+            "source": source,
             "status": status,
             "registered_at": _t(self.starts_at - timedelta(days=1)),
             "event_kind": self.kind,
@@ -140,6 +141,110 @@ class Gathering:
             "event_kind": self.kind,
         }
         return new_envelope("attendee.checked_out", source=SOURCE, subject=self.event_id, data=data)
+
+    def checkin_undone(
+        self, person_id: str, *, at: datetime | None = None, checked_in_at: datetime | None = None
+    ) -> Envelope:
+        data = {
+            "org_id": self.org_id,
+            "event_id": self.event_id,
+            "registration_id": f"r-{person_id}-{self.event_id}"[:64],
+            "person_id": person_id,
+            "checked_in_at": _t(checked_in_at or self.starts_at + timedelta(minutes=5)),
+            "undone_at": _t(at or datetime.now(UTC)),
+            "undone_by": "u-staff",
+            "reason": "scanned the wrong badge",
+        }
+        return new_envelope("attendee.checkin_undone", source=SOURCE, subject=self.event_id, data=data)
+
+
+# -- checkin's messages about one person ------------------------------------------------
+
+
+def _person_message(event_type: str, person_id: str, data: dict[str, Any]) -> Envelope:
+    return new_envelope(event_type, source=SOURCE, subject=person_id, data=data)
+
+
+def export_requested(org_id: str, person_id: str, email_address: str | None, request_id: str = "") -> Envelope:
+    return _person_message(
+        "person.export_requested",
+        person_id,
+        {
+            "org_id": org_id,
+            "person_id": person_id,
+            "request_id": request_id or uuid.uuid4().hex[:24],
+            "email": email_address,
+            "requested_at": _t(datetime.now(UTC)),
+            "requested_by": {"kind": "user", "user_id": "u-owner"},
+        },
+    )
+
+
+def erasure_requested(org_id: str, person_id: str, email_address: str | None, request_id: str = "") -> Envelope:
+    message = export_requested(org_id, person_id, email_address, request_id)
+    return _person_message("person.erasure_requested", person_id, message.data)
+
+
+def person_updated(
+    org_id: str,
+    person_id: str,
+    first_name: str,
+    email_address: str | None,
+    *,
+    previous_email: str | None = None,
+    last_name: str = "Tester",
+    at: datetime | None = None,
+) -> Envelope:
+    data: dict[str, Any] = {
+        "org_id": org_id,
+        "person_id": person_id,
+        "first_name": first_name,
+        "last_name": last_name,
+        "email": email_address,
+        "updated_at": _t(at or datetime.now(UTC)),
+        "updated_by": "u-owner",
+    }
+    if previous_email is not None:
+        data["previous_email"] = previous_email
+    return _person_message("person.updated", person_id, data)
+
+
+def data_link_requested(
+    org_id: str, person_id: str, email_address: str, first_name: str, purpose: str = "export"
+) -> Envelope:
+    now = datetime.now(UTC)
+    return _person_message(
+        "person.data_link_requested",
+        person_id,
+        {
+            "org_id": org_id,
+            "person_id": person_id,
+            "email": email_address,
+            "first_name": first_name,
+            "organization_name": "Riverside Food Bank",
+            "purpose": purpose,
+            "link": f"https://checkin.example.org/privacy/requests/{uuid.uuid4().hex}.signed",
+            "expires_at": _t(now + timedelta(hours=24)),
+            "requested_at": _t(now),
+        },
+    )
+
+
+def retention_set(org_id: str, set_at: datetime, **periods: int) -> Envelope:
+    values = {
+        "checkin_details": 24,
+        "message_bodies": 6,
+        "delivery_journal": 12,
+        "tracking_events": 12,
+        "inactive_people": 36,
+        **periods,
+    }
+    return new_envelope(
+        "retention.policy_set",
+        source=SOURCE,
+        subject=org_id,
+        data={"org_id": org_id, "periods": values, "set_at": _t(set_at), "set_by": "u-owner"},
+    )
 
 
 # -- a real SMTP server -----------------------------------------------------------------

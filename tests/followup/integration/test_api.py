@@ -368,3 +368,24 @@ def test_bad_input_is_never_a_500(client: FlaskClient, org_id: str) -> None:
         answer = getattr(client, method)(url, headers=h)
         assert 400 <= answer.status_code < 500, (url, answer.status_code)
         assert answer.is_json and "error" in answer.get_json(), url
+
+
+def test_a_contacts_consent_and_its_history(client: FlaskClient, svc: Services, sent: Gathering, org_id: str) -> None:
+    thank_you = nudge_of(svc, "a-ann", "thank_you")
+    client.post(f"/u/{svc.links.unsubscribe(thank_you['_id'])}", data={"List-Unsubscribe": "One-Click"})
+    answer = client.get("/api/v1/contacts/a-ann/consent", headers=auth(org_id))
+    assert answer.status_code == 200
+    body = answer.get_json()
+    assert body["consent"] == {"given": True, "unsubscribed": True, "suppressed": True, "may_email": False}
+    assert [(h["change"], h["by"]) for h in body["history"]] == [
+        ("granted", "registration"),
+        ("withdrawn", "unsubscribe_link"),
+    ]
+    assert body["history"][1]["followup_id"] == thank_you["_id"] and body["history"][1]["detail"] == "one_click"
+    cat = client.get("/api/v1/contacts/a-cat/consent", headers=auth(org_id)).get_json()
+    assert cat["consent"]["may_email"] is True
+    assert client.get("/api/v1/contacts/a-ann/consent", headers=auth("org-other")).status_code == 404
+    assert client.get("/api/v1/contacts/a-ann/consent", headers=auth(org_id, "viewer")).status_code == 403
+    assert client.get("/api/v1/contacts/a-ann/consent").status_code == 401
+    long_id = "x" * 65
+    assert client.get(f"/api/v1/contacts/{long_id}/consent", headers=auth(org_id)).status_code == 400

@@ -579,7 +579,9 @@ class FakeRendered:
     def remove(self, rendered_ids: Sequence[str]) -> int:
         return sum(1 for i in rendered_ids if self.t.docs.pop(i, None) is not None)
 
-    def strip(self, rendered_ids: Sequence[str], now: datetime, before: datetime | None = None) -> tuple[int, int]:
+    def strip(
+        self, rendered_ids: Sequence[str], now: datetime, before: datetime | None = None, *, subject: bool = False
+    ) -> tuple[int, int]:
         stripped = kept = 0
         for rendered_id in rendered_ids:
             doc = self.t.docs.get(rendered_id)
@@ -587,6 +589,8 @@ class FakeRendered:
                 continue
             if before is None or doc["rendered_at"] < before:
                 doc.pop("raw", None)
+                if subject:
+                    doc.pop("subject", None)
                 doc["body_removed_at"] = now
                 stripped += 1
             else:

@@ -665,18 +665,18 @@ class MongoRendered(_Repo):
             return 0
         return self.db[RENDERED].delete_many({"_id": {"$in": list(rendered_ids)}}, session=self.session).deleted_count
 
-    def strip(self, rendered_ids: Sequence[str], now: datetime, before: datetime | None = None) -> tuple[int, int]:
+    def strip(
+        self, rendered_ids: Sequence[str], now: datetime, before: datetime | None = None, *, subject: bool = False
+    ) -> tuple[int, int]:
         ids = list(rendered_ids)
         if not ids:
             return 0, 0
         query: Doc = {"_id": {"$in": ids}, "body_removed_at": None}
         if before is not None:
             query["rendered_at"] = {"$lt": before}
-        stripped = (
-            self.db[RENDERED]
-            .update_many(query, {"$unset": {"raw": ""}, "$set": {"body_removed_at": now}}, session=self.session)
-            .modified_count
-        )
+        unset = {"raw": "", "subject": ""} if subject else {"raw": ""}
+        update = {"$unset": unset, "$set": {"body_removed_at": now}}
+        stripped = self.db[RENDERED].update_many(query, update, session=self.session).modified_count
         kept = 0
         if before is not None:
             kept = self.db[RENDERED].count_documents(

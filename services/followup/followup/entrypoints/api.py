@@ -142,6 +142,20 @@ def list_contacts() -> Any:
     return {"contacts": organizer.list_contacts(svc(), g.principal.org_id, limit, skip)}
 
 
+@bp.get("/contacts/<person_id>/consent")
+@operation(
+    "A contact's consent to follow-up email now, and every change of it "
+    "(granted or withdrawn, by a registration, import, walk-in, the unsubscribe link, a bounce or an organizer)",
+    auth="manage",
+    responses={200: "the consent and its history, oldest first", 404: "not in your organization"},
+    tags=["contacts"],
+)
+def contact_consent(person_id: str) -> Any:
+    if len(person_id) > 64:
+        raise ApiError(400, "invalid_field", "not a person id", field="person_id")
+    return organizer.consent_of(svc(), g.principal.org_id, person_id)
+
+
 @bp.get("/events/<event_id>/messages")
 @operation(
     "A gathering's follow-up messages with their status "

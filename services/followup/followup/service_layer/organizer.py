@@ -9,6 +9,7 @@ import email.policy
 from typing import Any
 
 from followup.domain import consent
+from followup.domain.audience import unreachable_reason
 from followup.domain.delivery import ACCEPTED, journal_id
 from followup.domain.mail import OutgoingMail
 from followup.domain.nudges import (
@@ -33,7 +34,14 @@ from followup.domain.suppression import (
     suppression_ids,
 )
 from followup.service_layer import messages
-from followup.service_layer.content import draft_for, load_batch_facts, load_settings
+from followup.service_layer.content import (
+    contact_facts,
+    draft_for,
+    is_suppressed,
+    load_batch_facts,
+    load_settings,
+    load_suppressed,
+)
 from followup.service_layer.context import Services
 from followup.service_layer.outcomes import suppress
 from followup.service_layer.repositories import Tx
@@ -72,6 +80,37 @@ def list_contacts(svc: Services, org_id: str, limit: int, offset: int) -> list[d
         }
         for doc in svc.store.contacts.page(org_id, limit, offset)
     ]
+
+
+def consent_of(svc: Services, org_id: str, person_id: str) -> dict[str, Any]:
+    """A contact's consent to follow-up email as it stands (what every nudge is decided on),
+    and how it came to be (the append-only history)."""
+    contact = svc.store.contacts.in_org(org_id, person_id)
+    if contact is None:
+        raise NotFound("no such contact in your organization")
+    email = contact.get("email")
+    suppressed = is_suppressed(load_suppressed(svc, [(org_id, str(email or ""))]), org_id, email)
+    facts = contact_facts(contact, suppressed)
+    return {
+        "person_id": person_id,
+        "consent": {
+            "given": bool(contact.get("consent_email")),
+            "unsubscribed": bool(contact.get("unsubscribed")),
+            "suppressed": suppressed,
+            "may_email": unreachable_reason(facts) is None,
+        },
+        "history": [
+            {
+                "change": doc["change"],
+                "by": doc["by"],
+                "at": _t(doc.get("at")),
+                "message_id": doc.get("message_id"),
+                "followup_id": doc.get("followup_id"),
+                "detail": doc.get("detail") or None,
+            }
+            for doc in svc.store.consent.of_person(org_id, person_id)
+        ],
+    }
 
 
 # -- settings ------------------------------------------------------------------------

@@ -299,7 +299,8 @@ def _erase_introductions(
             if n["kind"] == NudgeKind.INTRODUCTION_REQUEST
             or (n["kind"] == NudgeKind.INTRODUCTION and n.get("introduction_id") == doc["_id"])
         ]
-        stripped, _ = store.rendered.strip([f"{n['_id']}:{a}" for n in naming for a in _attempt_ids(n)], now)
+        ids = [f"{n['_id']}:{a}" for n in naming for a in _attempt_ids(n)]
+        stripped, _ = store.rendered.strip(ids, now, subject=True)  # "Meet Alicia": the subject too
         counts["messages_to_others_naming_them"] += stripped
 
 

@@ -327,9 +327,12 @@ class RenderedRepository(Protocol):
 
     def remove(self, rendered_ids: Sequence[str]) -> int: ...
 
-    def strip(self, rendered_ids: Sequence[str], now: datetime, before: datetime | None = None) -> tuple[int, int]:
+    def strip(
+        self, rendered_ids: Sequence[str], now: datetime, before: datetime | None = None, *, subject: bool = False
+    ) -> tuple[int, int]:
         """Remove the bodies (only of those rendered before ``before``, when given), keeping
-        subject, recipient and times; how many were stripped, and how many newer ones were kept."""
+        recipient and times, and the subject unless ``subject``; how many were stripped, and
+        how many newer ones were kept."""
         ...
 
 
