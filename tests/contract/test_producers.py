@@ -263,6 +263,31 @@ def test_every_produced_type_has_a_published_example() -> None:
     assert produced_types <= example_types
 
 
+# -- followup's answers to a data request (turnout.privacy) ----------------------------------------
+
+
+def _followup_answer(case: str) -> Envelope:
+    from followup.service_layer.messages import person_data_exported, person_erased
+
+    org, request = "65f1a2b3c4d5e6f708192a3b", "66b1c2d3e4f5a6b7c8d9e0f1"
+    if case == "person.data_exported":
+        return person_data_exported(org, request, 1, 2, '"messages":[]}', STARTS)
+    return person_erased(org, request, STARTS, {"contacts": 1, "messages": 4, "attendance": 2})
+
+
+@pytest.mark.parametrize("case", ["person.data_exported", "person.erased"])
+def test_followup_answers_a_data_request_on_the_privacy_topic(case: str) -> None:
+    envelope = _followup_answer(case)
+    registry().validate(envelope)
+    assert registry().parse(envelope.to_json()) == envelope
+    assert (envelope.type, envelope.source, envelope.data["service"]) == (case, "/turnout/followup", "followup")
+    route = registry().route(envelope.type)
+    assert (route.topic, route.key_field) == ("turnout.privacy", "request_id")
+    assert envelope.subject == envelope.data["request_id"] == "66b1c2d3e4f5a6b7c8d9e0f1"
+    assert JSONFormat().read(None, envelope.to_json()).get_subject() == envelope.subject
+    assert _followup_answer(case).id == envelope.id  # the same answer made again is the same message
+
+
 # -- consumer side -------------------------------------------------------------------------------
 
 
