@@ -119,10 +119,32 @@ def test_the_sweep_erases_people_inactive_longer_than_their_organizations_period
     assert entry["actor"] == {"kind": "system", "id": "retention", "label": "retention schedule"}
     assert sweep_inactive_people(ctx, now) == 0  # nobody twice
 
-    # Seven months on (the clock moved), nobody came back: everyone is inactive now.
-    assert sweep_inactive_people(ctx, now + timedelta(days=215)) == 2
+    # Seven months on (the clock moved), nobody came back: everyone is inactive now. One erasure
+    # per run at most here (the rest wait for the next run), reading one person at a time.
+    later = now + timedelta(days=215)
+    assert sweep_inactive_people(ctx, later, batch=1, page=1) == 1
+    assert ctx.db["people"].count_documents({"org_id": org.id}) == 1
+    assert sweep_inactive_people(ctx, later, batch=1, page=1) == 1
     assert ctx.db["people"].count_documents({"org_id": org.id}) == 0
-    # Under the default period (36 months) the same people would have stayed.
+    assert ctx.db["data_requests"].count_documents({"org_id": org.id, "requested_by.kind": "retention"}) == 3
+
+
+def test_the_sweep_reads_past_people_who_are_still_active(client: FlaskClient, org: Org, ctx: Any) -> None:
+    """Old people who still come sort first (by email): the sweep pages past them to the inactive one."""
+    from checkin.service_layer.privacy import sweep_inactive_people
+
+    now = utcnow()
+    event = create_event(client, org.token)
+    long_ago = now - timedelta(days=40 * 31)
+    ids = {}
+    for name in ("aaron", "abigail", "zacharias"):
+        reg = registered(client, org.token, event["id"], f"{name}.{uuid.uuid4().hex[:6]}@example.org", first_name=name)
+        ids[name] = reg["person_id"]
+        ctx.db["people"].update_one({"_id": reg["person_id"]}, {"$set": {"created_at": long_ago}})
+    _backdate(ctx, ids["zacharias"], long_ago)  # only Zacharias has not registered since
+    assert sweep_inactive_people(ctx, now, page=1) == 1
+    assert ctx.db["people"].find_one({"_id": ids["zacharias"]}) is None
+    assert ctx.db["people"].count_documents({"org_id": org.id}) == 2
 
 
 def test_the_default_period_keeps_people_three_years_and_the_worker_loop_uses_its_clock(

@@ -234,13 +234,16 @@ class MongoPersonData(Repository):
     def remove_person(self, person_id: str) -> bool:
         return self._coll.delete_one({"_id": person_id}, session=self._s).deleted_count == 1
 
-    def seen_before(self, org_id: str, cutoff: datetime, limit: int) -> list[Doc]:
+    def seen_before(self, org_id: str, cutoff: datetime, after: str, limit: int) -> list[Doc]:
+        # The (org_id, email_norm) index, in its order from ``after``: a page of the organization's people.
         query: Doc = {
             "org_id": org_id,
+            "email_norm": {"$gt": after},
             "created_at": {"$lt": cutoff},
             "$or": [{"last_seen_at": {"$lt": cutoff}}, {"last_seen_at": None}],
         }
-        found = self._coll.find(query, {"created_at": 1, "last_seen_at": 1}, session=self._s)
+        fields = {"email_norm": 1, "created_at": 1, "last_seen_at": 1}
+        found = self._coll.find(query, fields, session=self._s).sort("email_norm", ASCENDING)
         return list(found.limit(limit))
 
     def active_since(self, org_id: str, cutoff: datetime, events_from: datetime) -> set[str]:

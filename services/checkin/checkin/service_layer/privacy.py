@@ -54,8 +54,10 @@ MAX_TOKEN_LENGTH = 1000
 # How many audit entries and earlier requests an export part lists.
 AUDIT_ENTRIES_EXPORTED = 1000
 REQUESTS_EXPORTED = 100
-# The sweep files at most this many erasures per organization and run.
+# The sweep files at most this many erasures per organization and run, reading the
+# organization's people this many at a time.
 SWEEP_BATCH = 200
+SWEEP_PAGE = 500
 
 
 # -- requests -------------------------------------------------------------------------------------------------
@@ -462,30 +464,43 @@ def _periods(stored: object) -> RetentionPeriods:
         return DEFAULT_RETENTION
 
 
-def sweep_inactive_people(ctx: Context, now: datetime | None = None, batch: int = SWEEP_BATCH) -> int:
+def sweep_inactive_people(
+    ctx: Context, now: datetime | None = None, batch: int = SWEEP_BATCH, page: int = SWEEP_PAGE
+) -> int:
     """File an erasure (requested by the retention schedule) for every person whose
     latest registration, visit or first sighting is older than their organization's
-    ``inactive_people`` period; returns how many were filed."""
+    ``inactive_people`` period, at most ``batch`` per organization and run (the rest
+    the next run); returns how many were filed."""
     moment = now or utcnow()
     filed = 0
     for org in ctx.store.person_data.organizations():
-        org_id = org["_id"]
-        cutoff = months_ago(moment, _periods(org.get("retention_periods")).inactive_people)
-        candidates = ctx.store.person_data.seen_before(org_id, cutoff, batch)
+        filed += _sweep_organization(ctx, org, moment, batch, page)
+    if filed:
+        log.info("erasures filed for inactive people", extra={"count": filed})
+    return filed
+
+
+def _sweep_organization(ctx: Context, org: Doc, now: datetime, batch: int, page: int) -> int:
+    org_id = org["_id"]
+    cutoff = months_ago(now, _periods(org.get("retention_periods")).inactive_people)
+    active: set[str] | None = None  # read once, when there is a first candidate
+    filed, after = 0, ""
+    while filed < batch:
+        candidates = ctx.store.person_data.seen_before(org_id, cutoff, after, page)
         if not candidates:
-            continue
-        active = ctx.store.person_data.active_since(org_id, cutoff, cutoff - rules.EVENT_MARGIN)
+            break
+        after = candidates[-1]["email_norm"]
+        if active is None:
+            active = ctx.store.person_data.active_since(org_id, cutoff, cutoff - rules.EVENT_MARGIN)
         for person in candidates:
-            if not rules.is_inactive(person, cutoff, active):
+            if filed >= batch or not rules.is_inactive(person, cutoff, active):
                 continue
             try:
                 request_erasure(
-                    ctx, org_id, person["_id"], rules.requested_by("retention"), RETENTION_SCHEDULE, now=moment
+                    ctx, org_id, person["_id"], rules.requested_by("retention"), RETENTION_SCHEDULE, now=now
                 )
-            except RuleBroken as broken:  # erased meanwhile (a person's own request): nothing to do
+            except RuleBroken as broken:  # erased meanwhile (by their own request): nothing to do
                 log.info("inactive person not erased", extra={"org_id": org_id, "reason": broken.code})
                 continue
             filed += 1
-    if filed:
-        log.info("erasures filed for inactive people", extra={"count": filed})
     return filed
