@@ -111,7 +111,8 @@ def test_a_link_asks_to_confirm_then_shows_the_progress_and_the_download(
     progress = client.get(path)
     assert progress.status_code == 200 and "1 of 3 services have answered" in text_of(progress)
     assert '<meta http-equiv="refresh"' in progress.get_data(as_text=True)
-    assert client.get(f"{path}/archive.json").status_code == 409
+    not_yet = client.get(f"{path}/archive.json")
+    assert not_yet.status_code == 409 and "1 of 3" in not_yet.get_json()["error"]["message"]
     deliver(ctx, exported(org.id, request["_id"], "followup", {"messages": [{"nudge": "thank_you"}]}, 1000))
     deliver(ctx, exported(org.id, request["_id"], "analytics", {"visits": []}, 1000))
     ready = client.get(path)
@@ -162,6 +163,8 @@ def test_tampered_expired_and_used_up_links_get_a_clear_page(
         answer = client.get(path)
         assert answer.status_code == 400 and "This link is not valid" in text_of(answer), path
         assert client.post(path).status_code == 400
+        download = client.get(f"{path}/archive.json")
+        assert download.status_code == 400 and download.get_json()["error"]["code"] == "link_refused"
     assert ctx.db["data_requests"].count_documents({}) == 0
     # Another organization's secret: not valid either.
     forged = privacy.link_token(

@@ -27,7 +27,7 @@ from turnout_common.clock import to_rfc3339
 from turnout_common.limits import Refusal, Rule, client_address, rate_limited
 from turnout_common.pages import PageError, SignInRequired
 from turnout_common.types import Doc
-from turnout_common.web import operation
+from turnout_common.web import ApiError, operation
 
 bp = Blueprint("people", __name__)
 
@@ -318,13 +318,17 @@ def link_confirm(token: str) -> Any:
     },
 )
 def link_archive(token: str) -> Any:
-    state = _link_state(token)
+    # A download: its refusals are JSON errors, like the organizers' archive.
+    try:
+        state = _link_state(token)
+    except _Refused as refused:
+        raise ApiError(refused.status, "link_refused", refused.message) from refused
     if state.request is None or state.request["kind"] != "export":
-        raise _Refused(409, "There is no export to download through this link.")
+        raise ApiError(409, "no_export", "There is no export to download through this link: confirm it first.")
     try:
         found, parts = privacy.archive(ctx(), state.link.org_id, state.request["_id"])
     except RuleBroken as broken:
-        raise _Refused(409, broken.message) from broken
+        raise ApiError(409, broken.code, broken.message) from broken
     return archive_response(found, parts)
 
 
