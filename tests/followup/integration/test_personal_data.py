@@ -9,17 +9,23 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import quopri
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from bson import Binary
+from kafka import KafkaConsumer, KafkaProducer
 
 from followup.adapters.mongo import (
     ATTENDANCE,
@@ -39,6 +45,7 @@ from followup.service_layer import organizer, retention, tracking
 from followup.service_layer.probe import SendPoint
 from followup.service_layer.scheduling import run_scheduler_once
 from followup.service_layer.sending import Sender, send_due_nudges
+from tests.conftest import Infrastructure
 from tests.followup.helpers import (
     Gathering,
     SmtpServer,
@@ -49,10 +56,12 @@ from tests.followup.helpers import (
     retention_set,
 )
 from tests.followup.integration.conftest import apply
-from turnout_common.consumer import DEAD_LETTERS
-from turnout_common.contracts import registry
+from tests.followup.integration.test_faults import wait_until, worker
+from turnout_common.consumer import DEAD_LETTERS, PROCESSED
+from turnout_common.contracts import CHECKIN_TOPIC, PRIVACY_TOPIC, registry
 from turnout_common.emails import normalize_email
 from turnout_common.envelope import Envelope
+from turnout_common.kafka import ensure_topics
 from turnout_common.outbox import OUTBOX
 from turnout_common.privacy import email_digest, pseudonym
 
@@ -699,3 +708,90 @@ def test_retention_removes_bodies_then_the_journal_then_link_tracking_as_the_clo
     assert len(staged(svc, "followup.clicked")) == clicks
     assert at(400).bodies_removed == 1  # the other organization's, after six months
     assert state(other_org) == (False, False, False)
+
+
+# -- through the broker ---------------------------------------------------------------------------
+
+
+def read_privacy_topic(
+    infra: Infrastructure, org_id: str, done: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    consumer = KafkaConsumer(
+        PRIVACY_TOPIC,
+        bootstrap_servers=infra.bootstrap,
+        group_id=f"privacy-reader-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+        consumer_timeout_ms=1000,
+    )
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline and not done(found):
+            for record in consumer:
+                message = json.loads(record.value)
+                if message["data"].get("org_id") == org_id:
+                    found.append(message)
+    finally:
+        consumer.close()
+    return found
+
+
+def test_the_worker_answers_checkins_requests_on_the_privacy_topic(
+    svc: MongoServices, smtp: SmtpServer, org_id: str, followup_env: dict[str, str], infra: Infrastructure
+) -> None:
+    """The worker process consumes checkin's requests from the broker; the relay publishes the
+    answers on turnout.privacy; a redelivered erasure request is answered once."""
+    ensure_topics(infra.bootstrap, 6)
+    g = Gathering(org_id, kind="meeting")
+    person = Person("Nia", "Brooks")
+    export = export_requested(org_id, person.id, person.email)
+    erasure = erasure_requested(org_id, person.id, person.email)
+    link = data_link_requested(org_id, person.id, person.email, "Nia")
+    env = {**followup_env, "FOLLOWUP_CONSUMER_GROUP": f"followup-privacy-{uuid.uuid4().hex[:8]}"}
+    relay = subprocess.Popen(
+        [sys.executable, "-m", "followup.entrypoints.relay"],
+        env={**os.environ, **env, "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with worker(env, FOLLOWUP_SENDER_THREADS="1"):
+            producer = KafkaProducer(bootstrap_servers=infra.bootstrap, acks="all")
+
+            def publish(*messages: Envelope) -> None:
+                for message in messages:
+                    key = str(message.data[registry().route(message.type).key_field])
+                    producer.send(CHECKIN_TOPIC, key=key.encode(), value=message.to_json())
+                producer.flush()
+
+            publish(g.scheduled(), g.registered(person.id, person.first, person.email, last_name=person.last), link)
+            wait_until(lambda: sent_to(smtp, person.email) == ["data_link"], 60, "the data-link email")
+            publish(export)
+            wait_until(
+                # (The worker's new consumer group also reads what earlier tests left on the topic.)
+                lambda: (
+                    svc.db[PROCESSED].find_one({"_id": export.id}) is not None
+                    and not staged(svc, "person.data_exported")
+                ),
+                60,
+                "the export relayed",
+            )
+            publish(erasure, erasure)  # redelivered
+            answers = read_privacy_topic(infra, org_id, lambda found: any(m["type"] == "person.erased" for m in found))
+            time.sleep(2.0)  # a second answer would be right behind the first
+            producer.close()
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        relay.wait(20)
+    everything = read_privacy_topic(infra, org_id, lambda found: len(found) >= len(answers))
+    erased = [m for m in everything if m["type"] == "person.erased"]
+    assert len({m["id"] for m in erased}) == 1 and erased[0]["subject"] == erasure.data["request_id"]
+    chunks = [m for m in everything if m["type"] == "person.data_exported"]
+    part = json.loads("".join(m["data"]["chunk"] for m in sorted(chunks, key=lambda m: m["data"]["chunk_index"])))
+    assert part["contact"]["email"] == person.email
+    assert [m["kind"] for m in part["messages"]] == ["data_link"]
+    assert sent_to(smtp, person.email) == ["data_link"]
+    assert search(svc, [person.id, person.key, person.last]) == []
