@@ -8,8 +8,10 @@ same way but are also checked against checkin's kiosk list, so they can be
 revoked; only checkin accepts them. API tokens carry their own expiry in the
 signed payload, so every service refuses one past it. Each session token
 carries its own session id, so signing out ends that session only. API token
-revocations, deactivations and sign-outs reach followup and analytics as
-``access.revoked`` messages (``turnout_common.revocations``).
+revocations, deactivations, sign-outs and role changes reach followup and
+analytics as ``access.revoked`` messages (``turnout_common.revocations``). A
+token also carries the moment it was issued, to the millisecond, so a role
+change refuses the sessions begun before it and not the one begun just after.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -42,6 +45,7 @@ KIOSK_MAX_AGE = 30 * 24 * 3600
 # checks they were not revoked.
 API_TOKEN_MAX_AGE = 366 * 24 * 3600
 SESSION_COOKIE = "turnout_session"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class InvalidToken(ValueError):
@@ -64,6 +68,19 @@ class Principal:
     # When the token stops being valid (epoch seconds), for tokens shorter-lived
     # than their kind's age limit (an API token created for 30 days).
     expires_at: int | None = None
+    # When the token was issued (epoch seconds, to the millisecond), set by
+    # ``TokenSigner.verify``; not part of who is calling, so not compared.
+    issued_at: float | None = field(default=None, compare=False)
+
+    def issued_before(self, moment: datetime) -> bool:
+        """Whether this principal's token was issued before ``moment`` (naive: UTC);
+        False when the issue time is unknown (a principal not read from a token)."""
+        if self.issued_at is None:
+            return False
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        # Both to the millisecond, as the database and the messages keep moments.
+        return round(self.issued_at * 1000) < (moment - _EPOCH) // timedelta(milliseconds=1)
 
     def can(self, permission: str) -> bool:
         if self.kind == "kiosk":
@@ -89,6 +106,9 @@ class TokenSigner:
             payload["p"] = principal.session_id
         if principal.expires_at is not None:
             payload["x"] = int(principal.expires_at)
+        # The signature's own timestamp is in whole seconds: too coarse to tell a
+        # session begun just before a role change from one begun just after.
+        payload["i"] = int(time.time() * 1000)
         return str(self._serializer.dumps(payload))
 
     def verify(self, token: str, max_age: int | None = SESSION_MAX_AGE) -> Principal:
@@ -109,6 +129,9 @@ class TokenSigner:
             expires_at = payload.get("x")
             if expires_at is not None and (isinstance(expires_at, bool) or not isinstance(expires_at, int)):
                 raise TypeError("expiry is not a whole number of seconds")
+            issued_ms = payload.get("i")
+            if issued_ms is not None and (isinstance(issued_ms, bool) or not isinstance(issued_ms, int)):
+                raise TypeError("issue time is not a whole number of milliseconds")
             principal = Principal(
                 kind=payload["k"],
                 subject_id=payload["s"],
@@ -118,6 +141,8 @@ class TokenSigner:
                 event_id=payload.get("e"),
                 session_id=payload.get("p"),
                 expires_at=expires_at,
+                # A token issued before issue times were signed in: its signature's second.
+                issued_at=issued_ms / 1000 if issued_ms is not None else issued.timestamp(),
             )
         except (AttributeError, KeyError, TypeError) as exc:
             raise InvalidToken("token payload is incomplete") from exc

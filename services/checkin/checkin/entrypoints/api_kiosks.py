@@ -29,7 +29,7 @@ from checkin.service_layer.context import Context
 from turnout_common.auth import Principal
 from turnout_common.clock import to_rfc3339, utcnow
 from turnout_common.limits import rate_limited
-from turnout_common.revocations import refusal, session_ended
+from turnout_common.revocations import refusal, role_changed, session_ended
 from turnout_common.web import ApiError, operation
 
 bp = Blueprint("api_kiosks", __name__, url_prefix="/api/v1")
@@ -299,7 +299,8 @@ def heartbeat() -> Any:
 
 def check_kiosk_session(principal: Principal) -> None:
     """Revocable tokens: a kiosk's pairing must still be current, an API token
-    not revoked, a user not deactivated, a session not signed out of."""
+    not revoked, a user not deactivated, a session not signed out of nor begun
+    before its user's role changed."""
     context = context_of(current_app)
     if principal.kind == "kiosk":
         current = context.kiosk_sessions.current_session(principal.subject_id)
@@ -310,10 +311,12 @@ def check_kiosk_session(principal: Principal) -> None:
     elif principal.kind == "api":
         if not context.access.api_token_valid(principal.session_id or ""):
             raise refusal(principal)
-    elif not context.access.user_active(principal.subject_id):
+    elif not context.access.user_active(principal):
         raise refusal(principal)
     elif principal.session_id and not context.access.session_live(principal.session_id):
         raise session_ended()
+    elif not context.access.role_current(principal):
+        raise role_changed()
 
 
 def init_app(app: Flask) -> None:

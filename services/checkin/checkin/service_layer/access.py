@@ -13,12 +13,12 @@ from checkin.domain.model import RuleBroken
 from checkin.service_layer import audit
 from checkin.service_layer.caches import AccessChecks
 from checkin.service_layer.context import Context
-from checkin.service_layer.messages import access_revoked_message
+from checkin.service_layer.messages import SOURCE, access_revoked_message
 from checkin.service_layer.organizations import new_user_doc
 from checkin.service_layer.ports import AlreadyStored, Transaction
 from turnout_common.auth import ROLES, SESSION_MAX_AGE, Principal
 from turnout_common.clock import to_rfc3339, utcnow
-from turnout_common.revocations import session_subject
+from turnout_common.revocations import role_changed_message, session_subject
 from turnout_common.types import Doc
 
 __all__ = ["AccessChecks"]
@@ -87,7 +87,10 @@ def change_role(ctx: Context, granter: Principal, user_id: str, role: str) -> Do
     """Give a user of the organization another role (owners only); audited as ``user.role_changed``.
 
     The last active owner cannot be demoted (``last_owner``). The user's
-    signed-in sessions carry the role they signed in with until they expire.
+    sessions begun before the change carry the old role, so they are refused
+    (``role_changed``): here from the user's ``role_changed_at`` (``AccessChecks``),
+    in followup and analytics through ``access.revoked``, published in the same
+    transaction; the user signs in again to get the new role.
     """
     if not granter.can("admin"):
         raise RuleBroken("forbidden_role", "only an owner changes roles", "role")
@@ -115,6 +118,7 @@ def change_role(ctx: Context, granter: Principal, user_id: str, role: str) -> Do
             at=now,
             details={"from": before, "to": role},
         )
+        tx.publish(role_changed_message(granter.org_id, user_id, role, now, SOURCE))
         return {**user, "role": role, "role_changed_at": now}
 
     changed = ctx.uow().run(work)

@@ -1,5 +1,6 @@
 """Per-process caches in front of the repositories: a kiosk's current pairing,
-whether an API token or a user may still act, and each event's name index."""
+whether an API token or a user may still act (and with which role), and each
+event's name index."""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
 
 from checkin.domain.kiosks import NameIndex, SearchEntry
 from checkin.service_layer.ports import ApiTokens, EndedSessions, Kiosks, Users
+from turnout_common.auth import Principal
 from turnout_common.clock import utcnow
+from turnout_common.revocations import role_outdated
 from turnout_common.types import Doc
+
+T = TypeVar("T")
 
 
 class KioskSessions:
@@ -39,25 +46,42 @@ class KioskSessions:
             self._cache.pop(kiosk_id, None)
 
 
+@dataclass(frozen=True, slots=True)
+class UserAccess:
+    """What a user's session is checked against: whether the user is active, and
+    their role now and since when (absent: never changed)."""
+
+    active: bool
+    role: str | None = None
+    role_changed_at: datetime | None = None
+
+    @classmethod
+    def of(cls, user: Doc | None) -> UserAccess:
+        if user is None:
+            return cls(active=False)
+        return cls(not user.get("deactivated_at"), user.get("role"), user.get("role_changed_at"))
+
+
 class AccessChecks:
-    """Is this API token still valid, this user still active, this session not
-    signed out of (cached a few seconds per process)."""
+    """Is this API token still valid, this user still active (and in the role
+    their session carries), this session not signed out of (cached a few seconds
+    per process)."""
 
     def __init__(self, users: Users, api_tokens: ApiTokens, sessions: EndedSessions, ttl: float = 3.0) -> None:
         self.users = users
         self.api_tokens = api_tokens
         self.sessions = sessions
         self.ttl = ttl
-        self._cache: dict[str, tuple[float, bool]] = {}
+        self._cache: dict[str, tuple[float, object]] = {}
         self._lock = threading.Lock()
 
-    def _cached(self, key: str, load: Callable[[], bool]) -> bool:
+    def _cached(self, key: str, load: Callable[[], T], kind: type[T]) -> T:
         now = time.monotonic()
         with self._lock:
             hit = self._cache.get(key)
-        if hit is not None and now - hit[0] < self.ttl:
+        if hit is not None and now - hit[0] < self.ttl and isinstance(hit[1], kind):
             return hit[1]
-        value = bool(load())
+        value = load()
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
@@ -65,13 +89,27 @@ class AccessChecks:
         return value
 
     def api_token_valid(self, token_id: str) -> bool:
-        return self._cached(f"t:{token_id}", lambda: self.api_tokens.is_valid(token_id, utcnow()))
+        return self._cached(f"t:{token_id}", lambda: bool(self.api_tokens.is_valid(token_id, utcnow())), bool)
 
-    def user_active(self, user_id: str) -> bool:
-        return self._cached(f"u:{user_id}", lambda: self.users.is_active(user_id))
+    def user(self, principal: Principal) -> UserAccess:
+        """The calling user's access (one lookup by id per user every few seconds)."""
+        return self._cached(
+            f"u:{principal.subject_id}",
+            lambda: UserAccess.of(self.users.get_in_org(principal.subject_id, principal.org_id)),
+            UserAccess,
+        )
+
+    def user_active(self, principal: Principal) -> bool:
+        return self.user(principal).active
+
+    def role_current(self, principal: Principal) -> bool:
+        """False for a session begun before the user's role changed (or carrying
+        another role than the user's now): it must sign in again."""
+        user = self.user(principal)
+        return not role_outdated(principal, user.role_changed_at, user.role)
 
     def session_live(self, session_id: str) -> bool:
-        return self._cached(f"s:{session_id}", lambda: not self.sessions.is_ended(session_id))
+        return self._cached(f"s:{session_id}", lambda: not self.sessions.is_ended(session_id), bool)
 
     def forget(self, token_id: str) -> None:
         with self._lock:
