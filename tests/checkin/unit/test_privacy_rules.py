@@ -302,3 +302,12 @@ def test_inactive_means_no_registration_visit_or_first_sighting_since_the_cutoff
     assert not rules.is_inactive(person(created_at=(NOW - timedelta(days=10)).replace(tzinfo=None)), cutoff, set())
     assert not rules.is_inactive(old | {"last_seen_at": NOW - timedelta(days=29)}, cutoff, set())
     assert rules.is_inactive(old | {"last_seen_at": NOW - timedelta(days=31)}, cutoff, set())
+
+
+def test_a_registration_counts_as_activity_when_made_or_checked_in_since_the_cutoff() -> None:
+    cutoff = NOW - timedelta(days=30)
+    assert rules.active_since(registration(registered_at=NOW - timedelta(days=1), checkin=None), cutoff)
+    assert rules.active_since(registration(registered_at=NOW - timedelta(days=90)), cutoff)  # checked in 3 days ago
+    assert not rules.active_since(registration(registered_at=NOW - timedelta(days=90), checkin=None), cutoff)
+    naive = (NOW - timedelta(days=2)).replace(tzinfo=None)  # as MongoDB hands times back
+    assert rules.active_since(registration(registered_at=naive, checkin=None), cutoff)

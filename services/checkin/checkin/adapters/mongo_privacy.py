@@ -16,7 +16,9 @@ No index is added to ``people`` or ``registrations``: every index of those is
 rewritten by each check-in. A person's registrations are found through the
 ``(event_id, person_id)`` unique index, one key per event of the
 organization; a person search and the retention sweep read the
-organization's people through the ``(org_id, email_norm)`` index.
+organization's people through the ``(org_id, email_norm)`` index (hinted:
+SecantusDB would scan every organization's people for a filter with a
+regex, a range or an ``$or``).
 """
 
 from __future__ import annotations
@@ -139,14 +141,30 @@ _PERSON_LIST_FIELDS = {
     "last_seen_at": 1,
     "created_at": 1,
 }
+# SecantusDB plans a filter with a range, a regex or an $or beside the organization
+# as a scan of the whole collection (every organization's documents): these hints
+# keep such queries on the organization's part of an index.
+_PEOPLE_BY_ORG = [("org_id", ASCENDING), ("email_norm", ASCENDING)]
+_EVENTS_BY_ORG = [("org_id", ASCENDING), ("starts_at", DESCENDING)]
+_BY_ID = [("_id", ASCENDING)]
 
 
 class MongoPersonData(Repository):
+    """Queries over people, registrations, events, checkin_requests and imports for one person.
+
+    A person's registrations are read event by event (one lookup of the
+    ``(event_id, person_id)`` unique index each): SecantusDB answers an ``$in``
+    over the events with a scan of every registration of every organization.
+    """
+
     collection_name = PEOPLE
 
-    def _org_event_ids(self, org_id: str) -> list[str]:
-        # (org_id, starts_at) index: the organization's events, ids only.
-        return [doc["_id"] for doc in self._db[EVENTS].find({"org_id": org_id}, {"_id": 1}, session=self._s)]
+    def _org_event_ids(self, org_id: str, starting_from: datetime | None = None) -> list[str]:
+        query: Doc = {"org_id": org_id}
+        if starting_from is not None:
+            query["starts_at"] = {"$gte": starting_from}
+        found = self._db[EVENTS].find(query, {"_id": 1}, session=self._s).hint(_EVENTS_BY_ORG)
+        return [doc["_id"] for doc in found]
 
     def person(self, org_id: str, person_id: str) -> Doc | None:
         return self._coll.find_one({"_id": person_id, "org_id": org_id}, session=self._s)
@@ -165,22 +183,25 @@ class MongoPersonData(Repository):
             either.append({"name_folded": {"$regex": name_pattern}})
         if either:
             query["$or"] = either
-        total = self._coll.count_documents(query, session=self._s)
-        found = self._coll.find(query, _PERSON_LIST_FIELDS, session=self._s).sort([("email_norm", ASCENDING)])
-        return list(found.skip(skip).limit(limit)), total
+        total = self._coll.count_documents(query, hint=_PEOPLE_BY_ORG, session=self._s)
+        found = self._coll.find(query, _PERSON_LIST_FIELDS, session=self._s).hint(_PEOPLE_BY_ORG)
+        return list(found.sort([("email_norm", ASCENDING)]).skip(skip).limit(limit)), total
 
     def registrations(self, org_id: str, person_id: str) -> list[Doc]:
-        event_ids = self._org_event_ids(org_id)
-        if not event_ids:
-            return []
-        found = self._db[REGISTRATIONS].find({"event_id": {"$in": event_ids}, "person_id": person_id}, session=self._s)
+        registrations = self._db[REGISTRATIONS]
+        found = [
+            registration
+            for event_id in self._org_event_ids(org_id)
+            if (registration := registrations.find_one({"event_id": event_id, "person_id": person_id}, session=self._s))
+            is not None
+        ]
         return sorted(found, key=lambda reg: (reg.get("registered_at") or datetime.min, reg["_id"]))
 
     def events(self, org_id: str, event_ids: list[str]) -> dict[str, Doc]:
         if not event_ids:
             return {}
-        found = self._db[EVENTS].find({"_id": {"$in": event_ids}, "org_id": org_id}, session=self._s)
-        return {event["_id"]: event for event in found}
+        found = self._db[EVENTS].find({"_id": {"$in": event_ids}}, session=self._s)
+        return {event["_id"]: event for event in found if event.get("org_id") == org_id}
 
     def correct(self, person_id: str, changes: Doc) -> None:
         with unique():
@@ -213,18 +234,20 @@ class MongoPersonData(Repository):
             return 0
         result = self._db[CHECKIN_REQUESTS].delete_many(
             {"_id": {"$regex": "^" + re.escape(f"{org_id}:")}, "body.registration_id": {"$in": registration_ids}},
+            hint=_BY_ID,
             session=self._s,
         )
         return result.deleted_count
 
     def imports_with_problems(self, org_id: str) -> list[Doc]:
-        event_ids = self._org_event_ids(org_id)
-        if not event_ids:
-            return []
-        found = self._db[IMPORTS].find(
-            {"event_id": {"$in": event_ids}, "org_id": org_id}, {"errors": 1, "skipped_rows": 1}, session=self._s
-        )
-        return [job for job in found if job.get("errors") or job.get("skipped_rows")]
+        imports = self._db[IMPORTS]
+        fields = {"org_id": 1, "errors": 1, "skipped_rows": 1}
+        return [
+            job
+            for event_id in self._org_event_ids(org_id)
+            for job in imports.find({"event_id": event_id}, fields, session=self._s)
+            if job.get("org_id") == org_id and (job.get("errors") or job.get("skipped_rows"))
+        ]
 
     def set_import_problems(self, job_id: str, errors: list[Doc], skipped_rows: list[Doc]) -> None:
         self._db[IMPORTS].update_one(
@@ -243,27 +266,17 @@ class MongoPersonData(Repository):
             "$or": [{"last_seen_at": {"$lt": cutoff}}, {"last_seen_at": None}],
         }
         fields = {"email_norm": 1, "created_at": 1, "last_seen_at": 1}
-        found = self._coll.find(query, fields, session=self._s).sort("email_norm", ASCENDING)
-        return list(found.limit(limit))
+        found = self._coll.find(query, fields, session=self._s).hint(_PEOPLE_BY_ORG)
+        return list(found.sort("email_norm", ASCENDING).limit(limit))
 
-    def active_since(self, org_id: str, cutoff: datetime, events_from: datetime) -> set[str]:
-        recent = [
-            doc["_id"]
-            for doc in self._db[EVENTS].find(
-                {"org_id": org_id, "starts_at": {"$gte": events_from}}, {"_id": 1}, session=self._s
-            )
+    def recent_registrations(self, org_id: str, events_from: datetime) -> list[Doc]:
+        registrations = self._db[REGISTRATIONS]
+        fields = {"person_id": 1, "registered_at": 1, "checkin.received_at": 1}
+        return [
+            registration
+            for event_id in self._org_event_ids(org_id, events_from)
+            for registration in registrations.find({"event_id": event_id}, fields, session=self._s)
         ]
-        if not recent:
-            return set()
-        found = self._db[REGISTRATIONS].find(
-            {
-                "event_id": {"$in": recent},
-                "$or": [{"registered_at": {"$gte": cutoff}}, {"checkin.received_at": {"$gte": cutoff}}],
-            },
-            {"person_id": 1},
-            session=self._s,
-        )
-        return {doc["person_id"] for doc in found}
 
     def organizations(self) -> list[Doc]:
         return list(self._db[ORGANIZATIONS].find({}, {"retention_periods": 1}, session=self._s))

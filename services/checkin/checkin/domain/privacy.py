@@ -537,3 +537,9 @@ def is_inactive(person: Doc, cutoff: datetime, recently_active: set[str]) -> boo
         if isinstance(moment, datetime) and _aware(moment, cutoff) >= cutoff:
             return False
     return True
+
+
+def active_since(registration: Doc, cutoff: datetime) -> bool:
+    """A registration made, or checked in, since ``cutoff``."""
+    moments = [registration.get("registered_at"), (registration.get("checkin") or {}).get("received_at")]
+    return any(isinstance(moment, datetime) and _aware(moment, cutoff) >= cutoff for moment in moments)

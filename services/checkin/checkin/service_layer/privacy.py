@@ -491,7 +491,8 @@ def _sweep_organization(ctx: Context, org: Doc, now: datetime, batch: int, page:
             break
         after = candidates[-1]["email_norm"]
         if active is None:
-            active = ctx.store.person_data.active_since(org_id, cutoff, cutoff - rules.EVENT_MARGIN)
+            recent = ctx.store.person_data.recent_registrations(org_id, cutoff - rules.EVENT_MARGIN)
+            active = {reg["person_id"] for reg in recent if rules.active_since(reg, cutoff)}
         for person in candidates:
             if filed >= batch or not rules.is_inactive(person, cutoff, active):
                 continue
