@@ -168,6 +168,105 @@ class History:
             at=scanned,
         )
 
+    def undo_check_in(self, event: dict[str, Any], person: str, minutes: float, reason: str = "wrong person") -> None:
+        """Staff undo the check-in ``minutes`` after the start (after the scan it undoes)."""
+        undone = event["_starts"] + timedelta(minutes=minutes)
+        self.visits[person] -= 1
+        self._add(
+            "attendee.checkin_undone",
+            event["event_id"],
+            {
+                "org_id": self.org_id,
+                "event_id": event["event_id"],
+                "registration_id": self.registrations[(event["event_id"], person)],
+                "person_id": person,
+                "checked_in_at": t(undone - timedelta(minutes=1)),
+                "undone_at": t(undone),
+                "undone_by": "staff-user-1",
+                "reason": reason,
+            },
+            at=undone,
+        )
+
+    def correct(self, person: str, first: str, last: str, email: str | None, at: datetime) -> None:
+        self._add(
+            "person.updated",
+            person,
+            {
+                "org_id": self.org_id,
+                "person_id": person,
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "previous_email": f"{person}@example.org",
+                "updated_at": t(at),
+                "updated_by": "staff-user-1",
+            },
+            at=at,
+        )
+
+    def data_request(self, kind: str, person: str, email: str | None, at: datetime) -> str:
+        """``kind``: export or erasure; returns the request id."""
+        request_id = oid()
+        self._add(
+            f"person.{kind}_requested",
+            person,
+            {
+                "org_id": self.org_id,
+                "person_id": person,
+                "request_id": request_id,
+                "email": email,
+                "requested_at": t(at),
+                "requested_by": {"kind": "user", "user_id": "owner-1"},
+            },
+            at=at,
+        )
+        return request_id
+
+    def data_link(self, person: str, email: str, first: str, at: datetime) -> None:
+        self._add(
+            "person.data_link_requested",
+            person,
+            {
+                "org_id": self.org_id,
+                "person_id": person,
+                "email": email,
+                "first_name": first,
+                "organization_name": "Food Bank",
+                "purpose": "export",
+                "link": "https://checkin.example/privacy/export?token=SECRET-TOKEN-123",
+                "expires_at": t(at + timedelta(days=1)),
+                "requested_at": t(at),
+            },
+            at=at,
+        )
+
+    def policy(self, at: datetime, **periods: int) -> None:
+        values = {"checkin_details": 24, "message_bodies": 6, "delivery_journal": 12, "tracking_events": 12}
+        values |= {"inactive_people": 36, **periods}
+        self._add(
+            "retention.policy_set",
+            self.org_id,
+            {"org_id": self.org_id, "periods": values, "set_at": t(at), "set_by": "owner-1"},
+            at=at,
+        )
+
+    def introduce(self, event: dict[str, Any], person: str, other: str, at: datetime) -> None:
+        self._add(
+            "introduction.accepted",
+            person,
+            {
+                "org_id": self.org_id,
+                "event_id": event["event_id"],
+                "introduction_id": oid(),
+                "person_id": person,
+                "other_person_id": other,
+                "accepted_at": t(at),
+                "both_accepted": False,
+            },
+            at=at,
+        )
+
     def end(self, event: dict[str, Any]) -> None:
         ended = event["_starts"] + timedelta(hours=3)
         self._add(

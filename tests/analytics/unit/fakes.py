@@ -5,16 +5,18 @@ the projection generations for the rebuild, and the dashboard's queries."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from analytics.domain.events import EventMeta
 from analytics.domain.people import PersonState
+from analytics.domain.privacy import ArchiveChange, applied
 from analytics.domain.projections import BatchChanges
 from analytics.domain.registrations import RegistrationState
 from analytics.domain.reports import DateRange
 from turnout_common.envelope import Envelope
+from turnout_common.privacy import RetentionPeriods
 from turnout_common.types import Doc
 
 
@@ -52,6 +54,10 @@ class FakeProjectionStore:
 
     def load_people(self, ids: Iterable[str]) -> dict[str, PersonState]:
         return {i: copy.deepcopy(self.people[i]) for i in ids if i in self.people}
+
+    def forget_people(self, ids: Iterable[str]) -> None:
+        for person_id in ids:
+            self.people.pop(person_id, None)
 
     def write(self, changes: BatchChanges) -> None:
         self.registrations.update(copy.deepcopy(changes.registrations))
@@ -122,12 +128,91 @@ class FakeArchive:
             yield found[start : start + batch_size]
 
 
+class FakeRecords:
+    """The personal records (``PersonalRecords``, ``RetentionStorage``) in dictionaries:
+    archived messages as the consumer stores them, tombstones, policies, leftovers."""
+
+    def __init__(self) -> None:
+        self.archive: dict[str, Doc] = {}
+        self.tombstones: dict[str, Doc] = {}
+        self.policies_kept: dict[str, Doc] = {}
+        self.leftovers: list[str] = []  # texts of dead letters and unsent exports
+        self.marks: dict[tuple[str, str], datetime] = {}
+
+    def add(self, messages: Iterable[Envelope], at: datetime) -> None:
+        """What the consumer does after the handler: archive each envelope as it is now."""
+        for message in messages:
+            self.archive[message.id] = {
+                "_id": message.id,
+                "applied_at": at,
+                "envelope": copy.deepcopy(message.to_dict()),
+                "subject": message.subject,
+            }
+
+    def erased(self, pseudonyms: Iterable[str]) -> set[str]:
+        return {alias for alias in pseudonyms if alias in self.tombstones}
+
+    def erased_since(self, moment: datetime) -> set[str]:
+        return {alias for alias, doc in self.tombstones.items() if doc["erased_at"] >= moment}
+
+    def remember_erased(self, tombstone: Doc) -> None:
+        self.tombstones.setdefault(tombstone["_id"], dict(tombstone))
+
+    def archived_naming(self, person_id: str) -> list[Doc]:
+        found = [
+            copy.deepcopy(doc)
+            for doc in self.archive.values()
+            if person_id in (doc["envelope"]["data"].get("person_id"), doc["envelope"]["data"].get("other_person_id"))
+        ]
+        return sorted(found, key=lambda doc: (doc["applied_at"], doc["_id"]))
+
+    def change_archived(self, changes: Sequence[ArchiveChange]) -> int:
+        changed = 0
+        for change in changes:
+            doc = self.archive.get(change.message_id)
+            if doc is None:
+                continue
+            changed += 1
+            doc["envelope"]["data"] = applied(doc["envelope"]["data"], change.data)
+            if change.subject is not None:
+                doc["envelope"]["subject"] = doc["subject"] = change.subject
+        return changed
+
+    def forget_leftovers(self, needles: Sequence[str]) -> dict[str, int]:
+        gone = [text for text in self.leftovers if any(needle in text for needle in needles)]
+        self.leftovers = [text for text in self.leftovers if text not in gone]
+        return {"dead_letters": len(gone), "unsent_exports": 0}
+
+    def store_policy(self, org_id: str, periods: dict[str, int], set_at: datetime, set_by: str | None) -> bool:
+        current = self.policies_kept.get(org_id)
+        if current is not None and current["set_at"] >= set_at:
+            return False
+        self.policies_kept[org_id] = {"periods": periods, "set_at": set_at, "set_by": set_by}
+        return True
+
+    # -- RetentionStorage ----------------------------------------------------------------------
+    def policies(self) -> dict[str, RetentionPeriods]:
+        return {org: RetentionPeriods.from_dict(doc["periods"]) for org, doc in self.policies_kept.items()}
+
+    def watermarks(self) -> dict[tuple[str, str], datetime]:
+        return dict(self.marks)
+
+    def set_watermark(self, scope: str, kind: str, until: datetime) -> None:
+        self.marks[(scope, kind)] = until
+
+    def archived_between(self, lower: datetime, upper: datetime, batch_size: int) -> Iterator[list[Doc]]:
+        found = [copy.deepcopy(doc) for doc in self.archive.values() if lower <= doc["applied_at"] < upper]
+        for start in range(0, len(found), batch_size):
+            yield found[start : start + batch_size]
+
+
 class FakeGenerations:
     """Projection groups' generations, each a ``FakeStateStore`` per (group, generation)
     (the two groups of one generation share a store: they write different parts)."""
 
     def __init__(self, groups: Iterable[str] = ("events", "people")) -> None:
         self.archive = FakeArchive()
+        self.records = FakeRecords()
         self.live: dict[str, int] = {group: 0 for group in groups}
         self.stores: dict[tuple[int, ...], FakeStateStore] = {}
         self.versions_outdated: list[str] = []
@@ -152,6 +237,19 @@ class FakeGenerations:
     def switch(self, group: str, generation: int) -> None:
         self.log.append(f"switch {group} {generation}")
         self.live[group] = generation
+
+    def people_named(
+        self, generations: Mapping[str, int], wanted: Callable[[str, str], bool]
+    ) -> dict[str, tuple[str, set[str]]]:
+        store = self.storage(generations)
+        found: dict[str, tuple[str, set[str]]] = {}
+        for person_id, person in store.people.items():
+            if wanted(person.org_id, person_id):
+                found[person_id] = (person.org_id, set())
+        for registration_id, state in store.registrations.items():
+            if state.person_id in found or wanted(state.org_id, state.person_id):
+                found.setdefault(state.person_id, (state.org_id, set()))[1].add(registration_id)
+        return found
 
     def apply_live(self, apply: Callable[[FakeProjectionStore], int]) -> int:
         return apply(self.storage(self.live))

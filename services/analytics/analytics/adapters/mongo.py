@@ -14,6 +14,8 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from analytics.adapters.privacy import ARCHIVE as ARCHIVE
+from analytics.adapters.privacy import PersonalRecords, ensure_privacy_indexes
 from analytics.domain.events import EventMeta
 from analytics.domain.facts import Counters
 from analytics.domain.people import PersonState
@@ -23,10 +25,10 @@ from turnout_common.clock import utcnow
 from turnout_common.envelope import Envelope
 from turnout_common.indexes import drop_unused_indexes
 from turnout_common.mongo import UnitOfWork
+from turnout_common.outbox import ensure_outbox_indexes
 from turnout_common.revocations import ensure_revocation_indexes
 from turnout_common.types import Doc
 
-ARCHIVE = "archive"
 EVENT_FIGURES = "event_figures"
 REGISTRATION_FACTS = "registration_facts"
 EVENT_LANES = "event_lanes"
@@ -50,8 +52,10 @@ UNUSED_ARCHIVE_INDEXES = ("type_1_time_1", "subject_1")
 PROJECTION_STATE = "projection_state"
 # The shape of each group's collections. Raise a group's version when a change
 # needs its collections built again from the archive (the worker does so on
-# start): people 2 = the slim ``people_summary`` and the ``loyalty`` counts.
-PROJECTION_VERSIONS: dict[str, int] = {"events": 1, "people": 2}
+# start): people 2 = the slim ``people_summary`` and the ``loyalty`` counts;
+# events 2, people 3 = undone check-ins (the scans not undone and the server's
+# receipt times), corrections, erased people's states.
+PROJECTION_VERSIONS: dict[str, int] = {"events": 2, "people": 3}
 
 INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     EVENT_FIGURES: [[("org_id", ASCENDING), ("starts_at", DESCENDING)]],
@@ -120,6 +124,8 @@ def ensure_indexes(db: Database[Doc], names: dict[str, str] | None = None) -> No
         # and multiplied the insert's cost on SecantusDB, so they go.
         db[ARCHIVE].create_index([("applied_at", ASCENDING)])
         drop_unused_indexes(db, ARCHIVE, UNUSED_ARCHIVE_INDEXES)
+        ensure_privacy_indexes(db)
+        ensure_outbox_indexes(db)
         ensure_revocation_indexes(db)
         names = live_names(db)
     for name, actual in names.items():
@@ -162,6 +168,12 @@ class ProjectionStore:
             return {}
         found = self._c(PEOPLE).find({"_id": {"$in": wanted}}, session=self.session)
         return {doc["_id"]: PersonState.from_doc(doc) for doc in found}
+
+    def forget_people(self, ids: Iterable[str]) -> None:
+        wanted = list(ids)
+        if wanted:
+            self._c(PEOPLE).delete_many({"_id": {"$in": wanted}}, session=self.session)
+            self._c(PEOPLE_SUMMARY).delete_many({"_id": {"$in": wanted}}, session=self.session)
 
     def insert_states(self, registrations: dict[str, RegistrationState], people: dict[str, PersonState]) -> None:
         """Store states known to be new (a rebuild's first write of them): an insert is
@@ -337,6 +349,7 @@ class MongoProjections:
         self.client = client
         self.db = db
         self.archive = ArchiveReader(db)
+        self.records = PersonalRecords(db)
 
     def generations(self) -> dict[str, int]:
         return generations(self.db)
@@ -362,7 +375,22 @@ class MongoProjections:
     def switch(self, group: str, generation: int) -> None:
         set_generation(self.db, group, generation)
 
-    def apply_live(self, apply: Callable[[ProjectionStore], int]) -> int:
+    def people_named(
+        self, generations: Mapping[str, int], wanted: Callable[[str, str], bool]
+    ) -> dict[str, tuple[str, set[str]]]:
+        names = names_for(dict(generations))
+        found: dict[str, tuple[str, set[str]]] = {}
+        for doc in self.db[names[PEOPLE]].find({}, {"org_id": 1}):
+            org_id, person_id = str(doc.get("org_id", "")), str(doc["_id"])
+            if wanted(org_id, person_id):
+                found[person_id] = (org_id, set())
+        for doc in self.db[names[REGISTRATION_FACTS]].find({}, {"org_id": 1, "person_id": 1}):
+            org_id, person_id = str(doc.get("org_id", "")), str(doc.get("person_id", ""))
+            if person_id in found or wanted(org_id, person_id):
+                found.setdefault(person_id, (org_id, set()))[1].add(doc["_id"])
+        return found
+
+    def apply_live(self, apply: Callable[[ProjectionStore], int]) -> int:  # (ErasableStorage)
         return UnitOfWork(self.client, self.db).run(lambda uow: apply(ProjectionStore(uow.db, uow.session)))
 
     def outdated_groups(self) -> list[str]:

@@ -3,10 +3,18 @@ cohort-retention and follow-up-funnel figures.
 
 A person's messages come from several partitions (check-ins are keyed by the
 gathering, follow-ups by the person), so nothing here depends on order: visits
-are keyed by gathering (the first check-in and the last check-out win),
-follow-up timestamps keep their earliest value, flags only turn on. The
-summary fields (events attended, first and last seen, streaks, hours) and the
-contributions to the cross-event figures are pure functions of that state.
+are keyed by gathering (the first check-in and the last check-out win; an undo
+voids what the server received up to it, see ``analytics.domain.registrations``),
+follow-up timestamps keep their earliest value, flags only turn on, the name is
+the newest (registration or correction). The summary fields (events attended,
+first and last seen, streaks, hours) and the contributions to the cross-event
+figures are pure functions of that state.
+
+An erased person's state lives on under their pseudonym
+(``turnout_common.privacy.pseudonym``) with only what feeds the figures:
+visits and follow-ups. Folding into such a state keeps it that way (no name,
+ratings, introductions or unsubscription), so a rebuild from the masked
+archive gives exactly the state the erasure left (``anonymised``).
 """
 
 from __future__ import annotations
@@ -17,7 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from analytics.domain.facts import Counters, Stamp, earlier, later, month_index, month_of, parse_time
+from analytics.domain.facts import Counters, Stamp, later, month_index, month_of, parse_time
+from turnout_common.privacy import ERASED_NAME, is_pseudonym
 
 PERSON_TYPES = frozenset(
     {
@@ -33,6 +42,8 @@ PERSON_TYPES = frozenset(
         "feedback.submitted",
         "contact.unsubscribed",
         "introduction.accepted",
+        "attendee.checkin_undone",
+        "person.updated",
     }
 )
 FOLLOWUP_STAGES = ("sent", "opened", "clicked", "returned")
@@ -45,6 +56,11 @@ GAP_FACTOR = 2.0
 
 @dataclass(slots=True)
 class Visit:
+    """A person at one gathering: the check-in that counts (the first not undone)
+    and the check-out that counts (the last not undone). The other scans not
+    undone wait in ``other_checkins``/``other_checkouts`` (usually empty) in case
+    a later undo voids the ones that count."""
+
     event_id: str
     checkin_at: datetime | None = None
     checkin_id: str = ""
@@ -54,6 +70,11 @@ class Visit:
     checkout_at: datetime | None = None
     checkout_id: str = ""
     centihours: int = 0
+    checkin_received: datetime | None = None  # server time of the check-in (what an undo compares with)
+    checkout_received: datetime | None = None
+    undone_at: datetime | None = None  # the latest undo: scans received up to then are void
+    other_checkins: list[dict[str, Any]] = field(default_factory=list)
+    other_checkouts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def attended(self) -> bool:
@@ -70,10 +91,15 @@ class Visit:
             self.checkout_at,
             self.checkout_id,
             self.centihours,
+            self.checkin_received,
+            self.checkout_received,
+            self.undone_at,
+            [dict(scan) for scan in self.other_checkins],
+            [dict(scan) for scan in self.other_checkouts],
         )
 
     def to_doc(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "event_id": self.event_id,
             "checkin_at": self.checkin_at,
             "checkin_id": self.checkin_id,
@@ -84,10 +110,85 @@ class Visit:
             "checkout_id": self.checkout_id,
             "centihours": self.centihours,
         }
+        # Only what is there: a visit's document stays small.
+        for name in ("checkin_received", "checkout_received", "undone_at"):
+            if getattr(self, name) is not None:
+                doc[name] = getattr(self, name)
+        if self.other_checkins:
+            doc["other_checkins"] = self.other_checkins
+        if self.other_checkouts:
+            doc["other_checkouts"] = self.other_checkouts
+        return doc
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Visit:
-        return cls(**{name: doc.get(name, default) for name, default in _VISIT_DEFAULTS.items()})
+        values: dict[str, Any] = {name: doc.get(name, default) for name, default in _VISIT_DEFAULTS.items()}
+        values["other_checkins"] = [dict(scan) for scan in values["other_checkins"] or []]
+        values["other_checkouts"] = [dict(scan) for scan in values["other_checkouts"] or []]
+        return cls(**values)
+
+    # -- check-ins, check-outs and undos ---------------------------------------------------------
+
+    def checkins(self) -> list[dict[str, Any]]:
+        """Every check-in not undone (the one that counts first)."""
+        counted = []
+        if self.checkin_at is not None:
+            counted.append(
+                {
+                    "at": self.checkin_at,
+                    "id": self.checkin_id,
+                    "received": self.checkin_received,
+                    "starts_at": self.starts_at,
+                    "kind": self.kind,
+                    "first_time": self.first_time,
+                }
+            )
+        return counted + self.other_checkins
+
+    def checkouts(self) -> list[dict[str, Any]]:
+        """Every check-out not undone (the one that counts first)."""
+        counted = []
+        if self.checkout_at is not None:
+            counted.append(
+                {
+                    "at": self.checkout_at,
+                    "id": self.checkout_id,
+                    "received": self.checkout_received,
+                    "centihours": self.centihours,
+                }
+            )
+        return counted + self.other_checkouts
+
+    def _voided(self, scan: dict[str, Any]) -> bool:
+        received = scan.get("received") or scan["at"]
+        return self.undone_at is not None and received <= self.undone_at
+
+    def settle(self, checkins: list[dict[str, Any]], checkouts: list[dict[str, Any]]) -> None:
+        """Keep the scans not voided by the latest undo; the first check-in and the last check-out count."""
+        ins = sorted(
+            {scan["id"]: scan for scan in checkins if not self._voided(scan)}.values(),
+            key=lambda scan: (scan["at"], scan["id"]),
+        )
+        outs = sorted(
+            {scan["id"]: scan for scan in checkouts if not self._voided(scan)}.values(),
+            key=lambda scan: (scan["at"], scan["id"]),
+        )
+        first = ins[0] if ins else {}
+        self.checkin_at, self.checkin_id = first.get("at"), first.get("id", "")
+        self.checkin_received = first.get("received")
+        self.starts_at, self.kind = first.get("starts_at"), first.get("kind")
+        self.first_time = bool(first.get("first_time", False))
+        self.other_checkins = ins[1:]
+        last = outs[-1] if outs else {}
+        self.checkout_at, self.checkout_id = last.get("at"), last.get("id", "")
+        self.checkout_received = last.get("received")
+        self.centihours = int(last.get("centihours", 0))
+        self.other_checkouts = outs[:-1]
+
+    def undo(self, undone_at: datetime) -> None:
+        if self.undone_at is None or undone_at > self.undone_at:
+            self.undone_at = undone_at
+            self.settle(self.checkins(), self.checkouts())
 
 
 _VISIT_DEFAULTS: dict[str, Any] = {
@@ -100,6 +201,11 @@ _VISIT_DEFAULTS: dict[str, Any] = {
     "checkout_at": None,
     "checkout_id": "",
     "centihours": 0,
+    "checkin_received": None,
+    "checkout_received": None,
+    "undone_at": None,
+    "other_checkins": [],
+    "other_checkouts": [],
 }
 
 
@@ -263,30 +369,43 @@ def _followup(state: PersonState, data: dict[str, Any]) -> FollowupFact | None:
     return fact
 
 
+def _received(data: dict[str, Any]) -> datetime | None:
+    value = data.get("received_at")
+    return parse_time(value) if isinstance(value, str) else None
+
+
 def fold_person(state: PersonState, message_type: str, data: dict[str, Any], stamp: Stamp) -> None:
     """Apply one message to a person's facts (in place; idempotent, order-free)."""
-    if message_type == "attendee.registered":
-        name_stamp: Stamp = (parse_time(data["registered_at"]), stamp[1])
+    anonymous = is_pseudonym(state.person_id)
+    if message_type in ("attendee.registered", "person.updated"):
+        moment = data["registered_at"] if message_type == "attendee.registered" else data["updated_at"]
+        name_stamp: Stamp = (parse_time(moment), stamp[1])
         if later(state.name_stamp, name_stamp):
             state.name_stamp = name_stamp
-            state.first_name = data["first_name"]
-            state.last_name = data["last_name"]
+            state.first_name = ERASED_NAME if anonymous else data["first_name"]
+            state.last_name = "" if anonymous else data["last_name"]
     elif message_type == "attendee.checked_in":
         visit = state.visits.setdefault(data["event_id"], Visit(data["event_id"]))
-        at = parse_time(data["scanned_at"])
-        current = (visit.checkin_at, visit.checkin_id) if visit.checkin_at is not None else None
-        if earlier(current, (at, stamp[1])):
-            visit.checkin_at, visit.checkin_id = at, stamp[1]
-            visit.starts_at = parse_time(data["event_starts_at"])
-            visit.kind = data["event_kind"]
-            visit.first_time = bool(data["first_time_ever"])
+        scan = {
+            "at": parse_time(data["scanned_at"]),
+            "id": stamp[1],
+            "received": _received(data),
+            "starts_at": parse_time(data["event_starts_at"]),
+            "kind": data["event_kind"],
+            "first_time": bool(data["first_time_ever"]),
+        }
+        visit.settle([*visit.checkins(), scan], visit.checkouts())
     elif message_type == "attendee.checked_out":
         visit = state.visits.setdefault(data["event_id"], Visit(data["event_id"]))
-        at = parse_time(data["scanned_at"])
-        current = (visit.checkout_at, visit.checkout_id) if visit.checkout_at is not None else None
-        if later(current, (at, stamp[1])):
-            visit.checkout_at, visit.checkout_id = at, stamp[1]
-            visit.centihours = max(0, round(float(data["hours"]) * 100))
+        scan = {
+            "at": parse_time(data["scanned_at"]),
+            "id": stamp[1],
+            "received": _received(data),
+            "centihours": max(0, round(float(data["hours"]) * 100)),
+        }
+        visit.settle(visit.checkins(), [*visit.checkouts(), scan])
+    elif message_type == "attendee.checkin_undone":
+        state.visits.setdefault(data["event_id"], Visit(data["event_id"])).undo(parse_time(data["undone_at"]))
     elif message_type in ("followup.scheduled", "followup.failed", "followup.bounced"):
         fact = _followup(state, data)
         if fact is not None and message_type == "followup.bounced":
@@ -309,15 +428,32 @@ def fold_person(state: PersonState, message_type: str, data: dict[str, Any], sta
         fact = _followup(state, data)
         if fact is not None:
             fact.feedback = True
+        if anonymous:
+            return  # an erased person's ratings are not kept (no figure reads them)
         rating_stamp = [parse_time(data["submitted_at"]), stamp[1]]
         current_stamp = state.rating_stamps.get(data["event_id"])
         if current_stamp is None or (rating_stamp[0], rating_stamp[1]) > (current_stamp[0], current_stamp[1]):
             state.rating_stamps[data["event_id"]] = rating_stamp
             state.ratings[data["event_id"]] = int(data["rating"])
-    elif message_type == "contact.unsubscribed":
+    elif message_type == "contact.unsubscribed" and not anonymous:
         state.unsubscribed = True
-    elif message_type == "introduction.accepted":
+    elif message_type == "introduction.accepted" and not anonymous:
         state.introductions.add(data["introduction_id"])
+
+
+def anonymised(state: PersonState, pseudonym: str) -> PersonState:
+    """The state an erased person leaves: under their pseudonym, only what feeds
+    the figures (visits and follow-ups); the name becomes ``ERASED_NAME`` (if
+    there was one), ratings, introductions and the unsubscription go. Folding
+    the masked archive into a fresh state gives exactly this."""
+    out = state.copy()
+    out.person_id = pseudonym
+    if out.first_name is not None or out.last_name is not None:
+        out.first_name, out.last_name = ERASED_NAME, ""
+    out.unsubscribed = False
+    out.introductions = set()
+    out.ratings, out.rating_stamps = {}, {}
+    return out
 
 
 # -- the summary --------------------------------------------------------------------------------------

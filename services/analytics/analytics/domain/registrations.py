@@ -4,17 +4,25 @@ A registration is owned by one gathering, so its messages arrive in order on
 one partition; the rules below do not rely on that (a rebuild reads the archive
 in any order), because the state only moves up: the status rank only rises, a
 cancellation stays, the *first* check-in and the *last* check-out win (ties
-broken by message id). A check-in that is undone at the door and scanned again
-is still one arrival.
+broken by message id). A second scan without an undo between is still one
+arrival.
+
+An undone check-in (``attendee.checkin_undone``, staff's audited undo) voids
+every check-in and check-out the server received up to the moment of the undo
+(``received_at`` <= ``undone_at``): the person counts as not arrived again,
+and a check-in received later counts again. The state keeps the latest undo
+moment (a maximum) and every check-in and check-out not voided by it, so this
+too is order-free: whatever order the messages come in, the surviving scans
+are those received after the latest undo.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from analytics.domain.facts import Counters, Stamp, earlier, later, parse_time
+from analytics.domain.facts import Counters, Stamp, parse_time
 
 BUCKET_MINUTES = 5
 # Arrivals further than this from the start (a kiosk with a wrong clock) are
@@ -26,7 +34,13 @@ STATUS_RANK = {"waitlisted": 1, "registered": 2}
 NO_KIOSK = ""
 
 REGISTRATION_TYPES = frozenset(
-    {"attendee.registered", "registration.cancelled", "attendee.checked_in", "attendee.checked_out"}
+    {
+        "attendee.registered",
+        "registration.cancelled",
+        "attendee.checked_in",
+        "attendee.checked_out",
+        "attendee.checkin_undone",
+    }
 )
 
 
@@ -48,13 +62,18 @@ class Scan:
     first_time: bool = False  # check-ins: the person's first check-in ever
     starts_at: datetime | None = None  # check-ins: the event's start, as the message said
     centihours: int = 0  # check-outs: hours attended, in hundredths
+    received: datetime | None = None  # when the server received it (what an undo compares with)
 
     @property
     def stamp(self) -> Stamp:
         return (self.at, self.message_id)
 
+    @property
+    def received_at(self) -> datetime:
+        return self.received if self.received is not None else self.at
+
     def to_doc(self) -> dict[str, Any]:
-        return {
+        doc = {
             "at": self.at,
             "id": self.message_id,
             "kiosk_id": self.kiosk_id,
@@ -63,6 +82,9 @@ class Scan:
             "starts_at": self.starts_at,
             "centihours": self.centihours,
         }
+        if self.received is not None:
+            doc["received"] = self.received
+        return doc
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any] | None) -> Scan | None:
@@ -76,7 +98,12 @@ class Scan:
             first_time=bool(doc.get("first_time", False)),
             starts_at=doc.get("starts_at"),
             centihours=int(doc.get("centihours", 0)),
+            received=doc.get("received"),
         )
+
+
+def _scans(docs: list[dict[str, Any]] | None) -> list[Scan]:
+    return [scan for scan in (Scan.from_doc(doc) for doc in docs or []) if scan is not None]
 
 
 @dataclass(slots=True)
@@ -88,15 +115,20 @@ class RegistrationState:
     rank: int = 0  # 0: only a check-in seen so far, 1: waitlisted, 2: registered
     walk_in: bool = False
     cancelled: bool = False
-    checkin: Scan | None = None
-    checkout: Scan | None = None
+    checkin: Scan | None = None  # the first check-in not undone: the one that counts
+    checkout: Scan | None = None  # the last check-out not undone
+    undone_at: datetime | None = None  # the latest undo: scans received up to then are void
+    # The other check-ins and check-outs not undone (a later undo may void the
+    # one that counts, and then the next one counts); usually empty.
+    other_checkins: list[Scan] = field(default_factory=list)
+    other_checkouts: list[Scan] = field(default_factory=list)
 
     @property
     def checked_in(self) -> bool:
         return self.checkin is not None
 
     def to_doc(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "_id": self.registration_id,
             "event_id": self.event_id,
             "org_id": self.org_id,
@@ -107,6 +139,14 @@ class RegistrationState:
             "checkin": self.checkin.to_doc() if self.checkin else None,
             "checkout": self.checkout.to_doc() if self.checkout else None,
         }
+        # Written only when there is something (nearly never): the usual document stays as small as before.
+        if self.undone_at is not None:
+            doc["undone_at"] = self.undone_at
+        if self.other_checkins:
+            doc["other_checkins"] = [scan.to_doc() for scan in self.other_checkins]
+        if self.other_checkouts:
+            doc["other_checkouts"] = [scan.to_doc() for scan in self.other_checkouts]
+        return doc
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> RegistrationState:
@@ -120,7 +160,31 @@ class RegistrationState:
             cancelled=bool(doc.get("cancelled", False)),
             checkin=Scan.from_doc(doc.get("checkin")),
             checkout=Scan.from_doc(doc.get("checkout")),
+            undone_at=doc.get("undone_at"),
+            other_checkins=_scans(doc.get("other_checkins")),
+            other_checkouts=_scans(doc.get("other_checkouts")),
         )
+
+    def settle(self, checkins: list[Scan], checkouts: list[Scan]) -> None:
+        """Keep the scans not voided by the latest undo: the first check-in and
+        the last check-out count, the others wait in case a later undo voids those."""
+        checkins = sorted(
+            {scan.message_id: scan for scan in checkins if not self.voided(scan)}.values(), key=lambda s: s.stamp
+        )
+        checkouts = sorted(
+            {scan.message_id: scan for scan in checkouts if not self.voided(scan)}.values(), key=lambda s: s.stamp
+        )
+        self.checkin, self.other_checkins = (checkins[0], checkins[1:]) if checkins else (None, [])
+        self.checkout, self.other_checkouts = (checkouts[-1], checkouts[:-1]) if checkouts else (None, [])
+
+    def voided(self, scan: Scan) -> bool:
+        return self.undone_at is not None and scan.received_at <= self.undone_at
+
+    def all_checkins(self) -> list[Scan]:
+        return ([self.checkin] if self.checkin else []) + self.other_checkins
+
+    def all_checkouts(self) -> list[Scan]:
+        return ([self.checkout] if self.checkout else []) + self.other_checkouts
 
 
 def new_registration(data: dict[str, Any]) -> RegistrationState:
@@ -130,6 +194,11 @@ def new_registration(data: dict[str, Any]) -> RegistrationState:
         org_id=data["org_id"],
         person_id=data["person_id"],
     )
+
+
+def _received(data: dict[str, Any]) -> datetime | None:
+    value = data.get("received_at")
+    return parse_time(value) if isinstance(value, str) else None
 
 
 def fold_registration(state: RegistrationState, message_type: str, data: dict[str, Any], message_id: str) -> None:
@@ -147,19 +216,25 @@ def fold_registration(state: RegistrationState, message_type: str, data: dict[st
             method=data["method"],
             first_time=bool(data["first_time_ever"]),
             starts_at=parse_time(data["event_starts_at"]),
+            received=_received(data),
         )
-        if earlier(state.checkin.stamp if state.checkin else None, scan.stamp):
-            state.checkin = scan
+        state.settle([*state.all_checkins(), scan], state.all_checkouts())
     elif message_type == "attendee.checked_out":
         scan = Scan(
             at=parse_time(data["scanned_at"]),
             message_id=message_id,
-            kiosk_id=data.get("kiosk_id"),
+            # No figure reads the device of a check-out: it is not kept.
+            kiosk_id=None,
             method=data["method"],
             centihours=max(0, round(float(data["hours"]) * 100)),
+            received=_received(data),
         )
-        if later(state.checkout.stamp if state.checkout else None, scan.stamp):
-            state.checkout = scan
+        state.settle(state.all_checkins(), [*state.all_checkouts(), scan])
+    elif message_type == "attendee.checkin_undone":
+        undone_at = parse_time(data["undone_at"])
+        if state.undone_at is None or undone_at > state.undone_at:
+            state.undone_at = undone_at
+            state.settle(state.all_checkins(), state.all_checkouts())
 
 
 def event_counters(state: RegistrationState | None) -> Counters:

@@ -1,22 +1,57 @@
-"""``python -m analytics.entrypoints.worker``: consumes both topics into the archive and projections."""
+"""``python -m analytics.entrypoints.worker``: consumes both topics into the
+archive and projections, relays analytics' outbox (the answers to data
+requests) to ``turnout.privacy``, and sweeps what the retention periods say
+is too old: three threads of one process.
+
+The relay runs here rather than in a process of its own (as checkin's and
+followup's do): analytics publishes only answers to data requests, a handful
+a day, and a process costs the stack tens of megabytes it does not have. It
+holds the same relay lease as a separate relay would (one sends at a time,
+another worker stands by) and, idle, sleeps on a change stream of the outbox.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+from typing import Any
 
 from turnout_common import logs, mongo
 from turnout_common.contracts import CHECKIN_TOPIC, FOLLOWUP_TOPIC
-from turnout_common.runtime import exit_with, run_loops
+from turnout_common.kafka import ensure_topics_when_up, make_producer
+from turnout_common.outbox import OutboxRelay
+from turnout_common.runtime import Loop, exit_with, run_loops
 from turnout_common.worker_main import ConsumerSpec, consumer_loop
 
 log = logging.getLogger("analytics.worker")
 
+# The relay's lease: renewed every third of it while idle (one small write), and
+# how long a standing-by worker waits before taking over from a dead one.
+RELAY_LEASE_SECONDS = 30.0
+
+
+def relay_loop(db: Any, bootstrap_servers: str, partitions: int) -> Loop:
+    """The relay of analytics' outbox (``db``: analytics' database), once the topics exist."""
+
+    def loop(stop: threading.Event) -> None:
+        ensure_topics_when_up(stop, bootstrap_servers, partitions)
+        relay = OutboxRelay(
+            db,
+            lambda: make_producer(bootstrap_servers, "turnout-analytics-relay"),
+            lease_seconds=RELAY_LEASE_SECONDS,
+        )
+        relay.run(stop)
+
+    return loop
+
 
 def main() -> None:
     from analytics.adapters.mongo import ARCHIVE, MongoProjections, ensure_indexes
+    from analytics.adapters.privacy import RetentionRecords
     from analytics.config import Settings
     from analytics.service_layer.projector import project
     from analytics.service_layer.rebuild import Progress, upgrade_outdated
+    from analytics.service_layer.retention import retention_loop
 
     settings = Settings.from_env()
     logs.configure_logging("analytics", settings.log_level)
@@ -46,8 +81,13 @@ def main() -> None:
         fetch_max_wait_ms=500,
         linger_ms=50,
     )
-    loop = consumer_loop(spec, client, db, settings.kafka_bootstrap_servers, settings.topic_partitions)
-    exit_with(run_loops("analytics-worker", [("consumer", loop)]))
+    bootstrap, partitions = settings.kafka_bootstrap_servers, settings.topic_partitions
+    loops: list[tuple[str, Loop]] = [
+        ("consumer", consumer_loop(spec, client, db, bootstrap, partitions)),
+        ("relay", relay_loop(db, bootstrap, partitions)),
+        ("retention", retention_loop(RetentionRecords(db), settings.retention_sweep_seconds)),
+    ]
+    exit_with(run_loops("analytics-worker", loops))
 
 
 if __name__ == "__main__":

@@ -4,16 +4,18 @@ fakes. No query is written here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from analytics.domain.events import EventMeta
 from analytics.domain.people import PersonState
+from analytics.domain.privacy import ArchiveChange
 from analytics.domain.projections import BatchChanges
 from analytics.domain.registrations import RegistrationState
 from analytics.domain.reports import DateRange
 from turnout_common.envelope import Envelope
+from turnout_common.privacy import RetentionPeriods
 from turnout_common.types import Doc
 
 
@@ -26,7 +28,64 @@ class ProjectionStorage(Protocol):
     def write(self, changes: BatchChanges) -> None: ...
 
 
-class StateStorage(ProjectionStorage, Protocol):
+class ErasableStorage(ProjectionStorage, Protocol):
+    """Projection storage that can also forget a person's own documents (an erasure)."""
+
+    def forget_people(self, ids: Iterable[str]) -> None:
+        """Delete the facts and summaries kept under these person ids (no figure changes)."""
+        ...
+
+
+class PersonalRecords(Protocol):
+    """What analytics keeps about people besides the projections: the archive
+    read by person, the erased people's tombstones, the retention policies."""
+
+    def erased(self, pseudonyms: Iterable[str]) -> set[str]:
+        """Those of ``pseudonyms`` that belong to erased people."""
+        ...
+
+    def erased_since(self, moment: datetime) -> set[str]:
+        """The pseudonyms of people erased at ``moment`` or later."""
+        ...
+
+    def remember_erased(self, tombstone: Doc) -> None:
+        """Keep an erased person's tombstone (``_id``: the pseudonym); the first one stays."""
+        ...
+
+    def archived_naming(self, person_id: str) -> list[Doc]:
+        """Every archived message naming the person (``{_id, applied_at, envelope}``), oldest first."""
+        ...
+
+    def change_archived(self, changes: Sequence[ArchiveChange]) -> int:
+        """Change archived messages field by field; return how many changed."""
+        ...
+
+    def forget_leftovers(self, needles: Sequence[str]) -> dict[str, int]:
+        """Delete dead letters and unsent export answers whose text contains any of ``needles``."""
+        ...
+
+    def store_policy(self, org_id: str, periods: dict[str, int], set_at: datetime, set_by: str | None) -> bool:
+        """Keep an organization's retention policy unless a newer one is kept; True if kept."""
+        ...
+
+
+class RetentionStorage(Protocol):
+    """What the retention sweep reads and changes (outside any transaction)."""
+
+    def policies(self) -> dict[str, RetentionPeriods]: ...
+    def watermarks(self) -> dict[tuple[str, str], datetime]:
+        """(scope, kind) -> the moment up to which archived messages were swept."""
+        ...
+
+    def set_watermark(self, scope: str, kind: str, until: datetime) -> None: ...
+    def archived_between(self, lower: datetime, upper: datetime, batch_size: int) -> Iterator[list[Doc]]:
+        """Archived messages applied in ``[lower, upper)`` (``{_id, envelope}``), a window at a time."""
+        ...
+
+    def change_archived(self, changes: Sequence[ArchiveChange]) -> int: ...
+
+
+class StateStorage(ErasableStorage, Protocol):
     """A rebuild's projection storage, which also takes states known to be new."""
 
     def insert_states(self, registrations: dict[str, RegistrationState], people: dict[str, PersonState]) -> None: ...
@@ -46,6 +105,11 @@ class ProjectionGenerations(Protocol):
 
     @property
     def archive(self) -> Archive: ...
+    @property
+    def records(self) -> PersonalRecords:
+        """The tombstones (a rebuild masks what it reads of erased people) and the archive by person."""
+        ...
+
     def generations(self) -> dict[str, int]: ...
     def clear(self, generations: Mapping[str, int]) -> None:
         """Drop whatever the collections of these group generations hold."""
@@ -60,7 +124,16 @@ class ProjectionGenerations(Protocol):
         ...
 
     def switch(self, group: str, generation: int) -> None: ...
-    def apply_live(self, apply: Callable[[ProjectionStorage], int]) -> int:
+    def people_named(
+        self, generations: Mapping[str, int], wanted: Callable[[str, str], bool]
+    ) -> dict[str, tuple[str, set[str]]]:
+        """Person ids in these group generations' people and registration facts
+        for which ``wanted(org_id, person_id)``, each with their organization and
+        the ids of their registration facts (two scans: only for an erasure that
+        happened while a rebuild ran)."""
+        ...
+
+    def apply_live(self, apply: Callable[[ErasableStorage], int]) -> int:
         """Run ``apply`` on the live generations in one transaction (retried on a write conflict)."""
         ...
 

@@ -8,6 +8,12 @@ for transactions still committing) before the switch, and once more into the
 new generation after it (the worker's transactions pick the generation when
 they start; a short grace lets those that started before the switch finish),
 so nothing archived during the rebuild is missed and nothing is doubled.
+
+Erased people stay erased: every batch read is masked against the tombstones
+before it is folded (erasures mask the archive, so normally there is nothing
+to do), and people erased while the rebuild ran (it may have read their
+messages before the erasure masked them) are erased from the new generation
+once it is live.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from typing import TypeVar
 
 from analytics.domain.events import EventMeta
 from analytics.domain.people import PersonState
-from analytics.domain.projections import PROJECTIONS, BatchChanges, Message
+from analytics.domain.projections import PROJECTIONS, BatchChanges
 from analytics.domain.registrations import RegistrationState
-from analytics.service_layer.ports import Archive, ProjectionGenerations, ProjectionStorage, StateStorage
+from analytics.service_layer.data_requests import erase_late, mask_erased
+from analytics.service_layer.ports import Archive, ErasableStorage, ProjectionGenerations, StateStorage
 from analytics.service_layer.projector import apply_batch
 from turnout_common.clock import utcnow
+from turnout_common.envelope import Envelope
 
 # A message applied this long before a pass started is certainly visible to it.
 COMMIT_MARGIN = timedelta(seconds=60)
@@ -133,7 +141,7 @@ def _through_cache(
 
 def _pass(
     reader: Archive,
-    apply: Callable[[Sequence[Message]], object],
+    apply: Callable[[Sequence[Envelope]], object],
     phase: str,
     batch_size: int,
     since: datetime | None,
@@ -176,11 +184,11 @@ def rebuild(
     reader = storage.archive
     target = CachedStore(storage.storage({**current, **fresh}))
 
-    def into_target(batch: Sequence[Message]) -> int:
-        return apply_batch(target, batch, chosen)
+    def into_target(batch: Sequence[Envelope]) -> int:
+        return apply_batch(target, mask_erased(storage.records, batch), chosen)
 
     started = time.monotonic()
-    mark = utcnow()
+    mark = began = utcnow()
     messages = _pass(reader, into_target, "archive", batch_size, None, on_progress, progress_every)
     target.flush()
     for _ in range(max_catch_up_passes):
@@ -194,15 +202,16 @@ def rebuild(
         storage.switch(group, generation)
     time.sleep(switch_grace)
 
-    def into_live(batch: Sequence[Message]) -> int:
+    def into_live(batch: Sequence[Envelope]) -> int:
         # The live worker writes the new generation too now: a transaction, so a
         # write conflict on a shared document retries instead of losing a change.
-        def apply(store: ProjectionStorage) -> int:
-            return apply_batch(store, batch, chosen)
+        def apply(store: ErasableStorage) -> int:
+            return apply_batch(store, mask_erased(storage.records, batch), chosen)
 
         return storage.apply_live(apply)
 
     _pass(reader, into_live, "after switch", batch_size, mark - COMMIT_MARGIN, on_progress, progress_every)
+    erase_late(storage, began - COMMIT_MARGIN)
     storage.clear({group: current[group] for group in chosen})
     return RebuildReport(chosen, messages, time.monotonic() - started, {**current, **fresh})
 
