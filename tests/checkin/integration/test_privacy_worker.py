@@ -122,6 +122,7 @@ def test_the_sweep_erases_people_inactive_longer_than_their_organizations_period
     # Seven months on (the clock moved), nobody came back: everyone is inactive now. One erasure
     # per run at most here (the rest wait for the next run), reading one person at a time.
     later = now + timedelta(days=215)
+    assert sweep_inactive_people(ctx, later, keep_going=lambda: False) == 0  # the worker is stopping
     assert sweep_inactive_people(ctx, later, batch=1, page=1) == 1
     assert ctx.db["people"].count_documents({"org_id": org.id}) == 1
     assert sweep_inactive_people(ctx, later, batch=1, page=1) == 1

@@ -69,7 +69,7 @@ def inactive_people_loop(ctx: Context, interval: float, clock: Callable[[], date
     def loop(stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                sweep_inactive_people(ctx, clock())
+                sweep_inactive_people(ctx, clock(), keep_going=lambda: not stop.is_set())
             except Exception:
                 log.exception("the inactive people retention sweep failed")
             stop.wait(interval)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -464,28 +464,44 @@ def _periods(stored: object) -> RetentionPeriods:
         return DEFAULT_RETENTION
 
 
+def _always() -> bool:
+    return True
+
+
 def sweep_inactive_people(
-    ctx: Context, now: datetime | None = None, batch: int = SWEEP_BATCH, page: int = SWEEP_PAGE
+    ctx: Context,
+    now: datetime | None = None,
+    batch: int = SWEEP_BATCH,
+    page: int = SWEEP_PAGE,
+    keep_going: Callable[[], bool] = _always,
 ) -> int:
     """File an erasure (requested by the retention schedule) for every person whose
     latest registration, visit or first sighting is older than their organization's
     ``inactive_people`` period, at most ``batch`` per organization and run (the rest
-    the next run); returns how many were filed."""
+    the next run); returns how many were filed.
+
+    ``keep_going`` is asked before each page and each erasure (the worker's stop
+    event: a long sweep stops when the process does, and shows it is alive).
+    """
     moment = now or utcnow()
     filed = 0
     for org in ctx.store.person_data.organizations():
-        filed += _sweep_organization(ctx, org, moment, batch, page)
+        if not keep_going():
+            break
+        filed += _sweep_organization(ctx, org, moment, batch, page, keep_going)
     if filed:
         log.info("erasures filed for inactive people", extra={"count": filed})
     return filed
 
 
-def _sweep_organization(ctx: Context, org: Doc, now: datetime, batch: int, page: int) -> int:
+def _sweep_organization(
+    ctx: Context, org: Doc, now: datetime, batch: int, page: int, keep_going: Callable[[], bool]
+) -> int:
     org_id = org["_id"]
     cutoff = months_ago(now, _periods(org.get("retention_periods")).inactive_people)
     active: set[str] | None = None  # read once, when there is a first candidate
     filed, after = 0, ""
-    while filed < batch:
+    while filed < batch and keep_going():
         candidates = ctx.store.person_data.seen_before(org_id, cutoff, after, page)
         if not candidates:
             break
@@ -494,7 +510,9 @@ def _sweep_organization(ctx: Context, org: Doc, now: datetime, batch: int, page:
             recent = ctx.store.person_data.recent_registrations(org_id, cutoff - rules.EVENT_MARGIN)
             active = {reg["person_id"] for reg in recent if rules.active_since(reg, cutoff)}
         for person in candidates:
-            if filed >= batch or not rules.is_inactive(person, cutoff, active):
+            if filed >= batch or not keep_going():
+                break
+            if not rules.is_inactive(person, cutoff, active):
                 continue
             try:
                 request_erasure(
