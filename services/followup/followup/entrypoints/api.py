@@ -147,7 +147,11 @@ def list_contacts() -> Any:
     "A contact's consent to follow-up email now, and every change of it "
     "(granted or withdrawn, by a registration, import, walk-in, the unsubscribe link, a bounce or an organizer)",
     auth="manage",
-    responses={200: "the consent and its history, oldest first", 404: "not in your organization"},
+    responses={
+        200: "the consent and its history, oldest first",
+        400: "not a person id (at most 64 characters)",
+        404: "not in your organization",
+    },
     tags=["contacts"],
 )
 def contact_consent(person_id: str) -> Any:
