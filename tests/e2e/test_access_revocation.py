@@ -1,6 +1,7 @@
 """Revocation across services on the launched stack: an API token revoked, a
-user deactivated, or a session signed out of, in checkin is refused by
-followup and analytics within seconds (checkin's outbox -> relay -> Kafka ``access.revoked`` -> each worker's
+user deactivated, a session signed out of, or a session begun before its
+user's role changed, in checkin is refused by followup and analytics within
+seconds (checkin's outbox -> relay -> Kafka ``access.revoked`` -> each worker's
 ``revoked_subjects`` -> each web app's token check). Real broker, database and
 processes; nothing mocked."""
 
@@ -142,6 +143,75 @@ def test_a_session_signed_out_of_is_refused_by_every_service_within_seconds(runn
     assert page.status_code == 401 and "/login?next=" in page.text
     # Only that session ended: the same user's other session, and everyone else's, go on.
     _works_everywhere(running_stack, other_session)
+    _works_everywhere(running_stack, running_stack.token)
+
+
+def test_a_demoted_users_old_session_is_refused_everywhere_and_a_new_one_has_the_new_role(
+    running_stack: RunningStack,
+) -> None:
+    email = f"demoted-{uuid.uuid4().hex[:8]}@example.org"
+    password = "a-long-enough-password"
+    added = requests.post(
+        running_stack.url("checkin", "/api/v1/users"),
+        json={"email": email, "name": "Demoted Organizer", "role": "organizer", "password": password},
+        headers=running_stack.headers,
+        timeout=10,
+    )
+    assert added.status_code == 201, added.text
+
+    def sign_in() -> str:
+        answer = requests.post(
+            running_stack.url("checkin", "/api/v1/auth/login"), json={"email": email, "password": password}, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        return str(answer.json()["token"])
+
+    old = sign_in()
+    _works_everywhere(running_stack, old)
+
+    changed = requests.patch(
+        running_stack.url("checkin", f"/api/v1/users/{added.json()['id']}"),
+        json={"role": "viewer"},
+        headers=running_stack.headers,
+        timeout=10,
+    )
+    assert changed.status_code == 200 and changed.json()["role"] == "viewer", changed.text
+    # Signed in again at once, before the change has reached followup and analytics.
+    new = sign_in()
+    took = _refused_everywhere(running_stack, old, "role_changed")
+    print(f"session begun before the role change refused after {took}")
+    answer = _status(running_stack, "analytics", old)
+    assert answer.json()["error"]["message"] == "your role changed; sign in again"
+    page = requests.get(running_stack.url("analytics", "/dashboard"), cookies={"turnout_session": old}, timeout=10)
+    assert page.status_code == 401 and "/login?next=" in page.text
+
+    # The new session, once the change has arrived everywhere: a viewer's, served where a viewer may read ...
+    me = requests.get(
+        running_stack.url("checkin", "/api/v1/me"), headers={"Authorization": f"Bearer {new}"}, timeout=10
+    )
+    assert me.status_code == 200 and me.json()["role"] == "viewer", me.text
+    for service, path in (
+        ("checkin", "/api/v1/events"),
+        ("analytics", "/api/v1/events"),
+        ("followup", "/api/v1/settings"),
+    ):
+        served = requests.get(running_stack.url(service, path), headers={"Authorization": f"Bearer {new}"}, timeout=10)
+        assert served.status_code == 200, (service, served.text)
+    # ... and refused (403, not 401) where an organizer could act and a viewer cannot.
+    for service, method, path, body in (
+        ("checkin", "POST", "/api/v1/events", {}),
+        ("followup", "GET", "/api/v1/contacts?limit=1", None),
+        ("followup", "PATCH", "/api/v1/settings", {"introductions_per_person": 3}),
+    ):
+        refused = requests.request(
+            method,
+            running_stack.url(service, path),
+            json=body,
+            headers={"Authorization": f"Bearer {new}"},
+            timeout=10,
+        )
+        assert refused.status_code == 403, (service, path, refused.text)
+        assert refused.json()["error"]["code"] == "forbidden", (service, path, refused.text)
     _works_everywhere(running_stack, running_stack.token)
 
 
