@@ -79,6 +79,12 @@ function wireUi() {
   $("screen-result").addEventListener("click", (event) => {
     if (!event.target.closest("button")) show("idle");
   });
+  // With a keyboard, Escape does what a tap on the confirmation or the Back button does
+  // (an open dialog takes its own Escape).
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || document.querySelector("dialog[open]")) return;
+    if (["result", "search", "walkin", "camera"].includes(state.screen)) show("idle");
+  });
   $("result-checkout").addEventListener("click", (event) => {
     const registrationId = event.currentTarget.dataset.registrationId;
     if (!registrationId || state.busy) return;

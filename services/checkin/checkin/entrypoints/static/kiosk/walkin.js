@@ -21,8 +21,9 @@ function setFieldError(inputId, message) {
   const input = $(inputId);
   const error = $(`${inputId}-error`);
   if (error) error.textContent = message || "";
-  input.toggleAttribute("aria-invalid", Boolean(message));
-  if (!message) input.removeAttribute("aria-invalid");
+  // "true", not an empty attribute: screen readers ignore aria-invalid="".
+  if (message) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
 }
 
 function resetWalkinForm() {
