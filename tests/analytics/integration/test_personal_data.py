@@ -261,11 +261,14 @@ def test_export_then_erasure_keep_the_totals_and_leave_no_trace(
         assert wait(lambda: db["outbox"].count_documents({}) == 0, what="the outbox emptied")
 
         # -- the erasure --------------------------------------------------------------------------
+        # A dead letter about her (a message that once failed), kept in the database.
+        db["dead_letters"].insert_one({"_id": "t:0:1", "value": f'{{"person_id":"{ana}"}}'.encode(), "error": "x"})
         erasure_id = history.data_request("erasure", ana, EMAIL, datetime.now(UTC))
         produce(infra, topics, history.messages[-1:])
         (erased,) = wait(lambda: answers.of(erasure_id, "person.erased"), what="the erasure's answer")
         counts = erased.data["counts"]
         assert counts["people"] == 1 and counts["registration_facts"] == 4 and counts["archived_messages"] > 15
+        assert counts["dead_letters"] == 1
         wait(lambda: db["outbox"].count_documents({}) == 0, what="the outbox emptied")
         after = totals(client, org, event_ids)
         assert after == before

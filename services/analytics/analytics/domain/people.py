@@ -441,6 +441,51 @@ def fold_person(state: PersonState, message_type: str, data: dict[str, Any], sta
         state.introductions.add(data["introduction_id"])
 
 
+def _earliest(*moments: datetime | None) -> datetime | None:
+    known = [moment for moment in moments if moment is not None]
+    return min(known) if known else None
+
+
+def _least(*values: str | None) -> str | None:
+    known = [value for value in values if value]
+    return min(known) if known else None
+
+
+def merged(one: PersonState, other: PersonState) -> PersonState:
+    """The join of two states of the same person (what folding both states'
+    messages into one gives): visits and follow-ups merged fact by fact, the
+    newer name, flags on if on in either. Keeps ``one``'s id."""
+    out = one.copy()
+    if other.name_stamp is not None and later(out.name_stamp, other.name_stamp):
+        out.name_stamp, out.first_name, out.last_name = other.name_stamp, other.first_name, other.last_name
+    for event_id, theirs in other.visits.items():
+        mine = out.visits.get(event_id)
+        if mine is None:
+            out.visits[event_id] = theirs.copy()
+            continue
+        if theirs.undone_at is not None and (mine.undone_at is None or theirs.undone_at > mine.undone_at):
+            mine.undone_at = theirs.undone_at
+        mine.settle(mine.checkins() + theirs.checkins(), mine.checkouts() + theirs.checkouts())
+    for followup_id, theirs_fact in other.followups.items():
+        fact = out.followups.setdefault(followup_id, FollowupFact(followup_id))
+        fact.nudge_kind = _least(fact.nudge_kind, theirs_fact.nudge_kind)
+        fact.event_id = _least(fact.event_id, theirs_fact.event_id)
+        fact.sent_at = _earliest(fact.sent_at, theirs_fact.sent_at)
+        fact.opened_at = _earliest(fact.opened_at, theirs_fact.opened_at)
+        fact.clicked_at = _earliest(fact.clicked_at, theirs_fact.clicked_at)
+        fact.bounced = fact.bounced or theirs_fact.bounced
+        fact.failed = fact.failed or theirs_fact.failed
+        fact.feedback = fact.feedback or theirs_fact.feedback
+    out.unsubscribed = out.unsubscribed or other.unsubscribed
+    out.introductions |= other.introductions
+    for event_id, stamp in other.rating_stamps.items():
+        current = out.rating_stamps.get(event_id)
+        if current is None or (stamp[0], stamp[1]) > (current[0], current[1]):
+            out.rating_stamps[event_id] = list(stamp)
+            out.ratings[event_id] = other.ratings[event_id]
+    return out
+
+
 def anonymised(state: PersonState, pseudonym: str) -> PersonState:
     """The state an erased person leaves: under their pseudonym, only what feeds
     the figures (visits and follow-ups); the name becomes ``ERASED_NAME`` (if

@@ -17,14 +17,24 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from analytics.domain.events import EVENT_TYPES, EventMeta, fold_event
-from analytics.domain.facts import Counters, Stamp, add_into, difference, keyed_difference, parse_time
+from analytics.domain.facts import (
+    Counters,
+    Stamp,
+    add_into,
+    difference,
+    keyed_difference,
+    merge_cells,
+    parse_time,
+)
 from analytics.domain.people import (
     PERSON_TYPES,
     PersonState,
+    anonymised,
     cohort_counters,
     fold_person,
     funnel_counters,
     loyalty_counters,
+    merged,
 )
 from analytics.domain.registrations import (
     REGISTRATION_TYPES,
@@ -36,7 +46,16 @@ from analytics.domain.registrations import (
 )
 from analytics.domain.reports import show_rate
 
-__all__ = ["PROJECTIONS", "BatchChanges", "Message", "Touched", "fold_batch", "show_rate", "touched"]
+__all__ = [
+    "PROJECTIONS",
+    "BatchChanges",
+    "Message",
+    "Touched",
+    "erased_person",
+    "fold_batch",
+    "show_rate",
+    "touched",
+]
 
 # Projection groups, each rebuildable on its own.
 PROJECTIONS = ("events", "people")
@@ -187,13 +206,37 @@ def _fold_people(messages: Sequence[Message], loaded: Mapping[str, PersonState],
         if original is not None and original == state:
             continue
         changes.people[person_id] = state
-        for cohort, counters in keyed_difference(cohort_counters(state), cohort_counters(original)).items():
-            add_into_tuple(changes.cohorts, (state.org_id, cohort), counters)
-        for key, counters in keyed_difference(funnel_counters(state), funnel_counters(original)).items():
-            month, _, kind = key.partition("|")
-            add_into_tuple(changes.funnel, (state.org_id, month, kind), counters)
-        for attended, counters in keyed_difference(loyalty_counters(state), loyalty_counters(original)).items():
-            add_into_tuple(changes.loyalty, (state.org_id, int(attended)), counters)
+        _add_person_figures(changes, state, [original])
+
+
+def _add_person_figures(changes: BatchChanges, state: PersonState, before: list[PersonState | None]) -> None:
+    """Add to ``changes`` what the cross-event figures move when the states ``before`` become ``state``."""
+
+    def old(counters: Any) -> dict[str, Counters]:
+        return merge_cells(counters(previous) for previous in before)
+
+    for cohort, counters in keyed_difference(cohort_counters(state), old(cohort_counters)).items():
+        add_into_tuple(changes.cohorts, (state.org_id, cohort), counters)
+    for key, counters in keyed_difference(funnel_counters(state), old(funnel_counters)).items():
+        month, _, kind = key.partition("|")
+        add_into_tuple(changes.funnel, (state.org_id, month, kind), counters)
+    for attended, counters in keyed_difference(loyalty_counters(state), old(loyalty_counters)).items():
+        add_into_tuple(changes.loyalty, (state.org_id, int(attended)), counters)
+
+
+def erased_person(person: PersonState, under_alias: PersonState | None, alias: str) -> BatchChanges:
+    """An erased person's state under their pseudonym, and the figures' increments.
+
+    Usually nothing is known under the pseudonym yet and the figures do not
+    move (the same facts under another key). A rebuild that ran while the
+    person was erased may have folded some of their messages under each key:
+    the two states are joined (as folding all the messages into one would),
+    and the figures move from counting two people to counting one.
+    """
+    joined = anonymised(merged(person, under_alias) if under_alias is not None else person, alias)
+    changes = BatchChanges(people={alias: joined})
+    _add_person_figures(changes, joined, [person, under_alias])
+    return changes
 
 
 def add_into_tuple(target: dict[Any, Counters], key: Any, counters: Mapping[str, int]) -> None:

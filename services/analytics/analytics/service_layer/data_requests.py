@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import Any
 
 from analytics.domain.facts import parse_time
-from analytics.domain.people import anonymised, cohort_counters, funnel_counters, loyalty_counters
+from analytics.domain.people import cohort_counters, funnel_counters, loyalty_counters
 from analytics.domain.privacy import (
     CHUNK_CHARS,
     ArchiveChange,
@@ -47,7 +47,7 @@ from analytics.domain.privacy import (
     pseudonyms_named,
     secret_fields,
 )
-from analytics.domain.projections import BatchChanges, Message
+from analytics.domain.projections import BatchChanges, Message, erased_person
 from analytics.domain.registrations import REGISTRATION_TYPES
 from analytics.service_layer.ports import ErasableStorage, PersonalRecords, ProjectionGenerations
 from turnout_common.clock import to_rfc3339
@@ -252,10 +252,10 @@ def erase_from_projections(
         for registration_id, state in projections.load_registrations(registration_ids).items()
         if state.person_id == person_id
     }
-    person = projections.load_people([person_id]).get(person_id)
-    changes = BatchChanges(registrations=registrations)
-    if person is not None:
-        changes.people[alias] = anonymised(person, alias)
+    people = projections.load_people([person_id, alias])
+    person = people.get(person_id)
+    changes = erased_person(person, people.get(alias), alias) if person is not None else BatchChanges()
+    changes.registrations = registrations
     if changes.registrations or changes.people:
         projections.write(changes)
     if person is not None:
