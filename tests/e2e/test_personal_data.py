@@ -345,3 +345,38 @@ def test_a_person_is_exported_then_erased_from_every_service(ps: FollowupStack) 
     # And no email reached her after the erasure.
     time.sleep(2.0)
     assert len(to_zelda(fs)) == mails_before_erasure
+
+
+def test_a_corrected_email_and_an_undone_check_in_reach_followup_and_analytics(ps: FollowupStack) -> None:
+    """A corrected address gets the next message (the old one nothing); an undone
+    check-in turns the thank-you into a we-missed-you and lowers analytics' count."""
+    fs = ps
+    cafe = gathering(fs, "Harbour repair café")
+    annika = register(fs, cafe, "Annika", "Stormvale", "annika.old@example.org")
+    bodhi = register(fs, cafe, "Bodhi", "Farrow", "bodhi.farrow@example.org")
+    for registration in (annika, bodhi):
+        check_in(fs, cafe, registration)
+
+    def attended() -> Any:
+        answer = requests.get(fs.url("analytics", f"/api/v1/events/{cafe}/attendance"), headers=fs.headers, timeout=10)
+        return answer.json().get("checked_in") if answer.status_code == 200 else None
+
+    wait_for(lambda: attended() == 2, 30, "analytics to count both")
+    fixed = call(fs, "PATCH", "checkin", f"/api/v1/people/{annika['person_id']}", json={"email": "annika@example.org"})
+    assert fixed["email"] == "annika@example.org"
+    undo = f"/api/v1/events/{cafe}/checkins/{bodhi['id']}/undo"
+    call(fs, "POST", "checkin", undo, json={"reason": "scanned his friend's badge"})
+    wait_for(lambda: attended() == 1, 30, "analytics to count the undo")
+
+    call(fs, "POST", "checkin", f"/api/v1/events/{cafe}/end")
+    listed = settled(fs, cafe, 3)  # Annika: thank-you and welcome; Bodhi: we-missed-you
+    time.sleep(2.0)
+    got = {(r.to, r.kind) for r in received_for(fs, {m["id"] for m in listed})}
+    assert got == {
+        ("annika@example.org", "thank_you"),
+        ("annika@example.org", "first_timer_welcome"),
+        ("bodhi.farrow@example.org", "we_missed_you"),
+    }
+    assert not [r for r in fs.smtp.handler.received if r.to == "annika.old@example.org"]
+    thanks = next(r for r in fs.smtp.handler.received if r.to == "annika@example.org" and r.kind == "thank_you")
+    assert "Annika" in thanks.message.get_body(("plain",)).get_content()
