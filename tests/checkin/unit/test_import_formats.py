@@ -60,6 +60,7 @@ def test_eventbrite_export_sample() -> None:
         "first_name": "First Name",
         "last_name": "Last Name",
         "email": "Email",
+        "party": "Order #",
         "consent_email": "Would you like to receive email updates from the organizer?",
         "offers": "What skills can you offer?",
         "seeks": "What are you looking for?",

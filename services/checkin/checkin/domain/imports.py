@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkin.domain.model import RuleBroken, normalize_tags
+from checkin.domain.model import MAX_PARTY, RuleBroken, normalize_tags
 from turnout_common.emails import normalize_email
 
 FORMATS = ("eventbrite", "meetup", "generic")
@@ -32,7 +32,7 @@ MAX_REPORTED_TEXT = 200  # how much of a refused row's email/name a report keeps
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 # The Turnout fields a column mapping may name.
-MAPPABLE_FIELDS = ("first_name", "last_name", "name", "email", "consent_email", "offers", "seeks")
+MAPPABLE_FIELDS = ("first_name", "last_name", "name", "email", "consent_email", "offers", "seeks", "party")
 
 # Eventbrite "Attendee Status" values that mean "not coming": skipped, with the reason.
 EVENTBRITE_SKIP_STATUSES = frozenset(
@@ -52,6 +52,8 @@ LAST_NAME_HEADERS = ("last name", "lastname", "last", "surname", "family name")
 FULL_NAME_HEADERS = ("name", "full name", "attendee name", "contact name")
 OFFERS_HEADERS = ("offers", "offer", "can offer", "i can offer")
 SEEKS_HEADERS = ("seeks", "seek", "looking for", "i am looking for")
+# Eventbrite's order number: the rows of one order share a party (a group that came together).
+ORDER_HEADERS = ("order #", "order id", "order no", "order number")
 # ...or a question column whose header contains one of these ("What skills can you offer?").
 OFFERS_PHRASES = ("can offer", "you offer", "offers")
 SEEKS_PHRASES = ("looking for", "seeking", "seeks", "hoping to find")
@@ -109,9 +111,10 @@ class ImportRow:
     consent_email: bool
     offers: list[str] = field(default_factory=list)
     seeks: list[str] = field(default_factory=list)
+    party: str | None = None
 
     def to_doc(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "row": self.row,
             "first_name": self.first_name,
             "last_name": self.last_name,
@@ -120,6 +123,9 @@ class ImportRow:
             "offers": list(self.offers),
             "seeks": list(self.seeks),
         }
+        if self.party is not None:
+            doc["party"] = self.party
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> ImportRow:
@@ -131,6 +137,7 @@ class ImportRow:
             consent_email=bool(doc["consent_email"]),
             offers=list(doc.get("offers") or []),
             seeks=list(doc.get("seeks") or []),
+            party=doc.get("party"),
         )
 
 
@@ -368,6 +375,9 @@ def _format_mapping(fmt: str, headers: list[str]) -> tuple[dict[str, str], str |
     mapping: dict[str, str] = {}
     if fmt == "eventbrite":
         mapping = {"first_name": index["first name"], "last_name": index["last name"], "email": index["email"]}
+        order = _first_of(index, ORDER_HEADERS)
+        if order is not None:
+            mapping["party"] = order
         status = index.get("attendee status")
     else:
         mapping = {"name": index["name"]}
@@ -544,6 +554,8 @@ def parse_import(raw: bytes, fmt: str = "auto", mapping: Mapping[str, Any] | Non
             reason = "bad email"
         elif len(first_name) > MAX_NAME or len(last_name) > MAX_NAME:
             reason = f"name too long (over {MAX_NAME} characters)"
+        elif len(clean_text(cell("party"))) > MAX_PARTY:
+            reason = f"party too long (over {MAX_PARTY} characters)"
         else:
             key = normalize_email(email)
             if key in seen:
@@ -562,6 +574,7 @@ def parse_import(raw: bytes, fmt: str = "auto", mapping: Mapping[str, Any] | Non
                 consent_email=is_yes(cell("consent_email")),
                 offers=split_tags(cell("offers")),
                 seeks=split_tags(cell("seeks")),
+                party=clean_text(cell("party")) or None,
             )
         )
     return ParsedImport(

@@ -132,3 +132,22 @@ def volunteer_hours(checked_in_at: datetime, checked_out_at: datetime) -> float:
     """Hours between check-in and check-out, to the quarter hour, never negative."""
     seconds = max(0.0, (checked_out_at - checked_in_at).total_seconds())
     return round(seconds / 900) / 4
+
+
+MAX_PARTY = 100
+
+
+def normalize_party(value: str | None) -> str | None:
+    """A registration's group/order key: trimmed, single-spaced, at most 100 characters; blank means none.
+
+    Registrations of one event with the same party came together (one order,
+    one family); a longer key is refused, never cut (two orders must not merge).
+    """
+    if value is None:
+        return None
+    cleaned = " ".join(value.split())
+    if not cleaned:
+        return None
+    if len(cleaned) > MAX_PARTY:
+        raise RuleBroken("invalid_field", f"party: at most {MAX_PARTY} characters", "party")
+    return cleaned

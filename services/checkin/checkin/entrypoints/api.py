@@ -94,6 +94,11 @@ REGISTRATION_BODY = {
         "consent_email": {"type": "boolean", "description": "consent to follow-up email, never assumed"},
         "offers": TAGS,
         "seeks": TAGS,
+        "party": {
+            "type": ["string", "null"],
+            "maxLength": 100,
+            "description": "a group/order key: registrations of the event with the same party came together",
+        },
     },
 }
 
@@ -191,6 +196,7 @@ def public_registration(reg: dict[str, Any]) -> dict[str, Any]:
         "offers": reg["offers"],
         "seeks": reg["seeks"],
         "source": reg["source"],
+        "party": reg.get("party"),
         "registered_at": to_rfc3339(reg["registered_at"]),
         "checked_in_at": to_rfc3339(checkin["received_at"]) if checkin else None,
     }
@@ -302,6 +308,7 @@ def create_registration(event_id: str) -> Any:
         offers=body.get("offers"),
         seeks=body.get("seeks"),
         source="api",
+        party=body.get("party"),
     )
     return public_registration(registration), 201 if created else 200
 

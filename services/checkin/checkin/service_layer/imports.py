@@ -259,6 +259,7 @@ def _register_rows(
                 seeks=row.seeks,
                 source=SOURCE,
                 now=now,
+                party=row.party,
             )
             if prior is not None:
                 replaced.append(prior["_id"])

@@ -11,6 +11,7 @@ from checkin.domain.model import (
     RuleBroken,
     fold_name,
     new_badge_code,
+    normalize_party,
     normalize_tags,
     registration_status,
 )
@@ -49,9 +50,10 @@ def new_registration_doc(
     seeks: list[str] | None,
     source: str,
     now: datetime,
+    party: str | None = None,
 ) -> Doc:
     """One registration: the only place its fields are decided (API, walk-in, import)."""
-    return {
+    doc: Doc = {
         "_id": new_id(),
         "org_id": event["org_id"],
         "event_id": event["_id"],
@@ -70,6 +72,11 @@ def new_registration_doc(
         "checkin": None,
         "checkout": None,
     }
+    party = normalize_party(party)
+    if party is not None:
+        # A group/order key: registrations of one event with the same party came together.
+        doc["party"] = party
+    return doc
 
 
 def register(
@@ -84,12 +91,14 @@ def register(
     offers: list[str] | None = None,
     seeks: list[str] | None = None,
     source: str = "api",
+    party: str | None = None,
 ) -> tuple[Doc, bool]:
     """Register a person; return (registration, created). Registering twice is not an error."""
     email_norm = normalize_email(email)
     first_name, last_name = first_name.strip(), last_name.strip()
     if not first_name:
         raise RuleBroken("missing_field", "first_name is required", "first_name")
+    party = normalize_party(party)
 
     def work(tx: Transaction) -> tuple[Doc, bool]:
         now = utcnow()
@@ -113,6 +122,7 @@ def register(
             seeks=seeks,
             source=source,
             now=now,
+            party=party,
         )
         if existing is not None:
             store.registrations.remove(existing["_id"])
