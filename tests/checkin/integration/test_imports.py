@@ -226,16 +226,21 @@ def test_meetup_rsvp_import(app: Flask, client: FlaskClient, org: Org, ctx: Any)
     assert job["format"] == "meetup"
     run_imports(ctx)
     done = report(client, org.token, job["id"])
-    assert (done["created"], done["skipped"], done["failed"]) == (3, 2, 1)
-    assert done["errors"] == [{"row": 7, "reason": "missing email"}]
-    assert done["skipped_rows"] == [
-        {"row": 5, "reason": "skipped: RSVP is 'No'"},
-        {"row": 6, "reason": "skipped: RSVP is 'Waitlist'"},
-    ]
+    assert (done["created"], done["skipped"], done["failed"]) == (5, 1, 0)
+    assert (done["name_only"], done["waitlisted"]) == (1, 1)  # Pat has no email; Sam is on the waitlist
+    assert done["errors"] == []
+    assert done["skipped_rows"] == [{"row": 5, "reason": "skipped: RSVP is 'No'"}]
     names = sorted(
-        (reg["first_name"], reg["last_name"]) for reg in ctx.db["registrations"].find({"event_id": event["id"]})
+        (reg["first_name"], reg["last_name"], reg["status"])
+        for reg in ctx.db["registrations"].find({"event_id": event["id"]})
     )
-    assert names == [("Cher", ""), ("Mary Ann van", "Dyke"), ("Maya", "Okafor")]
+    assert names == [
+        ("Cher", "", "registered"),
+        ("Mary Ann van", "Dyke", "registered"),
+        ("Maya", "Okafor", "registered"),
+        ("Pat", "Doe", "registered"),
+        ("Sam", "Ortiz", "waitlisted"),
+    ]
     assert all(reg["consent_email"] is False for reg in ctx.db["registrations"].find({"event_id": event["id"]}))
 
 

@@ -130,23 +130,38 @@ def test_eventbrite_chosen_explicitly_lists_missing_columns() -> None:
 def test_meetup_rsvp_sample() -> None:
     parsed = parse_import((FIXTURES / "meetup_rsvps.csv").read_bytes())
     assert parsed.format == "meetup"
-    assert parsed.mapping == {"name": "Name", "email": "What's your email address?"}
-    names = {row.row: (row.first_name, row.last_name, row.email) for row in parsed.rows}
-    assert names == {
-        2: ("Maya", "Okafor", "maya.okafor@example.org"),
-        3: ("Cher", "", "cher@example.org"),
-        4: ("Mary Ann van", "Dyke", "maryann@example.org"),
+    assert parsed.mapping == {
+        "name": "Name",
+        "email": "What's your email address?",
+        "member_id": "User ID",
+        "profile_url": "URL of Member Profile",
     }
+    names = {row.row: (row.first_name, row.last_name, row.email, row.waitlist) for row in parsed.rows}
+    assert names == {
+        2: ("Maya", "Okafor", "maya.okafor@example.org", False),
+        3: ("Cher", "", "cher@example.org", False),
+        4: ("Mary Ann van", "Dyke", "maryann@example.org", False),
+        6: ("Sam", "Ortiz", "sam@example.org", True),  # RSVP "Waitlist": the event's waitlist
+        7: ("Pat", "Doe", "", False),  # no email: name-only
+    }
+    assert [row.meetup_member_id for row in parsed.rows] == [f"28123456{n}" for n in (7, 8, 9)] + [
+        "281234571",
+        "281234572",
+    ]
     assert all(row.consent_email is False for row in parsed.rows)
-    assert skipped(parsed) == {5: "skipped: RSVP is 'No'", 6: "skipped: RSVP is 'Waitlist'"}
-    assert rejected(parsed) == {7: "missing email"}
+    assert skipped(parsed) == {5: "skipped: RSVP is 'No'"}
+    assert rejected(parsed) == {}
 
 
-def test_meetup_without_an_email_column_fails_every_row_missing_email() -> None:
+def test_meetup_without_an_email_column_imports_name_only_rows() -> None:
     raw = b"Name,User ID,RSVP,Guests\nMaya Okafor,user 1,Yes,0\nLuis Romero,user 2,Yes,0\n"
     parsed = parse_import(raw)
-    assert parsed.format == "meetup" and parsed.rows == []
-    assert rejected(parsed) == {2: "missing email", 3: "missing email"}
+    assert parsed.format == "meetup" and rejected(parsed) == {}
+    assert [(row.first_name, row.email, row.name_only) for row in parsed.rows] == [
+        ("Maya", "", True),
+        ("Luis", "", True),
+    ]
+    assert parsed.name_only == 2
 
 
 @pytest.mark.parametrize(
@@ -237,12 +252,16 @@ def test_generic_validation_reasons_and_row_numbers() -> None:
         4: "missing name",
         5: "bad email",
         6: "bad email",
-        7: "missing email",
         8: "duplicate of row 2",
         9: "name too long (over 100 characters)",
         10: "bad email",
     }
-    assert [(row.row, row.first_name) for row in parsed.rows] == [(2, "Ada"), (11, "Multi Line"), (12, "Fay")]
+    assert [(row.row, row.first_name) for row in parsed.rows] == [
+        (2, "Ada"),
+        (7, "Dora"),  # no email: name-only
+        (11, "Multi Line"),
+        (12, "Fay"),
+    ]
 
 
 def test_suggested_mapping_for_common_headers() -> None:
@@ -355,8 +374,8 @@ def test_sniff_delimiter(text: str, delimiter: str) -> None:
 def test_short_and_long_rows_are_tolerated() -> None:
     raw = b"First Name,Last Name,Email\nAda,Lovelace\nBob,Stone,bob@example.org,extra,cells\n"
     parsed = parse_import(raw, "generic", {"first_name": "First Name", "last_name": "Last Name", "email": "Email"})
-    assert rejected(parsed) == {2: "missing email"}
-    assert parsed.rows[0].email == "bob@example.org"
+    assert rejected(parsed) == {}
+    assert [row.email for row in parsed.rows] == ["", "bob@example.org"]  # Ada is name-only
 
 
 def test_detect_format() -> None:

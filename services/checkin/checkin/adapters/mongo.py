@@ -36,7 +36,11 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[EVENTS].create_index([("public_token", ASCENDING)])
     # The retention sweep: an organization's events ended before the cut-off, not swept yet.
     db[EVENTS].create_index([("org_id", ASCENDING), ("details_swept_at", ASCENDING), ("ends_at", ASCENDING)])
+    # Unique: one person per address (a name-only person's email_norm is a "~" key, see
+    # service_layer/registrations.name_only_key, so the index is whole and never partial).
     db[PEOPLE].create_index([("org_id", ASCENDING), ("email_norm", ASCENDING)], unique=True)
+    # A Meetup re-import finds its members; sparse: only people imported from Meetup are in it.
+    db[PEOPLE].create_index([("meetup_member_id", ASCENDING)], sparse=True)
     db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("person_id", ASCENDING)], unique=True)
     db[REGISTRATIONS].create_index([("badge_code", ASCENDING)], unique=True)
     db[REGISTRATIONS].create_index([("event_id", ASCENDING), ("status", ASCENDING)])

@@ -46,6 +46,13 @@ class MongoPeople(Repository):
             for person in self._coll.find({"org_id": org_id, "email_norm": {"$in": email_norms}}, session=self._s)
         }
 
+    def by_meetup_ids(self, org_id: str, member_ids: list[str]) -> dict[str, Doc]:
+        # The sparse meetup_member_id index (ids are Meetup-wide; the organization is checked here).
+        if not member_ids:
+            return {}
+        found = self._coll.find({"meetup_member_id": {"$in": member_ids}}, session=self._s)
+        return {person["meetup_member_id"]: person for person in found if person.get("org_id") == org_id}
+
     def add_many(self, people: list[Doc]) -> None:
         with unique():
             self._coll.insert_many(people, ordered=True, session=self._s)
@@ -81,7 +88,7 @@ class MongoPeople(Repository):
 
     def emails(self, org_id: str, person_ids: list[str]) -> dict[str, str]:
         return {
-            person["_id"]: person.get("email", "")
+            person["_id"]: person.get("email") or ""
             for person in self._coll.find({"_id": {"$in": person_ids}, "org_id": org_id}, {"email": 1}, session=self._s)
         }
 
@@ -212,8 +219,10 @@ class MongoRegistrations(Repository):
         )
 
     def first_waitlisted(self, event_id: str) -> Doc | None:
+        # Ids rise in creation order: rows of one import batch share registered_at and
+        # keep the file's order (a Meetup waitlist is promoted in its own order).
         return self._coll.find_one(
-            {"event_id": event_id, "status": "waitlisted"}, sort=[("registered_at", 1)], session=self._s
+            {"event_id": event_id, "status": "waitlisted"}, sort=[("registered_at", 1), ("_id", 1)], session=self._s
         )
 
     def page_of_event(self, org_id: str, event_id: str, skip: int, limit: int) -> list[Doc]:

@@ -38,8 +38,15 @@ MAPPABLE_FIELDS = ("first_name", "last_name", "name", "email", "consent_email", 
 EVENTBRITE_SKIP_STATUSES = frozenset(
     {"not attending", "refunded", "cancelled", "canceled", "deleted", "transferred", "declined"}
 )
-# Meetup "RSVP" values: "yes" imports; these are skipped with the reason.
-MEETUP_SKIP_RSVPS = frozenset({"no", "waitlist", "waitlisted", "waiting list", "not going"})
+# Meetup "RSVP" values: "yes" imports; these are skipped with the reason; the waitlist ones
+# join the event's waitlist, in the file's order.
+MEETUP_SKIP_RSVPS = frozenset({"no", "not going"})
+MEETUP_WAITLIST_RSVPS = frozenset({"waitlist", "waitlisted", "waiting list"})
+# Meetup's member id: "User ID" ("user 281234567"), or the profile URL's ".../members/281234567/".
+MEETUP_ID_HEADERS = ("user id", "member id")
+MEETUP_PROFILE_HEADERS = ("url of member profile", "member profile", "profile url")
+MEETUP_PROFILE_ID = re.compile(r"/members/(\d{1,20})(?:/|$|\?)")
+MAX_MEMBER_ID = 40
 
 YES_VALUES = frozenset(
     {"yes", "y", "true", "t", "1", "i agree", "agree", "agreed", "opted in", "opt in", "opt-in", "subscribed", "x"}
@@ -112,6 +119,13 @@ class ImportRow:
     offers: list[str] = field(default_factory=list)
     seeks: list[str] = field(default_factory=list)
     party: str | None = None
+    meetup_member_id: str | None = None  # matches the same member on a re-import
+    waitlist: bool = False  # joins the event's waitlist (Meetup RSVP "Waitlist")
+
+    @property
+    def name_only(self) -> bool:
+        """No email: a name-only registration (never sent anything, never merged on the name)."""
+        return not self.email
 
     def to_doc(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -125,6 +139,10 @@ class ImportRow:
         }
         if self.party is not None:
             doc["party"] = self.party
+        if self.meetup_member_id is not None:
+            doc["meetup_member_id"] = self.meetup_member_id
+        if self.waitlist:
+            doc["waitlist"] = True
         return doc
 
     @classmethod
@@ -138,6 +156,8 @@ class ImportRow:
             offers=list(doc.get("offers") or []),
             seeks=list(doc.get("seeks") or []),
             party=doc.get("party"),
+            meetup_member_id=doc.get("meetup_member_id"),
+            waitlist=bool(doc.get("waitlist")),
         )
 
 
@@ -180,6 +200,11 @@ class ParsedImport:
     rows: list[ImportRow]
     rejected: list[RowProblem]
     skipped: list[RowProblem]
+
+    @property
+    def name_only(self) -> int:
+        """Rows to register without an email."""
+        return sum(1 for row in self.rows if row.name_only)
 
 
 # -- reading the file -----------------------------------------------------------
@@ -384,6 +409,12 @@ def _format_mapping(fmt: str, headers: list[str]) -> tuple[dict[str, str], str |
         email = _email_column(headers, index)
         if email is not None:
             mapping["email"] = email
+        member_id = _first_of(index, MEETUP_ID_HEADERS)
+        if member_id is not None:
+            mapping["member_id"] = member_id
+        profile = _first_of(index, MEETUP_PROFILE_HEADERS)
+        if profile is not None:
+            mapping["profile_url"] = profile
         status = index.get("rsvp")
     consent = _consent_column(headers)
     if consent is not None:
@@ -438,10 +469,10 @@ def _generic_mapping(headers: list[str], mapping: Mapping[str, Any] | None) -> d
             suggested_mapping=suggestion,
         )
     resolved = {name: header for name, header in _resolve_columns(headers, mapping).items() if header is not None}
-    if "email" not in resolved or not ({"first_name", "name"} & set(resolved)):
+    if not ({"first_name", "name"} & set(resolved)):
         raise ImportRejected(
             "mapping_incomplete",
-            "mapping: map email and either first_name (with last_name) or name; "
+            "mapping: map either first_name (with last_name) or name (and email, unless the people are name-only); "
             f"the file's columns are: {', '.join(headers)}",
             "mapping",
             headers=headers,
@@ -477,6 +508,19 @@ def is_yes(value: str) -> bool:
     """Consent is never assumed: only an explicit yes/true/1/y/"I agree" counts."""
     key = " ".join(value.casefold().split()).strip(" .!")
     return key in YES_VALUES or key.startswith(("yes ", "yes,", "i agree"))
+
+
+def meetup_member_id(user_id: str, profile_url: str) -> str | None:
+    """Meetup's member id: the digits of "User ID" ("user 281234567"), else those of the
+    profile URL (".../members/281234567/"); None when the row has neither."""
+    digits = re.search(r"\d{1,20}", user_id)
+    if digits is not None:
+        return digits.group(0)
+    found = MEETUP_PROFILE_ID.search(profile_url.strip())
+    if found is not None:
+        return found.group(1)
+    cleaned = clean_text(user_id)
+    return cleaned[:MAX_MEMBER_ID] if cleaned else None
 
 
 def valid_email(email: str) -> bool:
@@ -525,6 +569,7 @@ def parse_import(raw: bytes, fmt: str = "auto", mapping: Mapping[str, Any] | Non
     rejected: list[RowProblem] = []
     skipped: list[RowProblem] = []
     seen: dict[str, int] = {}
+    seen_members: dict[str, int] = {}
     for number, cells in table.records:
 
         def cell(name: str, cells: list[str] = cells) -> str:
@@ -537,6 +582,7 @@ def parse_import(raw: bytes, fmt: str = "auto", mapping: Mapping[str, Any] | Non
         email = cell("email").strip()
         shown_name = f"{first_name} {last_name}".strip()
 
+        waitlist = False
         if status_at is not None:
             status = clean_text(cells[status_at]) if status_at < len(cells) else ""
             skip_set = EVENTBRITE_SKIP_STATUSES if fmt == "eventbrite" else MEETUP_SKIP_RSVPS
@@ -544,24 +590,29 @@ def parse_import(raw: bytes, fmt: str = "auto", mapping: Mapping[str, Any] | Non
                 label = "attendee status" if fmt == "eventbrite" else "RSVP"
                 skipped.append(RowProblem(number, f"skipped: {label} is {status!r}", email, shown_name))
                 continue
+            waitlist = fmt == "meetup" and status.casefold() in MEETUP_WAITLIST_RSVPS
+        member = meetup_member_id(cell("member_id"), cell("profile_url")) if fmt == "meetup" else None
 
         reason = None
         if not first_name:
             reason = "missing name"
-        elif not email:
-            reason = "missing email"
-        elif not valid_email(email):
+        elif email and not valid_email(email):
             reason = "bad email"
         elif len(first_name) > MAX_NAME or len(last_name) > MAX_NAME:
             reason = f"name too long (over {MAX_NAME} characters)"
         elif len(clean_text(cell("party"))) > MAX_PARTY:
             reason = f"party too long (over {MAX_PARTY} characters)"
         else:
-            key = normalize_email(email)
-            if key in seen:
+            key = normalize_email(email) if email else None
+            if key is not None and key in seen:
                 reason = f"duplicate of row {seen[key]}"
+            elif member is not None and member in seen_members:
+                reason = f"duplicate of row {seen_members[member]}"
             else:
-                seen[key] = number
+                if key is not None:
+                    seen[key] = number
+                if member is not None:
+                    seen_members[member] = number
         if reason is not None:
             rejected.append(RowProblem(number, reason, email, shown_name))
             continue
@@ -571,10 +622,13 @@ def parse_import(raw: bytes, fmt: str = "auto", mapping: Mapping[str, Any] | Non
                 first_name=first_name,
                 last_name=last_name,
                 email=email,
-                consent_email=is_yes(cell("consent_email")),
+                # Consent to email means nothing without an address: asked again when one is given.
+                consent_email=bool(email) and is_yes(cell("consent_email")),
                 offers=split_tags(cell("offers")),
                 seeks=split_tags(cell("seeks")),
                 party=clean_text(cell("party")) or None,
+                meetup_member_id=member,
+                waitlist=waitlist,
             )
         )
     return ParsedImport(

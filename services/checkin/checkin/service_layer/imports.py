@@ -23,7 +23,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from checkin.adapters.ids import new_id
@@ -31,7 +31,7 @@ from checkin.domain.imports import ImportRow, ParsedImport, RowProblem, parse_im
 from checkin.domain.model import EventStatus, RuleBroken, registration_status
 from checkin.service_layer.context import Context
 from checkin.service_layer.messages import registered_message
-from checkin.service_layer.ports import StorageRefused, Transaction
+from checkin.service_layer.ports import StorageRefused, Store, Transaction
 from checkin.service_layer.registrations import new_person_doc, new_registration_doc
 from turnout_common.clock import utcnow
 from turnout_common.emails import normalize_email
@@ -121,6 +121,9 @@ def _store_job(
         "already_registered": 0,
         "failed": len(rejected),
         "rejected_at_parse": len(rejected),
+        "name_only_rows": parsed.name_only,  # rows to register without an email
+        "name_only": 0,  # of those, rows registered (or already registered) so far
+        "waitlisted": 0,  # rows put on the waitlist
         "skipped": len(skipped),
         "errors": [problem.to_doc() for problem in rejected[:MAX_STORED_PROBLEMS]],
         "errors_count": len(rejected),
@@ -221,33 +224,26 @@ def _register_rows(
             raise RuleBroken("event_not_found", "the event was deleted")
         if event["status"] != EventStatus.SCHEDULED.value:
             raise RuleBroken("event_closed", f"the event is {event['status']}; registration is closed")
-        norms = [normalize_email(row.email) for row in rows]
-        people = store.people.by_emails(org_id, norms)
-        # New people in one insert (rows are unique by email); a person someone
-        # registers concurrently makes it fail, and the batch is retried row by row.
-        newcomers = [
-            new_person_doc(org_id, row.email, row.first_name, row.last_name, now)
-            for row, norm in zip(rows, norms, strict=True)
-            if norm not in people
-        ]
-        if newcomers:
-            store.people.add_many(newcomers)
-            people.update((person["email_norm"], person) for person in newcomers)
-        person_ids = [people[norm]["_id"] for norm in norms]
+        matched = _match_people(store, org_id, rows, now)
+        person_ids = [person["_id"] for person in matched]
         existing = store.registrations.of_people(event_id, person_ids)
         capacity = event.get("capacity")
         registered_count = event.get("registered_count", 0)
         counted = 0
         new: list[tuple[Doc, Doc]] = []
         replaced: list[str] = []
-        already = 0
-        for row, norm in zip(rows, norms, strict=True):
-            person = people[norm]
+        already = name_only = waitlisted = 0
+        for row, person in zip(rows, matched, strict=True):
             prior = existing.get(person["_id"])
+            if not person.get("email"):
+                name_only += 1
             if prior is not None and prior["status"] != "cancelled":
                 already += 1
                 continue
-            status = registration_status(capacity, registered_count + counted)
+            # A Meetup "Waitlist" row joins the waitlist (after those already on it, in the file's order).
+            status = "waitlisted" if row.waitlist else registration_status(capacity, registered_count + counted)
+            if status == "waitlisted":
+                waitlisted += 1
             if status == "registered" and capacity is not None:
                 counted += 1
             registration = new_registration_doc(
@@ -277,13 +273,47 @@ def _register_rows(
             owner,
             start,
             {"cursor": start + len(rows), "lease_until": now + timedelta(seconds=lease_seconds)},
-            {"processed": len(rows), "created": len(new), "already_registered": already},
+            {
+                "processed": len(rows),
+                "created": len(new),
+                "already_registered": already,
+                "name_only": name_only,
+                "waitlisted": waitlisted,
+            },
         )
         if not advanced:
             raise LeaseLost(f"import {job['_id']}: lease lost before row index {start}")
         return len(new), already
 
     return ctx.uow().run(work)
+
+
+def _match_people(store: Store, org_id: str, rows: Sequence[ImportRow], now: datetime) -> list[Doc]:
+    """Each row's person, created if new: by email, else by Meetup member id; a row with
+    neither is a new name-only person (never merged with anyone on the name alone).
+
+    New people go in one insert (rows are unique by email and by member id); a
+    person someone registers concurrently makes it fail, and the batch is
+    retried row by row.
+    """
+    by_email = store.people.by_emails(org_id, [normalize_email(row.email) for row in rows if row.email])
+    member_ids = [row.meetup_member_id for row in rows if row.meetup_member_id]
+    by_member = store.people.by_meetup_ids(org_id, member_ids) if member_ids else {}
+    matched: list[Doc] = []
+    newcomers: list[Doc] = []
+    for row in rows:
+        person = by_email.get(normalize_email(row.email)) if row.email else None
+        if person is None and row.meetup_member_id:
+            person = by_member.get(row.meetup_member_id)
+        if person is None:
+            person = new_person_doc(
+                org_id, row.email, row.first_name, row.last_name, now, meetup_member_id=row.meetup_member_id
+            )
+            newcomers.append(person)
+        matched.append(person)
+    if newcomers:
+        store.people.add_many(newcomers)
+    return matched
 
 
 def _record_row_failure(ctx: Context, job: Doc, owner: str, start: int, row: ImportRow, reason: str) -> None:

@@ -57,7 +57,7 @@ def registered_message(registration: Doc, person: Doc, event: Doc) -> Envelope:
             "person_id": person["_id"],
             "first_name": person["first_name"],
             "last_name": person["last_name"],
-            "email": person["email"],
+            "email": person.get("email"),  # None: a name-only person (followup sends them nothing)
             "consent_email": registration["consent_email"],
             "offers": registration["offers"],
             "seeks": registration["seeks"],

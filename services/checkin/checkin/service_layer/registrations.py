@@ -24,20 +24,51 @@ from turnout_common.envelope import new_envelope
 from turnout_common.types import Doc
 
 
-def new_person_doc(org_id: str, email: str, first_name: str, last_name: str, now: datetime) -> Doc:
-    """A person as first seen (deduplicated by ``email_norm`` within the organization)."""
+def name_only_key(person_id: str, meetup_member_id: str | None) -> str:
+    """The ``email_norm`` of a person known by name only.
+
+    The unique ``(org_id, email_norm)`` index stays whole (a partial one would
+    hide name-only people from the scans that page an organization's people by
+    that index: the retention sweep, the people search). The key starts with
+    ``~`` and has no ``@``, so no address ever equals it: a Meetup member is
+    one person per organization, anyone else is their own person, never merged
+    with another on the name alone.
+    """
+    return f"~meetup:{meetup_member_id}" if meetup_member_id else f"~{person_id}"
+
+
+def new_person_doc(
+    org_id: str,
+    email: str | None,
+    first_name: str,
+    last_name: str,
+    now: datetime,
+    *,
+    meetup_member_id: str | None = None,
+) -> Doc:
+    """A person as first seen (deduplicated by ``email_norm`` within the organization).
+
+    Without an email the person is *name-only*: ``email`` is None, they get
+    no follow-up of any kind until an address is given (at the kiosk, or by a
+    correction on their page).
+    """
     first_name, last_name = first_name.strip(), last_name.strip()
-    return {
-        "_id": new_id(),
+    address = (email or "").strip()
+    person_id = new_id()
+    person: Doc = {
+        "_id": person_id,
         "org_id": org_id,
-        "email_norm": normalize_email(email),
-        "email": email.strip(),
+        "email_norm": normalize_email(address) if address else name_only_key(person_id, meetup_member_id),
+        "email": address or None,
         "first_name": first_name,
         "last_name": last_name,
         "name_folded": fold_name(f"{first_name} {last_name}"),
         "visits": 0,
         "created_at": now,
     }
+    if meetup_member_id:
+        person["meetup_member_id"] = meetup_member_id
+    return person
 
 
 def new_registration_doc(
@@ -52,7 +83,12 @@ def new_registration_doc(
     now: datetime,
     party: str | None = None,
 ) -> Doc:
-    """One registration: the only place its fields are decided (API, walk-in, import)."""
+    """One registration: the only place its fields are decided (API, walk-in, import).
+
+    A name-only person's registration has no ``email_hint`` and no consent
+    (consent to email means nothing without an address).
+    """
+    email = person.get("email")
     doc: Doc = {
         "_id": new_id(),
         "org_id": event["org_id"],
@@ -61,10 +97,10 @@ def new_registration_doc(
         "first_name": person["first_name"],
         "last_name": person["last_name"],
         "name_folded": person["name_folded"],
-        "email_hint": mask_email(person["email"]),
+        "email_hint": mask_email(email) if email else None,
         "status": status,
         "badge_code": new_badge_code(),
-        "consent_email": bool(consent_email),
+        "consent_email": bool(consent_email) and bool(email),
         "offers": normalize_tags(offers or []),
         "seeks": normalize_tags(seeks or []),
         "source": source,

@@ -16,10 +16,11 @@ def contact_from_registration(data: dict[str, Any]) -> dict[str, Any]:
     withdrawn consent (withdrawal is the unsubscribe link); someone who never
     consented is never assumed to have.
     """
+    email = data.get("email") or None  # None: a name-only person, never sent anything
     fields: dict[str, Any] = {
         "org_id": data["org_id"],
-        "email": data["email"],
-        "email_norm": normalize_email(str(data["email"])),
+        "email": email,
+        "email_norm": normalize_email(str(email)) if email else None,
         "first_name": data["first_name"],
         "last_name": data["last_name"],
     }
@@ -27,8 +28,8 @@ def contact_from_registration(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def consent_update(data: dict[str, Any]) -> dict[str, Any]:
-    """Consent given at this registration (never taken away by one without it)."""
-    if data["consent_email"]:
+    """Consent given at this registration (never taken away by one without it; none without an address)."""
+    if data["consent_email"] and data.get("email"):
         return {"consent_email": True, "consent_source": f"registration:{data['registration_id']}"}
     return {}
 
@@ -53,3 +54,14 @@ def corrected_details(data: dict[str, Any]) -> dict[str, Any]:
         "first_name": data["first_name"],
         "last_name": data.get("last_name") or "",
     }
+
+
+KIOSK_CONSENT = "kiosk"  # the consent history's "by": given at the kiosk with the address
+
+
+def consent_given_with_address(data: dict[str, Any]) -> dict[str, Any]:
+    """The consent a ``person.updated`` grants: only when the person gave their address
+    themselves (at the kiosk) and ticked the box; never assumed, never taken away here."""
+    if data.get("consent_email") is True and data.get("email"):
+        return {"consent_email": True, "consent_source": f"kiosk:{data.get('registration_id') or ''}".rstrip(":")}
+    return {}

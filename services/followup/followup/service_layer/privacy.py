@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from followup.domain import consent
-from followup.domain.contacts import corrected_details, details_replace
+from followup.domain.contacts import KIOSK_CONSENT, consent_given_with_address, corrected_details, details_replace
 from followup.domain.delivery import ACCEPTED, SENDING, journal_id
 from followup.domain.introductions import pair_key
 from followup.domain.nudges import NudgeKind, followup_id, nudge_key
@@ -378,7 +378,23 @@ def correct_person(tx: Tx, message: Envelope) -> bool:
     if contact is not None and not details_replace(contact.get("details_at"), updated_at):
         return False
     details = corrected_details(data)
-    store.contacts.correct(person_id, org_id, details, updated_at)
+    granted = consent_given_with_address(data)
+    store.contacts.correct(person_id, org_id, {**details, **granted}, updated_at)
+    if granted and not (contact or {}).get("consent_email"):
+        store.consent.add(
+            [
+                consent.entry(
+                    org_id,
+                    person_id,
+                    consent.GRANTED,
+                    KIOSK_CONSENT,
+                    updated_at,
+                    message_id=message.id,
+                    entry_id=message.id,
+                    detail=f"address given at the kiosk, registration {data.get('registration_id', '')}".strip(),
+                )
+            ]
+        )
     new_key = details["email_norm"]
     old_keys = [k for k in _addresses(contact, data.get("previous_email")) if k != new_key]
     if new_key and old_keys:

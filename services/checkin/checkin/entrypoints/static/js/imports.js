@@ -94,6 +94,8 @@ function show(job) {
   document.getElementById("n-existing").textContent = number(job, "already_registered");
   document.getElementById("n-failed").textContent = number(job, "failed");
   document.getElementById("n-skipped").textContent = number(job, "skipped");
+  document.getElementById("n-name-only").textContent = number(job, "name_only");
+  document.getElementById("n-waitlisted").textContent = number(job, "waitlisted");
   const rows = [];
   for (const row of job.errors || []) rows.push({ row: row.row, outcome: "Not imported", kind: "failed", reason: row.reason });
   for (const row of job.skipped_rows || []) rows.push({ row: row.row, outcome: "Skipped", kind: "skipped", reason: row.reason });
@@ -108,7 +110,8 @@ function show(job) {
   if (job.errors_url) csv.href = job.errors_url;
   document.getElementById("report-truncated").hidden = !job.errors_truncated;
   if (job.status === "done") say(message, "ok", "Import finished: " + number(job, "created") + " registered, " +
-    number(job, "already_registered") + " already registered, " + number(job, "failed") + " not imported.");
+    number(job, "already_registered") + " already registered, " + number(job, "failed") + " not imported" +
+    (number(job, "name_only") ? " (" + number(job, "name_only") + " by name only, without an email)." : "."));
   else if (job.status === "failed") say(message, "error", "The import stopped: " + (job.failure || "see the report below."));
 }
 
