@@ -74,6 +74,7 @@ EVENT_BODY = {
         "description": {"type": ["string", "null"], "maxLength": 5000},
         "checkin_opens_minutes_before": {"type": "integer", "minimum": 0, "maximum": 1440},
         "checkin_closes_minutes_after": {"type": "integer", "minimum": 0, "maximum": 1440},
+        "name_labels": {"type": "boolean", "description": "print a name label at check-in (default false)"},
     },
 }
 
@@ -173,6 +174,9 @@ def public_event(event: dict[str, Any], counts: dict[str, int] | None = None) ->
         "venue": event.get("venue"),
         "capacity": event.get("capacity"),
         "description": event.get("description"),
+        "name_labels": bool(event.get("name_labels", False)),
+        "series_id": event.get("series_id"),
+        "occurrence": event.get("occurrence"),
         "status": event["status"],
         "checkin_opens_at": to_rfc3339(event["checkin_opens_at"]),
         "checkin_closes_at": to_rfc3339(event["checkin_closes_at"]),
@@ -250,6 +254,7 @@ def create_event() -> Any:
         description=body.get("description"),
         checkin_opens_minutes_before=body.get("checkin_opens_minutes_before", 60),
         checkin_closes_minutes_after=body.get("checkin_closes_minutes_after", 60),
+        name_labels=body.get("name_labels", False),
     )
     return public_event(event), 201
 

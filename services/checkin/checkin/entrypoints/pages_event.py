@@ -154,6 +154,26 @@ def register_someone(event_id: str) -> Any:
     return _event_page(principal, event_id, 400, reg_values=values, reg_errors=errors, reg_open=True)
 
 
+@bp.post("/events/<event_id>/name-labels")
+@operation(
+    "Turn name labels at check-in on or off (HTML form; publishes event.updated)",
+    content=HTML,
+    responses={303: "saved: back to the event", 403: "not allowed", 404: "no such event", 409: "ended or cancelled"},
+    tags=["pages"],
+)
+def set_name_labels(event_id: str) -> Any:
+    check_same_origin()
+    principal = require("manage")
+    event_or_404(principal.org_id, event_id)
+    try:
+        events.update_event(
+            ctx(), principal.org_id, event_id, {"name_labels": request.form.get("name_labels") == "yes"}
+        )
+    except RuleBroken as exc:
+        raise PageError(409, "Not changed", exc.message[0].upper() + exc.message[1:] + ".") from exc
+    return redirect(url_for("pages.event_page", event_id=event_id), code=303)
+
+
 @bp.get("/events/<event_id>/staff")
 @operation(
     "Door staff view: live arrivals, check-in by search, undo (HTML)",

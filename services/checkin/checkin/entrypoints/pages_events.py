@@ -104,6 +104,7 @@ def _event_form() -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
     form = request.form
     names = ("title", "kind", "starts_at", "ends_at", "timezone", "venue", "capacity", "description")
     values = {name: form.get(name, "").strip() for name in names}
+    values["name_labels"] = "yes" if form.get("name_labels") == "yes" else ""
     errors: dict[str, str] = {}
     limits = {"title": 200, "venue": 500, "description": 5000, "timezone": 64}
     for name, limit in limits.items():
@@ -145,6 +146,7 @@ def _event_form() -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
         "venue": values["venue"] or None,
         "capacity": capacity,
         "description": values["description"] or None,
+        "name_labels": bool(values["name_labels"]),
     }
     return values, errors, arguments
 

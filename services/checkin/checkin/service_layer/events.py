@@ -13,7 +13,21 @@ from checkin.service_layer.context import Context
 from checkin.service_layer.messages import event_message
 from checkin.service_layer.ports import EventsOverview, Transaction
 from turnout_common.clock import utcnow
+from turnout_common.envelope import Envelope
 from turnout_common.types import Doc
+
+
+def snapshot_message(event_type: str, event: Doc) -> Envelope:
+    """The event's message with what events carry beyond the common snapshot:
+    ``name_labels`` (scheduled/updated) and, for an occurrence of a series,
+    ``series_id`` and ``occurrence`` (scheduled/updated/cancelled)."""
+    message = event_message(event_type, event)
+    if event_type in ("event.scheduled", "event.updated"):
+        message.data["name_labels"] = bool(event.get("name_labels", False))
+    if event.get("series_id"):
+        message.data["series_id"] = event["series_id"]
+        message.data["occurrence"] = event.get("occurrence")
+    return message
 
 
 def schedule_event(
@@ -30,6 +44,7 @@ def schedule_event(
     description: str | None = None,
     checkin_opens_minutes_before: int = 60,
     checkin_closes_minutes_after: int = 60,
+    name_labels: bool = False,
 ) -> Doc:
     check_timezone(timezone)
     plan = plan_schedule(starts_at, ends_at, checkin_opens_minutes_before, checkin_closes_minutes_after)
@@ -44,6 +59,7 @@ def schedule_event(
         "venue": venue,
         "capacity": capacity,
         "description": description,
+        "name_labels": bool(name_labels),
         "checkin_opens_at": plan.checkin_opens_at,
         "checkin_closes_at": plan.checkin_closes_at,
         "status": EventStatus.SCHEDULED.value,
@@ -54,7 +70,7 @@ def schedule_event(
 
     def work(tx: Transaction) -> Doc:
         tx.store.events.add(event)
-        tx.publish(event_message("event.scheduled", event))
+        tx.publish(snapshot_message("event.scheduled", event))
         return event
 
     return ctx.uow().run(work)
@@ -105,7 +121,17 @@ def end_due_events(ctx: Context, now: datetime | None = None, limit: int = 100) 
     return ended
 
 
-EDITABLE = ("title", "venue", "capacity", "description", "starts_at", "ends_at", "timezone", "kind")
+EDITABLE = (
+    "title",
+    "venue",
+    "capacity",
+    "description",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "kind",
+    "name_labels",
+)
 
 
 def update_event(ctx: Context, org_id: str, event_id: str, changes: dict[str, Any]) -> Doc:
@@ -136,7 +162,7 @@ def update_event(ctx: Context, org_id: str, event_id: str, changes: dict[str, An
         updated["checkin_closes_at"] = plan.checkin_closes_at
         updated["updated_at"] = utcnow()
         tx.store.events.replace(updated)
-        tx.publish(event_message("event.updated", updated))
+        tx.publish(snapshot_message("event.updated", updated))
         return updated
 
     result = ctx.uow().run(work)
@@ -157,7 +183,7 @@ def cancel_event(ctx: Context, org_id: str, event_id: str, reason: str | None) -
             raise RuleBroken("event_closed", f"this event is {event['status']}; it cannot be cancelled")
         event.update(status=EventStatus.CANCELLED.value, cancelled_at=utcnow(), cancel_reason=reason)
         tx.store.events.set_cancelled(event_id, event["status"], event["cancelled_at"], reason)
-        tx.publish(event_message("event.cancelled", event))
+        tx.publish(snapshot_message("event.cancelled", event))
         return event
 
     result = ctx.uow().run(work)
