@@ -124,6 +124,59 @@ def admit(
     return Admit(changes, visit_number, visit_number == 1, welcome(registration["first_name"], visit_number))
 
 
+# -- groups: an order of several tickets, a family ---------------------------------
+
+
+def group_members(leader: Doc, registrations: list[Doc]) -> list[Doc]:
+    """The others of ``leader``'s party at its event, by first name: the
+    registrations of the same event with the same ``party``, cancelled ones
+    left out (they are not coming). No party: no group."""
+    party = leader.get("party")
+    if not party:
+        return []
+    members = [
+        r
+        for r in registrations
+        if r.get("party") == party
+        and r["event_id"] == leader["event_id"]
+        and r["_id"] != leader["_id"]
+        and r["status"] in ADMISSIBLE
+    ]
+    return sorted(members, key=lambda r: (r["first_name"].casefold(), r["last_name"].casefold(), str(r["_id"])))
+
+
+def group_member_view(member: Doc) -> Doc:
+    """What the door shows of a group member: first name and last initial, whether
+    already in, and whether on the waitlist (then not checked in with the group)."""
+    return {
+        "registration_id": member["_id"],
+        "name": display_name(member["first_name"], member["last_name"]),
+        "first_name": member["first_name"],
+        "checked_in": member.get("checkin") is not None,
+        "waitlisted": member["status"] == "waitlisted",
+    }
+
+
+def group_refusal(member: Doc, leader: Doc | None) -> RuleBroken | None:
+    """Why ``member`` may not be checked in together with ``leader`` (None: they may).
+
+    Only someone of the leader's own party at the same event comes in with the
+    group; a waitlisted member does not (the waitlist is the organizer's to
+    lift): they check in with their own badge, which lets them in, or at the desk.
+    """
+    if leader is None or leader["org_id"] != member["org_id"] or leader["event_id"] != member["event_id"]:
+        return RuleBroken("not_in_group", "group_of: no such registration at this event", "group_of")
+    if not leader.get("party") or leader.get("party") != member.get("party"):
+        return RuleBroken("not_in_group", "this registration is not in the same group", "group_of")
+    if member["status"] == "waitlisted":
+        name = display_name(member["first_name"], member["last_name"])
+        return RuleBroken(
+            "waitlisted_in_group",
+            f"{name} is on the waitlist: they check in with their own badge or at the front desk",
+        )
+    return None
+
+
 def already_in_message(name: str, received_at: datetime, timezone: str, kiosk_name: str | None) -> str:
     """ "Ada L. already checked in at 18:05 at Door 1", in the event's own time."""
     at = received_at.astimezone(ZoneInfo(timezone))

@@ -122,6 +122,12 @@ CHECKIN_BODY = {
         "scanned_at": TIMESTAMP,
         "kiosk_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
         "override": {"type": "boolean"},
+        "group_of": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "description": "check in together with this registration of the same party (not a waitlisted member)",
+        },
     },
 }
 
@@ -341,7 +347,8 @@ def list_registrations(event_id: str) -> Any:
         201: "checked in",
         200: "already checked in (nothing new recorded), or a replay of an earlier answer",
         404: "unknown badge or event",
-        409: "wrong event, cancelled registration, or outside the check-in window",
+        409: "wrong event, cancelled registration, outside the check-in window, "
+        "or not of that group / waitlisted (group_of)",
     },
     tags=["checkins"],
 )
@@ -364,9 +371,23 @@ def create_checkin(event_id: str) -> Any:
             scanned_at=_timestamp(body, "scanned_at") if "scanned_at" in body else None,
             override=override,
             actor_id=principal.subject_id,
+            group_of=body.get("group_of"),
         ),
     )
-    return checkin_response(answer)
+    answer_body, status = checkin_response(answer)
+    return {**answer_body, **checkins.door_extras(ctx(), principal.org_id, event_id, answer_body)}, status
+
+
+@bp.get("/events/<event_id>/registrations/<registration_id>/group")
+@operation(
+    "The others of a registration's group (same party at the event, cancelled ones left out): "
+    "first name and last initial, checked in or not, waitlisted or not",
+    auth="view",
+    responses={200: "OK (members is empty without a party)", 404: "no such registration at this event"},
+    tags=["checkins"],
+)
+def registration_group(event_id: str, registration_id: str) -> Any:
+    return {"members": checkins.group_of(ctx(), g.principal.org_id, event_id, registration_id)}
 
 
 # What each door outcome answers over HTTP: only a new check-in creates something.

@@ -24,7 +24,7 @@ from checkin.entrypoints.api import (
     checkin_response,
     public_event,
 )
-from checkin.service_layer import checkins, kiosks, registrations
+from checkin.service_layer import checkins, kiosks, people, registrations
 from checkin.service_layer.context import Context
 from turnout_common.auth import Principal
 from turnout_common.clock import to_rfc3339, utcnow
@@ -63,10 +63,32 @@ KIOSK_CHECKIN_BODY = {
         "scanned_at": TIMESTAMP,
     },
 }
+GROUP_OF = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 64,
+    "description": "check in together with this registration of the same party (not a waitlisted member)",
+}
+KIOSK_GROUP_CHECKIN_BODY = {
+    **KIOSK_CHECKIN_BODY,
+    "properties": {**KIOSK_CHECKIN_BODY["properties"], "group_of": GROUP_OF},  # type: ignore[dict-item]
+}
 WALK_IN_BODY = {
     **REGISTRATION_BODY,
     "required": ["client_key", "first_name", "email", "consent_email"],
     "properties": {**REGISTRATION_BODY["properties"], "client_key": CLIENT_KEY, "scanned_at": TIMESTAMP},  # type: ignore[dict-item]
+}
+KIOSK_EMAIL_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["email"],
+    "properties": {
+        "email": {"type": "string", "minLength": 1, "maxLength": 254, "description": "the address the person typed"},
+        "consent_email": {
+            "type": "boolean",
+            "description": "the consent box (unticked unless the person ticked it); default false",
+        },
+    },
 }
 HEARTBEAT_BODY = {
     "type": "object",
@@ -221,21 +243,28 @@ def _scan(body: dict[str, Any], principal: Principal) -> Scan:
 
 @bp.post("/kiosk/checkins")
 @operation(
-    "Check someone in at this kiosk (idempotent by client_key)",
-    body=KIOSK_CHECKIN_BODY,
+    "Check someone in at this kiosk (idempotent by client_key); the answer lists the others of "
+    "their group (group) and carries their name label (label) when the event prints labels",
+    body=KIOSK_GROUP_CHECKIN_BODY,
     auth="kiosk",
     responses={
         201: "checked in",
         200: "already checked in, or a replay",
         404: "unknown badge",
-        409: "wrong event, cancelled, or outside the check-in window",
+        409: "wrong event, cancelled, outside the check-in window, or not of that group / waitlisted (group_of)",
     },
     tags=["kiosk"],
 )
 def kiosk_checkin() -> Any:
-    body = g.body
-    answer = checkins.record_checkin(ctx(), checkins.CheckinCommand(**_scan(body, kiosk())))
-    return checkin_response(answer)
+    body, principal = g.body, kiosk()
+    command = checkins.CheckinCommand(**_scan(body, principal), group_of=body.get("group_of"))
+    return with_door_extras(principal.org_id, command.event_id, checkins.record_checkin(ctx(), command))
+
+
+def with_door_extras(org_id: str, event_id: str, answer: checkins.CheckinAnswer) -> tuple[dict[str, Any], int]:
+    """The door's answer plus the person's group and name label (``checkins.door_extras``)."""
+    body, status = checkin_response(answer)
+    return {**body, **checkins.door_extras(ctx(), org_id, event_id, body)}, status
 
 
 @bp.post("/kiosk/checkouts")
@@ -287,7 +316,38 @@ def walk_in() -> Any:
             scanned_at=_scanned_at(body),
         ),
     )
-    return checkin_response(answer)
+    return with_door_extras(principal.org_id, event_id, answer)
+
+
+@bp.post("/kiosk/registrations/<registration_id>/email")
+@operation(
+    "A name-only person who just checked in here gives their email (and, if they tick it, consent)",
+    body=KIOSK_EMAIL_BODY,
+    auth="kiosk",
+    responses={
+        200: "saved: they are a normal contact now (person.updated published)",
+        400: "not an email address",
+        404: "no such registration at this kiosk's event",
+        409: "not checked in, already has an email (email_already_set), or the address is someone else's (email_taken)",
+    },
+    tags=["kiosk"],
+)
+def give_email(registration_id: str) -> Any:
+    body, principal = g.body, kiosk()
+    registration = people.give_email_at_kiosk(
+        ctx(),
+        principal.org_id,
+        principal.event_id or "",
+        registration_id,
+        body["email"],
+        bool(body.get("consent_email", False)),
+        actor_of(principal),
+    )
+    return {
+        "registration_id": registration["_id"],
+        "has_email": True,
+        "consent_email": bool(registration["consent_email"]),
+    }
 
 
 @bp.post("/kiosk/heartbeat")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, Response, render_template, send_from_directory
 
+from checkin.entrypoints import pages_labels
 from turnout_common.web import operation
 
 bp = Blueprint("kiosk_page", __name__)
@@ -153,3 +154,5 @@ def asset(filename: str) -> Response:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    # The name label page prints what the kiosk prints, with the kiosk's label stylesheet.
+    pages_labels.init_app(app)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from checkin.domain import admission
+from checkin.domain import admission, labels
 from checkin.domain.admission import MAX_OFFLINE_AGE, CheckinOutcome, door_time
 from checkin.domain.audit import CHECKIN_OVERRIDE, Actor, Subject
 from checkin.domain.model import RuleBroken, display_name
@@ -36,6 +36,9 @@ class CheckinCommand:
     # Only for importing past attendance (demo data, history imports): when
     # the door took the check-in. Live check-ins always use the server clock.
     recorded_at: datetime | None = None
+    # Checked in together with this registration of the same party (an order,
+    # a family): only members of that party, never a waitlisted one.
+    group_of: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +55,7 @@ def record_checkin(ctx: Context, command: CheckinCommand) -> CheckinAnswer:
     Scans that arrive together are written together (``record_checkins_together``,
     through the process's group commit); overrides and imported history go alone.
     """
-    if ctx.door is not None and not command.override and command.recorded_at is None:
+    if ctx.door is not None and not command.override and command.recorded_at is None and command.group_of is None:
         return ctx.door.submit(command)
     return record_checkin_alone(ctx, command)
 
@@ -139,6 +142,10 @@ def _check_in(tx: Transaction, request_id: str, event: Doc, command: CheckinComm
     if isinstance(decision, admission.AlreadyIn):
         return _already_in(tx, command, request_id, now, registration, decision)
     assert registration is not None
+    if command.group_of is not None:
+        not_with_group = admission.group_refusal(registration, registrations.get(command.group_of))
+        if not_with_group is not None:
+            raise not_with_group
     if not registrations.set_fields(registration["_id"], decision.changes):
         # Changed since it was read: decide again on what is stored now.
         return _not_checked_in(tx, command, request_id, now)
@@ -149,6 +156,58 @@ def _check_in(tx: Transaction, request_id: str, event: Doc, command: CheckinComm
     if command.override:
         _audit_override(tx, command, event, updated, now)
     return answer
+
+
+def group_of(ctx: Context, org_id: str, event_id: str, registration_id: str) -> list[Doc]:
+    """The others of a registration's party at the event, as the door shows them
+    (``admission.group_member_view``); no party: an empty list."""
+    registration = ctx.store.registrations.get_in_org(registration_id, org_id)
+    if registration is None or registration["event_id"] != event_id:
+        raise RuleBroken("registration_not_found", "no such registration at this event")
+    return _members(ctx, registration)
+
+
+def _members(ctx: Context, registration: Doc) -> list[Doc]:
+    if not registration.get("party"):
+        return []
+    # The event's registrations by its index, the party picked here (groups are
+    # asked for only at the door, for a registration that has a party).
+    found = admission.group_members(registration, ctx.store.registrations.of_event(registration["event_id"]))
+    return [admission.group_member_view(member) for member in found]
+
+
+def door_extras(ctx: Context, org_id: str, event_id: str, body: Doc) -> Doc:
+    """What a kiosk shows after a check-in besides the answer: the others of the
+    person's group (``group``, when they have a party) and their name label
+    (``label``, when the event prints labels). One registration read; none when
+    the answer names no registration."""
+    registration_id = body.get("registration_id")
+    if body.get("status") not in (CheckinOutcome.CHECKED_IN, CheckinOutcome.ALREADY_CHECKED_IN) or not registration_id:
+        return {}
+    event = ctx.events.get(org_id, event_id)
+    registration = ctx.store.registrations.get_in_org(str(registration_id), org_id)
+    if event is None or registration is None:
+        return {}
+    extras: Doc = {}
+    if registration.get("party"):
+        extras["group"] = _members(ctx, registration)
+    if labels.labels_on(event) and body.get("status") == CheckinOutcome.CHECKED_IN:
+        extras["label"] = labels.name_label(registration, event, first_time=bool(body.get("first_time_ever")))
+    return extras
+
+
+def label_for(ctx: Context, org_id: str, event_id: str, registration_id: str) -> Doc:
+    """A registration's name label for the label page (first-timer: their first visit)."""
+    event = ctx.events.get(org_id, event_id)
+    registration = ctx.store.registrations.get_in_org(registration_id, org_id)
+    if event is None:
+        raise RuleBroken("event_not_found", "no such event in your organization")
+    if registration is None or registration["event_id"] != event_id:
+        raise RuleBroken("registration_not_found", "no such registration at this event")
+    person = ctx.store.people.get(registration["person_id"]) or {}
+    visits = int(person.get("visits") or 0)
+    checked_in = registration.get("checkin") is not None
+    return labels.name_label(registration, event, first_time=visits <= (1 if checked_in else 0))
 
 
 def _audit_override(tx: Transaction, command: CheckinCommand, event: Doc, registration: Doc, now: datetime) -> None:
