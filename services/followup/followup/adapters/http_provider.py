@@ -13,6 +13,7 @@ batch. Outcomes:
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import requests
@@ -41,6 +42,11 @@ def postmark_payload(mail: OutgoingMail, message_stream: str) -> dict[str, Any]:
     }
     if mail.reply_to:
         payload["ReplyTo"] = mail.reply_to
+    if mail.attachments:
+        payload["Attachments"] = [
+            {"Name": name, "Content": base64.b64encode(data).decode("ascii"), "ContentType": content_type}
+            for name, content_type, data in mail.attachments
+        ]
     return payload
 
 

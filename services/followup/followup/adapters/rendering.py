@@ -10,7 +10,9 @@ parse the result with the standard library to hold it to the standard.
 
 from __future__ import annotations
 
+import base64
 import binascii
+from collections.abc import Sequence
 from email.header import Header
 from email.utils import format_datetime
 from typing import Any
@@ -18,7 +20,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from followup.domain.mail import OutgoingMail
-from followup.service_layer.ports import Draft
+from followup.service_layer.ports import Attachment, Draft
 
 SUBJECTS = {
     "thank_you": "Thank you for coming to {{ event.title }}",
@@ -30,6 +32,9 @@ SUBJECTS = {
     "volunteer_hours": "Your volunteer hours at {{ event.title }}",
     "data_link": "{% if purpose == 'erasure' %}Confirm erasing your data at {{ org.name }}"
     "{% else %}Your data at {{ org.name }}{% endif %}",
+    "registration_confirmation": "You're registered: {{ event.title }}",
+    "event_changed": "Changed: {{ event.title }}",
+    "event_cancelled": "Cancelled: {{ event.title }}",
 }
 
 
@@ -84,8 +89,11 @@ class JinjaRenderer:
             text=text,
             html=html,
             headers=dict(draft.headers),
-            raw=compose_mime(headers, text, html, boundary=f"=_turnout_{draft.followup_id}"),
+            raw=compose_mime(
+                headers, text, html, boundary=f"=_turnout_{draft.followup_id}", attachments=draft.attachments
+            ),
             reply_to=draft.reply_to,
+            attachments=tuple((a.filename, a.content_type, a.data) for a in draft.attachments),
         )
 
 
@@ -104,14 +112,12 @@ def _quoted_printable(text: str) -> str:
     return binascii.b2a_qp(data, quotetabs=False, istext=True).decode("ascii")
 
 
-def compose_mime(headers: list[tuple[str, str]], text: str, html: str, *, boundary: str) -> bytes:
-    """A ``multipart/alternative`` message (text first, HTML second), CRLF line endings.
+def _base64(data: bytes) -> str:
+    return base64.encodebytes(data).decode("ascii").rstrip("\n")
 
-    The boundary starts with ``=_``, which quoted-printable bodies cannot
-    contain (``=`` is always encoded), so it never collides with the content.
-    """
-    lines = [_header_line(name, value) for name, value in headers]
-    lines += ["MIME-Version: 1.0", f'Content-Type: multipart/alternative; boundary="{boundary}"', ""]
+
+def _alternative(boundary: str, text: str, html: str, inline: Sequence[Attachment]) -> list[str]:
+    lines: list[str] = []
     for subtype, body in (("plain", text), ("html", html)):
         lines += [
             f"--{boundary}",
@@ -120,5 +126,50 @@ def compose_mime(headers: list[tuple[str, str]], text: str, html: str, *, bounda
             "",
             _quoted_printable(body),
         ]
-    lines += [f"--{boundary}--", ""]
+    for attachment in inline:
+        lines += [
+            f"--{boundary}",
+            f'Content-Type: {attachment.content_type}; charset="utf-8"',
+            "Content-Transfer-Encoding: base64",
+            "",
+            _base64(attachment.data),
+        ]
+    return [*lines, f"--{boundary}--"]
+
+
+def compose_mime(
+    headers: list[tuple[str, str]], text: str, html: str, *, boundary: str, attachments: Sequence[Attachment] = ()
+) -> bytes:
+    """A ``multipart/alternative`` message (text first, HTML second), CRLF line endings.
+
+    With attachments: a ``multipart/mixed`` of that alternative and each file
+    (base64). A calendar file is also the alternative's last part (with its
+    ``method``), where calendar programs look for an invitation or its update.
+
+    The boundaries start with ``=_``, which quoted-printable and base64 bodies
+    cannot contain (``=`` is always encoded; base64 pads with ``=`` only at the
+    end), so they never collide with the content.
+    """
+    lines = [_header_line(name, value) for name, value in headers]
+    lines.append("MIME-Version: 1.0")
+    if not attachments:
+        lines += [f'Content-Type: multipart/alternative; boundary="{boundary}"', ""]
+        lines += _alternative(boundary, text, html, ())
+    else:
+        inner = f"{boundary}_alt"
+        lines += [f'Content-Type: multipart/mixed; boundary="{boundary}"', "", f"--{boundary}"]
+        lines += [f'Content-Type: multipart/alternative; boundary="{inner}"', ""]
+        lines += _alternative(inner, text, html, [a for a in attachments if a.inline_alternative])
+        for attachment in attachments:
+            name = attachment.filename.replace('"', "")
+            lines += [
+                f"--{boundary}",
+                f'Content-Type: {attachment.content_type}; name="{name}"',
+                f'Content-Disposition: attachment; filename="{name}"',
+                "Content-Transfer-Encoding: base64",
+                "",
+                _base64(attachment.data),
+            ]
+        lines.append(f"--{boundary}--")
+    lines.append("")
     return "\n".join(lines).encode("ascii").replace(b"\n", b"\r\n")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from followup.domain.nudges import NudgeKind
+from followup.domain.nudges import CALENDAR_KINDS, NudgeKind
 
 INTRODUCTION_EVENT_KINDS = frozenset({"networking", "volunteer_shift"})
 VOLUNTEER_KINDS = frozenset({"volunteer_shift"})
@@ -98,6 +98,8 @@ class SendFacts:
     introduction_agreed: bool = False  # introduction: both people accepted
     still_away: bool = False  # win_back: no attendance since the nudge was planned
     expires_at: datetime | None = None  # data_link: when the link stops working
+    event_status: str | None = None  # calendar emails: scheduled, cancelled, ended
+    event_over: bool = False  # calendar emails: the gathering has ended (or its end time passed)
 
 
 def decide_transactional(facts: SendFacts, now: datetime) -> Decision:
@@ -113,10 +115,37 @@ def decide_transactional(facts: SendFacts, now: datetime) -> Decision:
     return Decision.send()
 
 
+def decide_calendar(facts: SendFacts) -> Decision:
+    """A registration's confirmation, or the update of a gathering that moved or was
+    cancelled: whatever the person's follow-up consent and at any hour (they registered;
+    their calendar must show the truth), never to an address that bounced, was blocked or
+    unsubscribed. A confirmation can be switched off; its updates cannot (whoever got one
+    has the gathering in their calendar)."""
+    contact = facts.contact
+    if contact is None or not contact.email:
+        return Decision.skip("no_contact")
+    if contact.suppressed:
+        return Decision.skip("suppressed")
+    registration = (facts.attendance or AttendanceFacts()).registration_status
+    if facts.kind == NudgeKind.EVENT_CANCELLED:
+        return Decision.send()
+    if facts.kind == NudgeKind.REGISTRATION_CONFIRMATION and not facts.enabled:
+        return Decision.skip("disabled")
+    if facts.event_status == "cancelled":
+        return Decision.skip("event_cancelled")
+    if facts.event_over or facts.event_status == "ended":
+        return Decision.skip("event_over")
+    if registration != "registered":
+        return Decision.skip("not_registered")
+    return Decision.send()
+
+
 def decide_at_send_time(facts: SendFacts, now: datetime) -> Decision:
     """Send now, skip for good (with the reason), or wait until a later time."""
     if facts.kind == NudgeKind.DATA_LINK:
         return decide_transactional(facts, now)
+    if facts.kind in CALENDAR_KINDS:
+        return decide_calendar(facts)
     if not facts.enabled:
         return Decision.skip("disabled")
     reason = unreachable_reason(facts.contact)
@@ -153,6 +182,41 @@ def decide_at_send_time(facts: SendFacts, now: datetime) -> Decision:
 
 # A thank-you in one of these states has gone out (or is going out right now).
 WENT_OUT = frozenset({"claimed", "sending", "sent", "delivery_unknown"})
+
+
+# Registrations from these sources get a confirmation with the calendar file: the person
+# registered for a gathering still ahead (not a walk-in at the door, nor an import of people
+# who registered elsewhere and got that place's confirmation).
+CONFIRMED_SOURCES = frozenset({"public", "api"})
+# What a calendar shows of a gathering: a change to one of these sends an update.
+CALENDAR_FIELDS = ("title", "starts_at", "ends_at", "timezone", "venue")
+
+
+def confirms_registration(
+    *, source: str, status: str, email: str | None, event_status: str | None, starts_at: datetime | None, now: datetime
+) -> bool:
+    """Whether a registration gets a confirmation email: registered (a waitlisted person
+    gets theirs when a place opens and they are registered), with an address, for a
+    gathering follow-up knows (checkin announces it before its registrations), still
+    scheduled and not started (someone registering once the doors are open is there, or
+    on the way: a calendar invitation would come too late to help)."""
+    if source not in CONFIRMED_SOURCES or status != "registered" or not email:
+        return False
+    return event_status == "scheduled" and starts_at is not None and starts_at > now
+
+
+def calendar_changed(before: dict[str, object] | None, after: dict[str, object]) -> bool:
+    """Whether an edit changed what a calendar shows (a capacity change does not)."""
+    if before is None:
+        return False
+    return any(_comparable(before.get(name)) != _comparable(after.get(name)) for name in CALENDAR_FIELDS)
+
+
+def _comparable(value: object) -> object:
+    """Times as the database keeps them (milliseconds), so a round trip is no change."""
+    if isinstance(value, datetime):
+        return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    return value
 
 
 def missed_you_after_all(kind: NudgeKind, thank_you_state: str | None) -> bool:

@@ -34,6 +34,8 @@ class OutgoingMail:
     headers: dict[str, str] = field(default_factory=dict)  # extra headers (List-Unsubscribe, ...)
     raw: bytes = b""
     reply_to: str | None = None
+    # Files sent with it: (file name, content type with its parameters, bytes).
+    attachments: tuple[tuple[str, str, bytes], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,11 +45,24 @@ class NudgeKind(StrEnum):
     # Not a follow-up: the link a person asked for to see or erase their data
     # (sent whatever their consent, never switched off, not announced on turnout.followup).
     DATA_LINK = "data_link"
+    # Not follow-ups either: a registration's confirmation with the gathering's calendar
+    # file, and the calendar updates a moved or cancelled gathering sends the people who
+    # got one (sent whatever their consent, not announced on turnout.followup).
+    REGISTRATION_CONFIRMATION = "registration_confirmation"
+    EVENT_CHANGED = "event_changed"
+    EVENT_CANCELLED = "event_cancelled"
 
 
-TRANSACTIONAL_KINDS: frozenset[str] = frozenset({NudgeKind.DATA_LINK.value})
+# The emails that carry the gathering's calendar file (same UID, rising SEQUENCE).
+CALENDAR_KINDS: frozenset[str] = frozenset(
+    {NudgeKind.REGISTRATION_CONFIRMATION.value, NudgeKind.EVENT_CHANGED.value, NudgeKind.EVENT_CANCELLED.value}
+)
+TRANSACTIONAL_KINDS: frozenset[str] = frozenset({NudgeKind.DATA_LINK.value}) | CALENDAR_KINDS
 # The follow-ups proper: switchable, previewable, announced as ``followup.*``.
 ALL_KINDS: tuple[NudgeKind, ...] = tuple(kind for kind in NudgeKind if kind.value not in TRANSACTIONAL_KINDS)
+# What an organization (or a gathering) can switch off: the follow-ups, and the confirmations
+# (their updates still reach whoever got a confirmation: their calendar holds the gathering).
+SWITCHABLE_KINDS: tuple[NudgeKind, ...] = (*ALL_KINDS, NudgeKind.REGISTRATION_CONFIRMATION)
 
 
 def is_followup(kind: str) -> bool:

@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 import followup
 from followup.bootstrap import Context, context_of
 from followup.domain.links import InvalidLink
-from followup.domain.nudges import ALL_KINDS, NudgeKind
+from followup.domain.nudges import ALL_KINDS, SWITCHABLE_KINDS, NudgeKind
 from followup.service_layer import organizer, tracking
 from followup.service_layer.context import Services
 from followup.service_layer.organizer import RESOLUTIONS, STATUSES, Conflict
@@ -43,8 +43,8 @@ COLOR = {"type": "string", "pattern": r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$", "de
 SWITCHES = {
     "type": "object",
     "additionalProperties": False,
-    "properties": {kind.value: {"type": "boolean"} for kind in ALL_KINDS},
-    "description": "nudge kind -> on/off",
+    "properties": {kind.value: {"type": "boolean"} for kind in SWITCHABLE_KINDS},
+    "description": "nudge kind -> on/off (the follow-ups, and registration_confirmation)",
 }
 ORG_SETTINGS_BODY = {
     "type": "object",

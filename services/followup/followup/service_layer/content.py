@@ -16,13 +16,15 @@ from typing import Any
 from urllib.parse import quote
 
 from followup.domain.audience import AttendanceFacts, ContactFacts, SendFacts
-from followup.domain.nudges import NudgeKind, message_id
+from followup.domain.nudges import CALENDAR_KINDS, NudgeKind, message_id
 from followup.domain.schedule import zone
 from followup.domain.settings import FollowupSettings
 from followup.domain.suppression import suppression_ids
 from followup.service_layer.context import Services
-from followup.service_layer.ports import Draft
+from followup.service_layer.ports import Attachment, Draft
 from followup.service_layer.repositories import Store
+from turnout_common.calendar import CANCEL, REQUEST, Gathering, Person, calendar_file, file_name
+from turnout_common.calendar import CONTENT_TYPE as CALENDAR_CONTENT_TYPE
 from turnout_common.types import Doc
 
 UPCOMING = 20  # gatherings offered as "next" in an email
@@ -189,6 +191,8 @@ def send_facts(svc: Services, facts: BatchFacts, nudge: Doc) -> SendFacts:
             next_window_opening=facts.now,
             expires_at=nudge.get("expires_at"),
         )
+    if kind.value in CALENDAR_KINDS:
+        return calendar_send_facts(facts, nudge, kind)
     contact = facts.contact(nudge["person_id"])
     event = facts.event_of(nudge)
     tz = zone(event["timezone"] if event else "UTC")
@@ -205,6 +209,29 @@ def send_facts(svc: Services, facts: BatchFacts, nudge: Doc) -> SendFacts:
         pending_suggestions=len(pending_suggestions(facts, nudge.get("event_id"), nudge["person_id"])),
         introduction_agreed=bool(introduction and introduction.get("state") == "agreed"),
         still_away=facts.latest_event.get(nudge["person_id"]) == nudge.get("anchor_event_id"),
+    )
+
+
+def calendar_send_facts(facts: BatchFacts, nudge: Doc, kind: NudgeKind) -> SendFacts:
+    """A confirmation or calendar update: to the contact's current address whatever their
+    consent (only a suppressed address stops it), at any hour, while the gathering is ahead."""
+    contact = facts.contact(nudge["person_id"])
+    event = facts.event_of(nudge) or {}
+    ends_at = event.get("ends_at")
+    return SendFacts(
+        kind=kind,
+        contact=None
+        if contact is None
+        else ContactFacts(
+            email=contact.get("email"), consent=True, suppressed=facts.is_suppressed(nudge["org_id"], contact)
+        ),
+        enabled=facts.settings_for(nudge).enabled(kind),
+        event_kind=event.get("kind"),
+        attendance=attendance_facts(facts.attendance.get((nudge.get("event_id") or "", nudge["person_id"]))),
+        send_at=nudge["send_at"],
+        next_window_opening=facts.now,
+        event_status=event.get("status"),
+        event_over=ends_at is not None and ends_at <= facts.now,
     )
 
 
@@ -335,6 +362,77 @@ def render_context(svc: Services, facts: BatchFacts, nudge: Doc) -> dict[str, An
     return context
 
 
+def gathering_of(event: Doc) -> Gathering:
+    """The gathering as its calendar files describe it (the SEQUENCE from its last change)."""
+    return Gathering(
+        org_id=event["org_id"],
+        event_id=event["_id"],
+        title=event["title"],
+        starts_at=event["starts_at"],
+        ends_at=event["ends_at"],
+        timezone=event.get("timezone") or "UTC",
+        venue=event.get("venue") or None,
+        description=event.get("description") or None,
+        cancelled=event.get("status") == "cancelled",
+        changed_at=event.get("cancelled_at") or event.get("changed_at"),
+        sequence=int(event.get("calendar_sequence") or 0),
+    )
+
+
+def _span(event: Doc) -> str:
+    """``Saturday 3 April 2027, 10:30–13:00 (Europe/Berlin)``, in the gathering's zone."""
+    tz_name = event.get("timezone") or "UTC"
+    starts, ends = event["starts_at"].astimezone(zone(tz_name)), event["ends_at"].astimezone(zone(tz_name))
+    until = f"{ends:%H:%M}" if ends.date() == starts.date() else _when(ends, tz_name)
+    return f"{_when(starts, tz_name)}\u2013{until} ({tz_name})"
+
+
+def calendar_context(svc: Services, facts: BatchFacts, nudge: Doc) -> dict[str, Any]:
+    """The templates' context for a confirmation or a calendar update."""
+    branding = facts.settings_for(nudge).branding
+    contact = facts.contact(nudge["person_id"]) or {}
+    event = facts.event_of(nudge) or {}
+    return {
+        "kind": nudge["kind"],
+        "org": {
+            "name": branding.name,
+            "primary_color": branding.primary_color,
+            "accent_color": branding.accent_color,
+            "postal_address": branding.postal_address,
+        },
+        "person": {"first_name": contact.get("first_name") or "there"},
+        "event": {
+            "title": event.get("title") or "the gathering",
+            "when": _span(event) if event.get("starts_at") and event.get("ends_at") else "",
+            "venue": event.get("venue"),
+            "description": event.get("description") or "",
+        },
+    }
+
+
+def calendar_attachment(svc: Services, facts: BatchFacts, nudge: Doc, organizer_name: str) -> Attachment:
+    """The gathering's calendar file for this person: REQUEST (a confirmation, an update)
+    or CANCEL, same UID for every file about the gathering, SEQUENCE from its last change."""
+    event = facts.event_of(nudge)
+    if event is None:
+        raise ValueError("the gathering of this calendar email is unknown")
+    contact = facts.contact(nudge["person_id"]) or {}
+    method = CANCEL if nudge["kind"] == NudgeKind.EVENT_CANCELLED else REQUEST
+    data = calendar_file(
+        gathering_of(event),
+        method=method,
+        organizer=Person(organizer_name, svc.settings.mail_from_address),
+        stamp=facts.now,
+        attendee=Person(_full_name(contact), str(contact.get("email") or "")),
+    )
+    return Attachment(
+        filename=file_name(event["title"]),
+        content_type=f"{CALENDAR_CONTENT_TYPE}; method={method}",
+        data=data,
+        inline_alternative=True,
+    )
+
+
 def data_link_context(svc: Services, facts: BatchFacts, nudge: Doc) -> dict[str, Any]:
     """The templates' context for the link a person asked for (their data, or its erasure)."""
     branding = facts.settings_for(nudge).branding
@@ -379,6 +477,30 @@ def draft_for(svc: Services, facts: BatchFacts, nudge: Doc) -> Draft:
                 "X-Turnout-Nudge": nudge["kind"],
                 "X-Turnout-Org": nudge["org_id"],
             },
+        )
+    if nudge["kind"] in CALENDAR_KINDS:
+        # Transactional too: no unsubscribe, no tracking; the calendar file attached.
+        contact = facts.contact(nudge["person_id"]) or {}
+        address = str(contact.get("email") or "")
+        context = calendar_context(svc, facts, nudge)
+        sender = context["org"]["name"] or settings.mail_from_name
+        return Draft(
+            followup_id=nudge["_id"],
+            kind=nudge["kind"],
+            message_id=mail_id,
+            envelope_from=settings.mail_from_address,
+            from_header=formataddr((sender, settings.mail_from_address)),
+            to_address=address,
+            to_header=formataddr((_full_name(contact), address)),
+            reply_to=branding.reply_to,
+            date=facts.now,
+            context=context,
+            headers={
+                "X-Turnout-Followup-Id": nudge["_id"],
+                "X-Turnout-Nudge": nudge["kind"],
+                "X-Turnout-Org": nudge["org_id"],
+            },
+            attachments=(calendar_attachment(svc, facts, nudge, sender),),
         )
     contact = facts.contact(nudge["person_id"]) or {}
     email = str(contact.get("email") or "")

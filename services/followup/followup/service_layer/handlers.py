@@ -31,7 +31,7 @@ from followup.domain.contacts import consent_update, contact_from_registration, 
 from followup.domain.nudges import PENDING, NudgeKind
 from followup.domain.plans import PENDING_PLAN
 from followup.domain.privacy import turned_away
-from followup.service_layer import privacy, retention
+from followup.service_layer import confirmations, privacy, retention
 from followup.service_layer.repositories import Store, Tx
 from turnout_common.clock import parse_rfc3339, utcnow
 from turnout_common.emails import normalize_email
@@ -72,6 +72,9 @@ def _event_fields(message: Envelope) -> dict[str, Any]:
     }
     if message.type in ("event.scheduled", "event.updated"):
         fields.update(status=data["status"], venue=data.get("venue"), description=data.get("description"))
+        if message.type == "event.updated":
+            # The calendar files' SEQUENCE (turnout_common.calendar.sequence_at) counts from here.
+            fields["changed_at"] = privacy.message_time(message)
     elif message.type == "event.cancelled":
         fields.update(status="cancelled", cancelled_at=_time(data["cancelled_at"]))
     else:
@@ -244,11 +247,13 @@ def _apply_facts(tx: Tx, messages: Sequence[Envelope], now: datetime) -> None:
     planned_before = facts.planned(touched_events) if touched_events else set()
     ended_here: set[str] = set()
     dirty: dict[str, set[str]] = defaultdict(set)
+    gathering_fields = {m.id: _event_fields(m) for m in messages if m.type in EVENT_TYPES}
+    calendar_news = confirmations.read_news(store, messages, gathering_fields, now)
     for message in messages:
         data = message.data
         event_id = data["event_id"]
         if message.type in EVENT_TYPES:
-            events.append((event_id, _event_fields(message)))
+            events.append((event_id, gathering_fields[message.id]))
             if message.type == "event.ended":
                 ended_here.add(event_id)
                 plans.append(
@@ -276,3 +281,4 @@ def _apply_facts(tx: Tx, messages: Sequence[Envelope], now: datetime) -> None:
     facts.apply(events, contacts, attendance, plans, dirty)
     if history:
         store.consent.add(history)
+    confirmations.queue_news(store, calendar_news, now)

@@ -13,8 +13,8 @@ from followup.domain.audience import unreachable_reason
 from followup.domain.delivery import ACCEPTED, journal_id
 from followup.domain.mail import OutgoingMail
 from followup.domain.nudges import (
-    ALL_KINDS,
     DISPLAY_STATUSES,
+    SWITCHABLE_KINDS,
     NudgeKind,
     NudgeState,
     display_status,
@@ -117,7 +117,7 @@ def consent_of(svc: Services, org_id: str, person_id: str) -> dict[str, Any]:
 
 
 def _settings_view(settings: FollowupSettings, event_level: bool) -> dict[str, Any]:
-    view: dict[str, Any] = {"nudges": {kind.value: settings.enabled(kind) for kind in ALL_KINDS}}
+    view: dict[str, Any] = {"nudges": {kind.value: settings.enabled(kind) for kind in SWITCHABLE_KINDS}}
     if event_level:
         view["overrides"] = dict(settings.event_switches)
         view["content"] = {"note": settings.note, "photos_url": settings.photos_url}

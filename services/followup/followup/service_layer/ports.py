@@ -38,6 +38,17 @@ class MailTransport(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file sent with an email (a calendar file: also offered inline, as an
+    alternative of the text, which is where calendar programs look for an invitation)."""
+
+    filename: str
+    content_type: str  # with its parameters, e.g. ``text/calendar; method=REQUEST``
+    data: bytes
+    inline_alternative: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Draft:
     """Everything needed to render one email."""
 
@@ -52,6 +63,7 @@ class Draft:
     date: datetime
     context: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    attachments: tuple[Attachment, ...] = ()
 
 
 class Renderer(Protocol):
