@@ -23,6 +23,7 @@ email and its updates, ``METHOD:REQUEST``, and cancellations,
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -177,6 +178,7 @@ def calendar_file(
 
 def file_name(title: str) -> str:
     """A safe attachment or download name for the gathering's file."""
-    cleaned = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-_") else "-" for ch in title.strip())
+    folded = unicodedata.normalize("NFKD", title.strip()).encode("ascii", "ignore").decode("ascii")
+    cleaned = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in folded)
     cleaned = "-".join(part for part in cleaned.split("-") if part)[:60]
     return f"{cleaned or 'event'}.ics"

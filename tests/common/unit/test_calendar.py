@@ -137,5 +137,5 @@ def test_text_is_escaped_and_long_lines_folded() -> None:
 
 def test_file_names_are_safe() -> None:
     assert file_name("Spring clean-up, Tiergarten") == "Spring-clean-up-Tiergarten.ics"
-    assert file_name('Café "quoted" / ../etc') == "Caf-quoted-etc.ics"
+    assert file_name('Café "quoted" / ../etc') == "Cafe-quoted-etc.ics"
     assert file_name("???") == "event.ics"

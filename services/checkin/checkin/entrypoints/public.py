@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, render_template, request, url_for
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, url_for
 
 from checkin.bootstrap import context_of
 from checkin.domain.model import EventStatus, RuleBroken
@@ -14,6 +14,8 @@ from checkin.entrypoints.abuse import PUBLIC_REGISTRATION, registration_refused
 from checkin.service_layer import events, registrations
 from checkin.service_layer.badges import badge_of
 from checkin.service_layer.context import Context
+from turnout_common.calendar import PUBLISH, Gathering, calendar_file, file_name, sequence_at
+from turnout_common.clock import utcnow
 from turnout_common.limits import rate_limited
 from turnout_common.web import operation
 
@@ -118,6 +120,46 @@ def register_submit(token: str) -> Any:
     return render_template(
         "public_registered.html", event=event, registration=registration, badge=badge, created=created
     ), 201 if created else 200
+
+
+@bp.get("/r/<token>/calendar.ics")
+@operation(
+    "The event's calendar file (RFC 5545, METHOD:PUBLISH): the 'Add to calendar' of the registration page",
+    content="text/calendar",
+    tags=["public"],
+    responses={200: "the calendar file", 404: "no such link"},
+)
+def calendar_download(token: str) -> Any:
+    """Keyed by the event's public link (nothing about any person): the same UID, and the
+    same SEQUENCE for the same state, as the confirmation emails follow-up sends, so a
+    calendar that has one updates it from the other. A cancelled event's file says so."""
+    event = _event_by_token(token)
+    if event is None:
+        return jsonify(error="not_found", message="This link is not valid."), 404
+    data = calendar_file(
+        Gathering(
+            org_id=event["org_id"],
+            event_id=event["_id"],
+            title=event["title"],
+            starts_at=event["starts_at"],
+            ends_at=event["ends_at"],
+            timezone=event.get("timezone") or "UTC",
+            venue=event.get("venue") or None,
+            description=event.get("description") or None,
+            url=url_for("public.register_form", token=token, _external=True),
+            cancelled=event["status"] == EventStatus.CANCELLED.value,
+            changed_at=event.get("cancelled_at") or event.get("updated_at"),
+            sequence=sequence_at(event.get("cancelled_at") or event.get("updated_at")),
+        ),
+        method=PUBLISH,
+        organizer=None,
+        stamp=utcnow(),
+    )
+    response = Response(data, mimetype="text/calendar")
+    response.headers["Content-Type"] = "text/calendar; charset=utf-8; method=PUBLISH"
+    response.headers["Content-Disposition"] = f'attachment; filename="{file_name(event["title"])}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def init_app(app: Flask) -> None:
