@@ -12,16 +12,27 @@ Rules:
   per gathering;
 - the choice is greedy by score, with a deterministic tie-break, so the same
   facts give the same suggestions.
+
+Late arrivals: people who check in after a gathering's suggestions were made
+(a kiosk's offline queue, a check-in entered afterwards) are matched in a
+*late round*, with the same rules, against everyone who attended (early and
+late): each new pair names at least one of the newcomers, the suggestions
+made already count against ``limit``, and a pair is never suggested twice.
+Late rounds are made while the gathering's follow-up window is open
+(``late_matching_open``); each round has a stable id derived from its pairs
+(``late_round``), so replaying it makes the same round again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 _SEPARATORS = re.compile(r"[\s\-_/#.,;:+&|()\[\]\"'!?*]+")
 # Words that look plural but are not (a tiny list: "s" stripping is only a heuristic).
@@ -105,24 +116,32 @@ def propose_introductions(
     *,
     already_paired: Iterable[str] = (),
     kept: Sequence[Proposal] = (),
+    newcomers: Collection[str] | None = None,
 ) -> list[Proposal]:
     """Choose introductions among ``candidates`` (people who attended and consented).
 
     ``already_paired``: pair keys suggested at earlier gatherings (never again).
     ``kept``: suggestions already made for this gathering (a re-run keeps them
-    and counts them against ``limit``). Returns the new suggestions only.
+    and counts them against ``limit``). ``newcomers``: for a late round, the
+    people who arrived since; every new pair then names at least one of them.
+    Returns the new suggestions only.
     """
     if limit <= 0:
         return []
     people = {c.person_id: c for c in candidates}
     seekers: dict[str, list[str]] = defaultdict(list)
+    new_seekers: dict[str, list[str]] = defaultdict(list)
     for candidate in sorted(people.values(), key=lambda c: c.person_id):
         for tag in candidate.seeks:
             seekers[tag].append(candidate.person_id)
+            if newcomers is not None and candidate.person_id in newcomers:
+                new_seekers[tag].append(candidate.person_id)
     pairs: dict[tuple[str, str], tuple[set[str], set[str]]] = {}
     for offerer in people.values():
+        # In a late round, one who came early is only compared with the newcomers.
+        index = seekers if newcomers is None or offerer.person_id in newcomers else new_seekers
         for tag in offerer.offers:
-            wanting = seekers.get(tag, [])
+            wanting = index.get(tag, [])
             if len(wanting) > MAX_PARTNERS_PER_TAG:
                 # Rotate deterministically so that not always the same seekers are compared.
                 start = _tie_break(offerer.person_id + tag) % len(wanting)
@@ -158,3 +177,18 @@ def propose_introductions(
         ab, ba = pairs[(a, b)]
         chosen.append(Proposal(a, b, tuple(sorted(ab)), tuple(sorted(ba))))
     return chosen
+
+
+LATE_ROUND_PREFIX = "late-"
+
+
+def late_matching_open(ended_at: datetime, now: datetime, window: timedelta) -> bool:
+    """Whether a late round may still be made: until ``window`` after the gathering
+    ended (inclusive); after that, late arrivals get no suggestions."""
+    return now <= ended_at + window
+
+
+def late_round(pair_keys: Iterable[str]) -> str:
+    """The stable id of a late round, from the pairs it suggests (same pairs, same id)."""
+    digest = hashlib.sha256("\n".join(sorted(pair_keys)).encode()).hexdigest()
+    return LATE_ROUND_PREFIX + digest[:16]

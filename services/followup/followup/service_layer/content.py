@@ -161,12 +161,17 @@ def load_batch_facts(svc: Services, nudges: list[Doc], now: datetime) -> BatchFa
     return facts
 
 
-def pending_suggestions(facts: BatchFacts, event_id: str | None, person_id: str) -> list[Doc]:
-    """Suggestions for this person at this gathering that they have not answered yet."""
+def pending_suggestions(
+    facts: BatchFacts, event_id: str | None, person_id: str, introduction_round: str | None = None
+) -> list[Doc]:
+    """Suggestions for this person at this gathering that they have not answered yet, of
+    the request's round (the first round's, or a late round's: each has its own request)."""
     return [
         doc
         for doc in facts.suggestions.get((event_id or "", person_id), [])
-        if person_id not in doc.get("accepted_by", []) and doc.get("state") == "suggested"
+        if person_id not in doc.get("accepted_by", [])
+        and doc.get("state") == "suggested"
+        and doc.get("round") == introduction_round
     ]
 
 
@@ -206,7 +211,9 @@ def send_facts(svc: Services, facts: BatchFacts, nudge: Doc) -> SendFacts:
         attendance=attendance_facts(facts.attendance.get((nudge.get("event_id") or "", nudge["person_id"]))),
         send_at=nudge["send_at"],
         next_window_opening=svc.window.next_allowed(facts.now, tz),
-        pending_suggestions=len(pending_suggestions(facts, nudge.get("event_id"), nudge["person_id"])),
+        pending_suggestions=len(
+            pending_suggestions(facts, nudge.get("event_id"), nudge["person_id"], nudge.get("introduction_round"))
+        ),
         introduction_agreed=bool(introduction and introduction.get("state") == "agreed"),
         still_away=facts.latest_event.get(nudge["person_id"]) == nudge.get("anchor_event_id"),
     )
@@ -337,7 +344,9 @@ def render_context(svc: Services, facts: BatchFacts, nudge: Doc) -> dict[str, An
         }
     if kind == NudgeKind.INTRODUCTION_REQUEST:
         suggestions = []
-        for doc in pending_suggestions(facts, nudge.get("event_id"), nudge["person_id"]):
+        for doc in pending_suggestions(
+            facts, nudge.get("event_id"), nudge["person_id"], nudge.get("introduction_round")
+        ):
             other = next(p for p in doc["people"] if p != nudge["person_id"])
             suggestions.append(
                 {

@@ -8,7 +8,10 @@ For each ended gathering the scheduler
    adding what is now due; the sender re-checks every nudge at send time
    anyway, so a "we missed you" to someone who turned up after all is skipped;
 3. at send time, *matches introductions* among those who attended (late
-   arrivals included) and schedules the introduction requests.
+   arrivals included) and schedules the introduction requests;
+4. after that, matches people who check in late (*late rounds*), within the
+   gathering's follow-up window, against everyone who attended, and asks both
+   sides of each new pair in a request of that round.
 Separately, a periodic scan schedules win-back nudges for drifted regulars.
 
 Nudges are inserted in chunks, one transaction each (nudges + their send
@@ -34,7 +37,13 @@ from followup.domain.audience import (
     missed_you_after_all,
     unreachable_reason,
 )
-from followup.domain.introductions import Candidate, Proposal, propose_introductions
+from followup.domain.introductions import (
+    Candidate,
+    Proposal,
+    late_matching_open,
+    late_round,
+    propose_introductions,
+)
 from followup.domain.nudges import NudgeKind, NudgeState, followup_id, message_id, no_longer_due, nudge_key
 from followup.domain.plans import AWAITING_INTRODUCTIONS, PENDING_PLAN, PLANNED, STALE
 from followup.domain.privacy import ERASED_INTRODUCTION
@@ -70,6 +79,7 @@ class NudgeSpec:
     discriminator: str | None = None
     anchor_event_id: str | None = None
     introduction_id: str | None = None
+    introduction_round: str | None = None  # an introduction_request of a late round
 
     @property
     def key(self) -> str:
@@ -130,7 +140,7 @@ def create_nudges(
 
 def _nudge_doc(svc: Services, spec: NudgeSpec, batch_id: str, send_at: datetime, now: datetime) -> Doc:
     fid = followup_id(spec.key)
-    return {
+    doc: Doc = {
         "_id": fid,
         "key": spec.key,
         "org_id": spec.org_id,
@@ -147,6 +157,9 @@ def _nudge_doc(svc: Services, spec: NudgeSpec, batch_id: str, send_at: datetime,
         "claim": None,
         "message_id": message_id(fid, svc.settings.mail_domain),
     }
+    if spec.introduction_round is not None:
+        doc["introduction_round"] = spec.introduction_round
+    return doc
 
 
 # -- plans ---------------------------------------------------------------------
@@ -276,7 +289,9 @@ def match_introductions(svc: Services, plan: Doc, now: datetime) -> int:
             # Another gathering's matching took one of these pairs meanwhile: match again next round.
             log.warning("introduction pair taken concurrently; rematching", extra={"event_id": event["_id"]})
             raise
-    people_with_suggestions = sorted({p for proposal in [*kept, *fresh] for p in (proposal.a, proposal.b)})
+    # (Suggestions of late rounds have their own requests.)
+    first_round = [proposal for proposal, doc in zip(kept, kept_docs, strict=True) if not doc.get("round")]
+    people_with_suggestions = sorted({p for proposal in [*first_round, *fresh] for p in (proposal.a, proposal.b)})
     specs = [
         NudgeSpec(org_id, event["_id"], person, NudgeKind.INTRODUCTION_REQUEST) for person in people_with_suggestions
     ]
@@ -286,6 +301,99 @@ def match_introductions(svc: Services, plan: Doc, now: datetime) -> int:
     log.info(
         "suggested introductions",
         extra={"event_id": event["_id"], "introductions": len(fresh), "requests": created},
+    )
+    return created
+
+
+LATE_ROUND_ATTEMPTS = 3
+
+
+def match_late_introductions(svc: Services, plan_id: str, people: Sequence[str], now: datetime) -> int:
+    """A late round: ``people`` changed after the gathering's introductions were matched
+    (late check-ins); match those now checked in against everyone who attended, with the
+    same rules, while the follow-up window (``FOLLOWUP_MAX_EVENT_AGE_HOURS`` after the
+    end) is open. Returns how many requests were created."""
+    plan = svc.store.plans.get(plan_id)  # as it is now, under our lease
+    if plan is None or plan.get("state") != PLANNED or plan.get("introductions_at") is None:
+        return 0  # not matched yet (the first round will see them), or nothing to match
+    event = svc.store.events.get(plan_id)
+    if event is None or event["kind"] not in INTRODUCTION_EVENT_KINDS:
+        return 0
+    ended_at = plan.get("ended_at") or event.get("ended_at") or now
+    if not late_matching_open(ended_at, now, timedelta(hours=svc.settings.max_event_age_hours)):
+        log.info("late check-ins after the follow-up window: no introductions", extra={"event_id": plan_id})
+        return 0
+    settings = load_settings(svc, event["org_id"], event["_id"])
+    if not settings.enabled(NudgeKind.INTRODUCTION_REQUEST):
+        return 0
+    for _ in range(LATE_ROUND_ATTEMPTS):
+        try:
+            return _late_round(svc, plan, event, set(people), settings, now)
+        except DuplicateRecord:
+            # Another gathering (or scheduler) took one of these pairs meanwhile: match again.
+            log.warning("introduction pair taken concurrently; rematching late arrivals", extra={"event_id": plan_id})
+    return 0
+
+
+def _late_round(
+    svc: Services, plan: Doc, event: Doc, people: set[str], settings: FollowupSettings, now: datetime
+) -> int:
+    org_id = event["org_id"]
+    rows = [
+        row
+        for row in svc.store.attendance.of_event(event["_id"], checked_in=True)
+        if row.get("offers") or row.get("seeks")
+    ]
+    if not any(row["person_id"] in people for row in rows):
+        return 0
+    _, reachable = _reachable_people(svc, org_id, (row["person_id"] for row in rows))
+    candidates = [
+        Candidate.of(row["person_id"], row.get("offers") or [], row.get("seeks") or [])
+        for row in rows
+        if row["person_id"] in reachable and _safe_key(row["person_id"])
+    ]
+    newcomers = {c.person_id for c in candidates} & people
+    if not newcomers:
+        return 0
+    earlier = svc.store.introductions.of_people_in_org(org_id, [c.person_id for c in candidates])
+    kept_docs = [doc for doc in earlier if doc["event_id"] == event["_id"] and doc.get("state") != ERASED_INTRODUCTION]
+    already = {doc["pair_key"] for doc in earlier if doc["event_id"] != event["_id"]}
+    fresh = propose_introductions(
+        candidates,
+        settings.introductions_per_person,
+        already_paired=already,
+        kept=[_proposal_of(doc) for doc in kept_docs],
+        newcomers=newcomers,
+    )
+    # A round stored before a crash, its requests not yet made, is made whole now.
+    rounds: dict[str, set[str]] = {}
+    for doc in kept_docs:
+        if doc.get("round") and newcomers & set(doc["people"]):
+            rounds.setdefault(doc["round"], set()).update(doc["people"])
+    round_id = late_round(proposal.key for proposal in fresh) if fresh else None
+    if round_id is not None:
+        rounds.setdefault(round_id, set()).update(p for proposal in fresh for p in (proposal.a, proposal.b))
+    if not rounds:
+        return 0
+    docs = [_introduction_doc(org_id, event["_id"], proposal, now, round_id) for proposal in fresh]
+    specs = [
+        NudgeSpec(org_id, event["_id"], person, NudgeKind.INTRODUCTION_REQUEST, discriminator=r, introduction_round=r)
+        for r, persons in sorted(rounds.items())
+        for person in sorted(persons)
+    ]
+    tz = zone(event.get("timezone", "UTC"))
+    send_at = svc.window.next_allowed(max(now, plan.get("due_at") or now), tz)
+
+    def store(tx: Tx) -> int:
+        # The round's suggestions and their requests together: all or nothing.
+        if docs:
+            tx.store.introductions.add(docs)
+        return insert_nudges(tx, svc, specs, send_at, now, batch_event=event["_id"])
+
+    created = svc.transaction(store)
+    log.info(
+        "suggested introductions to late arrivals",
+        extra={"event_id": event["_id"], "introductions": len(fresh), "requests": created, "round": round_id},
     )
     return created
 
@@ -304,8 +412,10 @@ def introduction_id(event_id: str, pair: str) -> str:
     return followup_id(f"{event_id}|introduction|{pair}")
 
 
-def _introduction_doc(org_id: str, event_id: str, proposal: Proposal, now: datetime) -> Doc:
-    return {
+def _introduction_doc(
+    org_id: str, event_id: str, proposal: Proposal, now: datetime, round_id: str | None = None
+) -> Doc:
+    doc: Doc = {
         "_id": introduction_id(event_id, proposal.key),
         "org_id": org_id,
         "event_id": event_id,
@@ -317,6 +427,9 @@ def _introduction_doc(org_id: str, event_id: str, proposal: Proposal, now: datet
         "state": "suggested",
         "created_at": now,
     }
+    if round_id is not None:
+        doc["round"] = round_id  # a late round (the first round has none)
+    return doc
 
 
 # -- win-back --------------------------------------------------------------------
@@ -418,6 +531,7 @@ def scheduler_pass(svc: Services, owner: str, now: datetime | None = None) -> Sc
         try:
             if plan["state"] != STALE:
                 done.created += reconsider_people(svc, plan, people, now)
+                done.created += match_late_introductions(svc, plan["_id"], people, now)
         finally:
             svc.store.plans.clean(plan["_id"], people)
             _release_plan(svc, plan["_id"], owner, {})
