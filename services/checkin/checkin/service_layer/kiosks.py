@@ -190,6 +190,8 @@ def roster(ctx: Context, org_id: str, event_id: str) -> list[Doc]:
                 "checked_in": bool(reg.get("checkin")),
                 "checked_out": bool(reg.get("checkout")),
                 "hint": registration_hint(reg["registered_at"]),
+                # False: known by name only (a Meetup roster); the kiosk may ask for an address once.
+                "has_email": bool(reg.get("email_hint")),
             }
         )
     return people
@@ -205,6 +207,7 @@ def search(ctx: Context, org_id: str, event_id: str, query: str, limit: int = 10
             "name": cached.by_id[rid]["name"],
             "hint": cached.by_id[rid]["hint"],
             "checked_in": fresh.get(rid, cached.by_id[rid]["checked_in"]),
+            "has_email": cached.by_id[rid].get("has_email", True),
         }
         for rid in ids
     ]

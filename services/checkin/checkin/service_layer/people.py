@@ -126,7 +126,89 @@ def correct(
     return ctx.uow().run(work)
 
 
-def updated_message(person: Doc, previous_email: str | None, at: datetime, by: Actor) -> Envelope:
+def give_email_at_kiosk(
+    ctx: Context,
+    org_id: str,
+    event_id: str,
+    registration_id: str,
+    email: str,
+    consent_email: bool,
+    by: Actor,
+    now: datetime | None = None,
+) -> Doc:
+    """A name-only person who just checked in at the kiosk gives their address (asked once,
+    skippable): they become a normal contact, with consent to follow-up email only if they
+    ticked the box. Returns the registration as it is now.
+
+    ``RuleBroken``: ``registration_not_found`` (404: not this kiosk's event),
+    ``not_checked_in`` (409), ``email_already_set`` (409: the person has an address; a
+    correction is the organizer's, on the person's page), ``email_taken`` (409: another
+    person of the organization has it), ``invalid_field`` (400: not an address).
+    Publishes ``person.updated`` with ``consent_email`` and the ``registration_id``.
+    """
+
+    def work(tx: Transaction) -> Doc:
+        moment = now or utcnow()
+        store = tx.store
+        registration = store.registrations.get_in_org(registration_id, org_id)
+        if registration is None or registration["event_id"] != event_id:
+            raise RuleBroken("registration_not_found", "no such registration at this kiosk's event")
+        if not registration.get("checkin"):
+            raise RuleBroken("not_checked_in", "this person has not checked in here; check them in first")
+        person = store.person_data.person(org_id, registration["person_id"])
+        if person is None:
+            raise RuleBroken("registration_not_found", "no such registration at this kiosk's event")
+        if person.get("email"):
+            raise RuleBroken(
+                "email_already_set", "this person already has an email address; an organizer can correct it", "email"
+            )
+        change = rules.correction(person, {"email": email})
+        taken = "email_taken", "another person of your organization has this email address"
+        other = store.person_data.by_email(org_id, change.person_changes["email_norm"])
+        if other is not None and other["_id"] != person["_id"]:
+            raise RuleBroken(*taken, "email")
+        try:
+            store.person_data.correct(person["_id"], {**change.person_changes, "updated_at": moment})
+        except AlreadyStored as exc:
+            raise RuleBroken(*taken, "email") from exc
+        registrations = store.person_data.registrations(org_id, person["_id"])
+        store.person_data.correct_registrations([reg["_id"] for reg in registrations], change.registration_changes)
+        consent = bool(consent_email)
+        if consent:
+            store.registrations.set_fields(registration_id, {"consent_email": True})
+        updated = {**person, **change.person_changes, "updated_at": moment}
+        audit.record(
+            store,
+            org_id,
+            by,
+            PERSON_CORRECTED,
+            Subject("person", person["_id"]),
+            at=moment,
+            event_id=event_id,
+            registration_id=registration_id,
+            person_id=person["_id"],
+            details={"fields": ["email"], "given_at_kiosk": True, "consent_email": consent},
+        )
+        message = updated_message(updated, None, moment, by, consent_email=consent, registration_id=registration_id)
+        tx.publish(message)
+        return {
+            **registration,
+            **change.registration_changes,
+            "consent_email": registration["consent_email"] or consent,
+        }
+
+    return ctx.uow().run(work)
+
+
+def updated_message(
+    person: Doc,
+    previous_email: str | None,
+    at: datetime,
+    by: Actor,
+    *,
+    consent_email: bool | None = None,
+    registration_id: str | None = None,
+) -> Envelope:
     data: Doc = {
         "org_id": person["org_id"],
         "person_id": person["_id"],
@@ -139,4 +221,8 @@ def updated_message(person: Doc, previous_email: str | None, at: datetime, by: A
         data["previous_email"] = previous_email
     if by.kind == "user" and by.id:
         data["updated_by"] = by.id[:64]
+    if consent_email is not None:  # the person gave the address themselves (the kiosk): their answer
+        data["consent_email"] = consent_email
+        if registration_id:
+            data["registration_id"] = registration_id
     return new_envelope("person.updated", source=SOURCE, subject=person["_id"], data=data)
