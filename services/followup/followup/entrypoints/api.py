@@ -14,7 +14,7 @@ from prometheus_client.registry import Collector
 import followup
 from followup.bootstrap import Context, context_of
 from followup.domain.links import InvalidLink
-from followup.domain.nudges import ALL_KINDS, SWITCHABLE_KINDS, NudgeKind
+from followup.domain.nudges import ALL_KINDS, CALENDAR_KINDS, SWITCHABLE_KINDS, NudgeKind
 from followup.service_layer import organizer, tracking
 from followup.service_layer.context import Services
 from followup.service_layer.organizer import RESOLUTIONS, STATUSES, Conflict
@@ -180,7 +180,7 @@ def list_messages(event_id: str) -> Any:
     kind = request.args.get("kind") or None
     if status is not None and status not in STATUSES:
         raise ApiError(400, "invalid_query", f"status must be one of {', '.join(STATUSES)}", field="status")
-    if kind is not None and kind not in {k.value for k in ALL_KINDS}:
+    if kind is not None and kind not in {k.value for k in ALL_KINDS} | CALENDAR_KINDS:
         raise ApiError(400, "invalid_query", "kind must be a nudge kind", field="kind")
     return organizer.list_messages(
         svc(), g.principal.org_id, event_id, limit=limit, offset=skip, status=status, kind=kind
