@@ -113,3 +113,11 @@ class MongoEvents(Repository):
 
     def by_public_token(self, token: str) -> Doc | None:
         return self._coll.find_one({"public_token": token}, session=self._s)
+
+    def in_series(self, org_id: str, series_id: str) -> list[Doc]:
+        """A series' occurrences, first to last."""
+        return list(
+            self._coll.find({"org_id": org_id, "series_id": series_id}, session=self._s)
+            .sort("occurrence", 1)
+            .limit(1000)
+        )

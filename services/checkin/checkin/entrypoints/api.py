@@ -11,8 +11,9 @@ import checkin
 from checkin.bootstrap import context_of
 from checkin.domain.admission import CheckinOutcome
 from checkin.domain.model import CheckinMethod, EventKind, RuleBroken, check_timezone
+from checkin.domain.series import MAX_OCCURRENCES, recurrence_from
 from checkin.entrypoints.abuse import SIGN_IN_BY_ACCOUNT, SIGN_IN_BY_ADDRESS
-from checkin.service_layer import checkins, events, organizations, registrations
+from checkin.service_layer import checkins, events, organizations, registrations, series
 from checkin.service_layer.context import Context
 from turnout_common.auth import SESSION_COOKIE, SESSION_MAX_AGE
 from turnout_common.clock import parse_rfc3339, to_rfc3339
@@ -31,6 +32,8 @@ STATUS_BY_CODE = {
     "invalid_pairing_code": 404,
     "kiosk_not_found": 404,
     "event_not_found": 404,
+    "series_not_found": 404,
+    "too_many_occurrences": 400,
     "unknown_badge": 404,
     "registration_not_found": 404,
     "invalid_credentials": 401,
@@ -421,7 +424,8 @@ CANCEL_BODY = {
 
 @bp.patch("/events/<event_id>")
 @operation(
-    "Edit a scheduled event (publishes event.updated)",
+    "Edit a scheduled event (publishes event.updated); ?scope=following also edits the later "
+    "occurrences of its series still to come",
     body=EVENT_PATCH_BODY,
     auth="manage",
     responses={200: "updated", 404: "not in your organization", 409: "ended or cancelled"},
@@ -436,21 +440,105 @@ def update_event(event_id: str) -> Any:
             body[name] = _timestamp(body, name)
     if "timezone" in body:
         _timezone(body["timezone"])
-    event = events.update_event(ctx(), g.principal.org_id, event_id, body)
-    return public_event(event, events.attendance_counts(ctx(), [event_id])[event_id])
+    edited = series.update_occurrences(ctx(), g.principal.org_id, event_id, body, _scope())
+    event = edited[0]
+    answer = public_event(event, events.attendance_counts(ctx(), [event_id])[event_id])
+    return {**answer, "also_updated": [doc["_id"] for doc in edited[1:]]}
 
 
 @bp.post("/events/<event_id>/cancel")
 @operation(
-    "Cancel an event (publishes event.cancelled; the door closes)",
+    "Cancel an event (publishes event.cancelled; the door closes); ?scope=following also cancels "
+    "the later occurrences of its series still to come",
     body=CANCEL_BODY,
     auth="manage",
     responses={200: "cancelled", 404: "not in your organization", 409: "already ended"},
     tags=["events"],
 )
 def cancel_event(event_id: str) -> Any:
-    event = events.cancel_event(ctx(), g.principal.org_id, event_id, _body().get("reason"))
-    return public_event(event, events.attendance_counts(ctx(), [event_id])[event_id])
+    done = series.cancel_occurrences(ctx(), g.principal.org_id, event_id, _body().get("reason"), _scope())
+    event = done[0] if done else events.get_event(ctx(), g.principal.org_id, event_id)
+    answer = public_event(event, events.attendance_counts(ctx(), [event_id])[event_id])
+    return {**answer, "also_cancelled": [doc["_id"] for doc in done if doc["_id"] != event_id]}
+
+
+def _scope() -> str:
+    scope = request.args.get("scope", "this")
+    if scope not in ("this", "following"):
+        raise ApiError(400, "invalid_field", "scope: this or following", field="scope")
+    return scope
+
+
+SERIES_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [*EVENT_BODY["required"], "recurrence"],  # type: ignore[misc]
+    "properties": {
+        **EVENT_BODY["properties"],  # type: ignore[dict-item]
+        "recurrence": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["frequency"],
+            "properties": {
+                "frequency": {"enum": ["weekly", "monthly"]},
+                "interval": {"type": "integer", "minimum": 1, "maximum": 12},
+                "count": {"type": "integer", "minimum": 1, "description": f"at most {MAX_OCCURRENCES}"},
+                "until": {"type": "string", "format": "date", "description": "last local date, e.g. 2026-12-31"},
+                "monthly_by": {"enum": ["day_of_month", "weekday"]},
+            },
+        },
+    },
+}
+
+
+@bp.post("/series")
+@operation(
+    "Schedule a recurring series in one step: every occurrence is an event of its own "
+    f"(weekly or monthly, until a date or a count, at most {MAX_OCCURRENCES})",
+    body=SERIES_BODY,
+    auth="manage",
+    responses={201: "scheduled, all occurrences", 400: "bad recurrence or too many occurrences"},
+    tags=["events"],
+)
+def create_series() -> Any:
+    body = _body()
+    if not body["title"].strip():
+        raise ApiError(400, "invalid_field", "title: must not be blank", field="title")
+    rule = recurrence_from(body["recurrence"])
+    created = series.schedule_series(
+        ctx(),
+        g.principal.org_id,
+        rule,
+        title=body["title"],
+        kind=body["kind"],
+        starts_at=_timestamp(body, "starts_at"),
+        ends_at=_timestamp(body, "ends_at"),
+        timezone=_timezone(body["timezone"]),
+        venue=body.get("venue"),
+        capacity=body.get("capacity"),
+        description=body.get("description"),
+        checkin_opens_minutes_before=body.get("checkin_opens_minutes_before", 60),
+        checkin_closes_minutes_after=body.get("checkin_closes_minutes_after", 60),
+        name_labels=body.get("name_labels", False),
+    )
+    return {"series_id": created[0]["series_id"], "occurrences": [public_event(doc) for doc in created]}, 201
+
+
+@bp.get("/series/<series_id>")
+@operation(
+    "A series' occurrences, first to last, with their counts",
+    auth="view",
+    responses={200: "the occurrences", 404: "no such series in your organization"},
+    tags=["events"],
+)
+def get_series(series_id: str) -> Any:
+    found = series.occurrences(ctx(), g.principal.org_id, series_id)
+    counts = events.attendance_counts(ctx(), [doc["_id"] for doc in found])
+    return {
+        "series_id": series_id,
+        "recurrence": found[0].get("recurrence"),
+        "occurrences": [public_event(doc, counts[doc["_id"]]) for doc in found],
+    }
 
 
 @bp.post("/registrations/<registration_id>/cancel")

@@ -30,8 +30,7 @@ def snapshot_message(event_type: str, event: Doc) -> Envelope:
     return message
 
 
-def schedule_event(
-    ctx: Context,
+def new_event(
     org_id: str,
     *,
     title: str,
@@ -46,9 +45,10 @@ def schedule_event(
     checkin_closes_minutes_after: int = 60,
     name_labels: bool = False,
 ) -> Doc:
+    """A new scheduled event's document (checked, not stored)."""
     check_timezone(timezone)
     plan = plan_schedule(starts_at, ends_at, checkin_opens_minutes_before, checkin_closes_minutes_after)
-    event = {
+    return {
         "_id": new_id(),
         "org_id": org_id,
         "title": title.strip(),
@@ -67,6 +67,11 @@ def schedule_event(
         "public_token": secrets.token_urlsafe(12),
         "created_at": utcnow(),
     }
+
+
+def schedule_event(ctx: Context, org_id: str, **fields: Any) -> Doc:
+    """Schedule one event (the fields of ``new_event``) and publish ``event.scheduled``."""
+    event = new_event(org_id, **fields)
 
     def work(tx: Transaction) -> Doc:
         tx.store.events.add(event)
@@ -134,36 +139,48 @@ EDITABLE = (
 )
 
 
-def update_event(ctx: Context, org_id: str, event_id: str, changes: dict[str, Any]) -> Doc:
-    """Edit a scheduled event and publish ``event.updated``."""
+def check_changes(changes: dict[str, Any]) -> None:
     unknown = set(changes) - set(EDITABLE) - {"checkin_opens_minutes_before", "checkin_closes_minutes_after"}
     if unknown:
         raise RuleBroken("invalid_field", f"cannot change {', '.join(sorted(unknown))}", sorted(unknown)[0])
+
+
+def apply_changes(tx: Transaction, event: Doc, changes: dict[str, Any]) -> Doc:
+    """Edit one scheduled event inside ``tx``: store it and publish ``event.updated``."""
+    if event["status"] != EventStatus.SCHEDULED.value:
+        raise RuleBroken("event_closed", f"this event is {event['status']}; it can no longer be edited")
+    updated = {**event, **{k: v for k, v in changes.items() if k in EDITABLE}}
+    if "title" in changes:
+        updated["title"] = str(changes["title"]).strip()
+    if "name_labels" in changes:
+        updated["name_labels"] = bool(changes["name_labels"])
+    check_timezone(updated["timezone"])
+    before = event["starts_at"] - event["checkin_opens_at"]
+    after = event["checkin_closes_at"] - event["ends_at"]
+    plan = plan_schedule(
+        updated["starts_at"],
+        updated["ends_at"],
+        int(changes.get("checkin_opens_minutes_before", before.total_seconds() // 60)),
+        int(changes.get("checkin_closes_minutes_after", after.total_seconds() // 60)),
+    )
+    updated["checkin_opens_at"] = plan.checkin_opens_at
+    updated["checkin_closes_at"] = plan.checkin_closes_at
+    updated["updated_at"] = utcnow()
+    tx.store.events.replace(updated)
+    tx.publish(snapshot_message("event.updated", updated))
+    return updated
+
+
+def update_event(ctx: Context, org_id: str, event_id: str, changes: dict[str, Any]) -> Doc:
+    """Edit a scheduled event and publish ``event.updated``."""
+
+    check_changes(changes)
 
     def work(tx: Transaction) -> Doc:
         event = tx.store.events.get_scoped(event_id, org_id)
         if event is None:
             raise RuleBroken("event_not_found", "no such event in your organization")
-        if event["status"] != EventStatus.SCHEDULED.value:
-            raise RuleBroken("event_closed", f"this event is {event['status']}; it can no longer be edited")
-        updated = {**event, **{k: v for k, v in changes.items() if k in EDITABLE}}
-        if "title" in changes:
-            updated["title"] = str(changes["title"]).strip()
-        check_timezone(updated["timezone"])
-        before = event["starts_at"] - event["checkin_opens_at"]
-        after = event["checkin_closes_at"] - event["ends_at"]
-        plan = plan_schedule(
-            updated["starts_at"],
-            updated["ends_at"],
-            int(changes.get("checkin_opens_minutes_before", before.total_seconds() // 60)),
-            int(changes.get("checkin_closes_minutes_after", after.total_seconds() // 60)),
-        )
-        updated["checkin_opens_at"] = plan.checkin_opens_at
-        updated["checkin_closes_at"] = plan.checkin_closes_at
-        updated["updated_at"] = utcnow()
-        tx.store.events.replace(updated)
-        tx.publish(snapshot_message("event.updated", updated))
-        return updated
+        return apply_changes(tx, event, changes)
 
     result = ctx.uow().run(work)
     ctx.events.forget(org_id, event_id)
