@@ -177,3 +177,11 @@ def test_name_only_rows_without_member_ids_are_never_merged_on_the_name(
         2,
         2,
     )
+    # The people indexes: one person per address (name-only people hold a "~" key, so the unique
+    # index stays whole for the scans that page people by it); Meetup member ids sparse.
+    indexes = ctx.db["people"].index_information()
+    assert indexes["org_id_1_email_norm_1"].get("unique") is True
+    assert "partialFilterExpression" not in indexes["org_id_1_email_norm_1"]
+    assert indexes["meetup_member_id_1"].get("sparse") is True
+    keys = sorted(p["email_norm"] for p in ctx.db["people"].find({"org_id": org.id}))
+    assert len(set(keys)) == 2 and all(key.startswith("~") for key in keys)
