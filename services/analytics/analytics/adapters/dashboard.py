@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
-from pymongo import DESCENDING
+from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
@@ -22,6 +22,7 @@ from analytics.adapters.mongo import (
     LOYALTY,
     PEOPLE,
     PEOPLE_SUMMARY,
+    REGISTRATION_FACTS,
     live_names,
 )
 from analytics.domain.reports import DateRange
@@ -116,6 +117,19 @@ class MongoDashboard:
 
     def event(self, org_id: str, event_id: str) -> Doc | None:
         return self._c(EVENT_FIGURES).find_one({"_id": event_id, "org_id": org_id})
+
+    def series_events(self, org_id: str, series_id: str) -> list[Doc]:
+        """A series' occurrences with their figures, first to last."""
+        found = self._c(EVENT_FIGURES).find({"org_id": org_id, "series_id": series_id}).sort("occurrence", ASCENDING)
+        return list(found.limit(1000))
+
+    def series_attendance(self, org_id: str, event_ids: list[str]) -> list[tuple[str, str]]:
+        """(person_id, event_id) of every check-in at these events."""
+        found = self._c(REGISTRATION_FACTS).find(
+            {"org_id": org_id, "event_id": {"$in": event_ids}, "checkin": {"$ne": None}},
+            {"person_id": 1, "event_id": 1},
+        )
+        return [(str(doc["person_id"]), str(doc["event_id"])) for doc in found]
 
     def lanes(self, org_id: str, event_id: str) -> list[Doc]:
         return list(self._c(EVENT_LANES).find({"event_id": event_id, "org_id": org_id}))

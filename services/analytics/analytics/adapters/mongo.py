@@ -158,7 +158,7 @@ class ProjectionStore:
         if not wanted:
             return {}
         fields = {name: 1 for name in ("org_id", "title", "ends_at", "timezone", "venue", "capacity", "status")}
-        fields.update({"ended_at": 1, "cancelled_at": 1, "meta": 1})
+        fields.update({"ended_at": 1, "cancelled_at": 1, "series_id": 1, "occurrence": 1, "meta": 1})
         found = self._c(EVENT_FIGURES).find({"_id": {"$in": wanted}}, fields, session=self.session)
         return {doc["_id"]: EventMeta.from_doc(doc) for doc in found if "meta" in doc}
 

@@ -33,6 +33,8 @@ class EventMeta:
     status: str = "scheduled"
     ended_at: datetime | None = None
     cancelled_at: datetime | None = None
+    series_id: str | None = None  # the recurring series it is an occurrence of (fixed once set)
+    occurrence: int | None = None
     snapshot: Stamp | None = None  # stamp of the snapshot the core fields come from
     details: Stamp | None = None  # stamp of the snapshot venue and capacity come from
     # kind and start as attendance messages carry them: [value, time, message id] per field,
@@ -63,6 +65,8 @@ class EventMeta:
             "status": self.status,
             "ended_at": self.ended_at,
             "cancelled_at": self.cancelled_at,
+            "series_id": self.series_id,
+            "occurrence": self.occurrence,
             "meta": {
                 "snapshot": list(self.snapshot) if self.snapshot else None,
                 "details": list(self.details) if self.details else None,
@@ -96,6 +100,8 @@ class EventMeta:
             status=doc.get("status") or "scheduled",
             ended_at=doc.get("ended_at"),
             cancelled_at=doc.get("cancelled_at"),
+            series_id=doc.get("series_id"),
+            occurrence=doc.get("occurrence"),
             snapshot=stamp("snapshot"),
             details=stamp("details"),
             hint_fields={name: list(value) for name, value in (meta.get("hint_fields") or {}).items()},
@@ -105,6 +111,9 @@ class EventMeta:
 def fold_event(meta: EventMeta, message_type: str, data: dict[str, Any], stamp: Stamp) -> None:
     """Apply one message to an event's description (in place; idempotent, order-free)."""
     if message_type in EVENT_TYPES:
+        if data.get("series_id"):  # an occurrence stays in its series: any message naming it will do
+            meta.series_id = data["series_id"]
+            meta.occurrence = data.get("occurrence")
         if later(meta.snapshot, stamp):
             meta.snapshot = stamp
             meta.title = data["title"]

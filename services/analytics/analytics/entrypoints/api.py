@@ -183,6 +183,20 @@ def event_report(event_id: str) -> Any:
     return _report(event_id)
 
 
+@bp.get("/series/<series_id>")
+@operation(
+    "A recurring series: attendance per occurrence, totals, returners and regulars across it",
+    auth="view",
+    responses={200: "the series report", 404: "no such series in your organization"},
+    tags=["attendance"],
+)
+def series_report(series_id: str) -> Any:
+    found = views.series_report(dashboard(), org(), check_id(series_id, "series"))
+    if found is None:
+        raise ApiError(404, "series_not_found", "no such series in your organization")
+    return found
+
+
 @bp.get("/events/<event_id>/arrivals")
 @operation(
     "Arrival curve of one event: check-ins per 5 minutes relative to its start",

@@ -195,6 +195,29 @@ def event_report(event_id: str) -> Any:
     return _render("event_report.html", report=report, event=report["event"])
 
 
+@bp.get("/dashboard/series/<series_id>")
+@operation(
+    "A recurring series: attendance per occurrence, returners and regulars (HTML)",
+    content=HTML,
+    responses={**PAGE, 404: "no such series"},
+    tags=["pages"],
+)
+def series_report(series_id: str) -> Any:
+    who = principal()
+    try:
+        found = views.series_report(dashboard(), who.org_id, check_id(series_id, "series"))
+    except ApiError:
+        found = None
+    if found is None:
+        raise PageError(404, "Series not found", "There is no such series in your organization.")
+    chart = {
+        "labels": [local_time(row["starts_at"], row["timezone"], "%d %b") for row in found["occurrences"]],
+        "checked_in": [row["checked_in"] for row in found["occurrences"]],
+        "registered": [row["registered"] for row in found["occurrences"]],
+    }
+    return _render("series.html", series=found, chart=chart)
+
+
 @bp.get("/dashboard/events/<event_id>/live")
 @operation(
     "Live view of an event in progress: counter, arrival curve and lanes, updated by Server-Sent Events (HTML)",

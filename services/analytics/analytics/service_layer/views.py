@@ -10,6 +10,7 @@ from typing import Any
 
 from analytics.domain import reports
 from analytics.domain.facts import month_index, month_of
+from analytics.domain.series import series_figures
 from analytics.service_layer.ports import DashboardQueries
 from turnout_common.clock import to_rfc3339_or_none as _t
 from turnout_common.types import Doc
@@ -54,6 +55,8 @@ def event_summary(doc: Mapping[str, Any]) -> Doc:
         "timezone": doc.get("timezone"),
         "status": doc.get("status"),
         "capacity": doc.get("capacity"),
+        "series_id": doc.get("series_id"),
+        "occurrence": doc.get("occurrence"),
         **counts,
         "no_shows": int(doc.get("not_arrived", 0) or 0) if ended else None,
         "show_rate": reports.show_rate(counts["registered"], counts["checked_in"]),
@@ -468,3 +471,33 @@ def _in_progress(event: Mapping[str, Any], now: datetime) -> bool:
     start = datetime.fromisoformat(starts.replace("Z", "+00:00"))
     end = datetime.fromisoformat(ends.replace("Z", "+00:00"))
     return start - timedelta(hours=1) <= now <= end
+
+
+def series_report(queries: DashboardQueries, org_id: str, series_id: str) -> Doc | None:
+    """A recurring series: each occurrence's figures, totals, and its regulars and returners."""
+    docs = queries.series_events(org_id, series_id)
+    if not docs:
+        return None
+    rows = [{**event_summary(doc), "occurrence": doc.get("occurrence")} for doc in docs]
+    held = [row for row in rows if row["status"] != "cancelled"]
+    attendance = queries.series_attendance(org_id, [row["event_id"] for row in rows])
+    checked_in = sum(row["checked_in"] for row in held)
+    registered = sum(row["registered"] for row in held)
+    ended = [row for row in held if row["status"] == "ended"]
+    return {
+        "series_id": series_id,
+        "title": rows[-1]["title"],
+        "kind": rows[-1]["kind"],
+        "timezone": rows[-1]["timezone"],
+        "occurrences": rows,
+        "totals": {
+            "occurrences": len(rows),
+            "held": len(ended),
+            "cancelled": len(rows) - len(held),
+            "registered": registered,
+            "checked_in": checked_in,
+            "average_checked_in": round(sum(r["checked_in"] for r in ended) / len(ended), 1) if ended else None,
+            "show_rate": reports.show_rate(registered, checked_in),
+        },
+        **series_figures(len(ended) or len(held), attendance),
+    }

@@ -114,7 +114,21 @@
     };
   }
 
-  var BUILDERS = { arrivals: arrivalsConfig, trend: trendConfig, retention: retentionConfig, funnel: funnelConfig, split: splitConfig };
+  function seriesConfig(data) {
+    return {
+      type: "bar",
+      data: {
+        labels: data.labels,
+        datasets: [
+          { label: "Registered", backgroundColor: "#cbd5e1", data: data.registered },
+          { label: "Checked in", backgroundColor: "#0f766e", data: data.checked_in }
+        ]
+      },
+      options: baseOptions({ scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } })
+    };
+  }
+
+  var BUILDERS = { arrivals: arrivalsConfig, trend: trendConfig, retention: retentionConfig, funnel: funnelConfig, split: splitConfig, series: seriesConfig };
 
   function draw(canvas) {
     var data = json(canvas.dataset.source);
