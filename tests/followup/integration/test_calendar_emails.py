@@ -159,6 +159,18 @@ def test_a_registration_gets_its_confirmation_with_the_calendar_file_then_each_u
     assert [item.to for item in smtp.handler.received] == ["ana@example.org"] * 3  # never Ben (waitlisted)
     assert smtp.handler.count_by_followup().most_common(1)[0][1] == 1
 
+    # The organizer sees them among the gathering's messages, each as it was sent.
+    listed = organizer.list_messages(svc, org_id, g.event_id, limit=50, offset=0)
+    assert sorted((m["kind"], m["status"]) for m in listed["messages"]) == [
+        ("event_cancelled", "sent"),
+        ("event_changed", "sent"),
+        ("registration_confirmation", "sent"),
+    ]
+    only = organizer.list_messages(svc, org_id, g.event_id, limit=50, offset=0, kind="registration_confirmation")
+    (summary,) = only["messages"]
+    detail = organizer.message_detail(svc, org_id, summary["id"])
+    assert "You're registered for Bike repair workshop" in detail["rendered"]["text"]
+
 
 def test_who_gets_no_confirmation(svc: MongoServices, smtp: SmtpServer, org_id: str) -> None:
     g = upcoming(org_id)
