@@ -232,3 +232,18 @@ def test_no_confirmation_for_a_gathering_under_way_or_cancelled(
         apply(svc, [g.scheduled(), registration, cancelled(g)])  # cancelled before the sender ran
     send_due_nudges(svc)
     assert smtp.handler.received == []
+
+
+def test_a_waitlisted_person_is_confirmed_when_a_place_opens(svc: MongoServices, smtp: SmtpServer, org_id: str) -> None:
+    g = upcoming(org_id)
+    person = f"p-{uuid.uuid4().hex[:12]}"
+    apply(svc, [g.scheduled(), g.registered(person, "Wen", "wen@example.org", status="waitlisted", source="public")])
+    assert send_due_nudges(svc).handled == 0
+    # checkin announces the promotion as the same registration, now registered.
+    promoted = g.registered(person, "Wen", "wen@example.org", status="registered", source="public")
+    apply(svc, [promoted])
+    apply(svc, [g.registered(person, "Wen", "wen@example.org", status="registered", source="public")])  # again
+    assert send_due_nudges(svc).sent == 1
+    assert [(item.to, item.kind) for item in smtp.handler.received] == [
+        ("wen@example.org", "registration_confirmation")
+    ]
