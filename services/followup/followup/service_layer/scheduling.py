@@ -339,13 +339,17 @@ def _late_round(
     svc: Services, plan: Doc, event: Doc, people: set[str], settings: FollowupSettings, now: datetime
 ) -> int:
     org_id = event["org_id"]
+    # Cheap first: only people now checked in, with something to offer or seek, make a round.
+    if not any(
+        row.get("checked_in_at") and (row.get("offers") or row.get("seeks"))
+        for row in svc.store.attendance.of_people(people, event["_id"])
+    ):
+        return 0
     rows = [
         row
         for row in svc.store.attendance.of_event(event["_id"], checked_in=True)
         if row.get("offers") or row.get("seeks")
     ]
-    if not any(row["person_id"] in people for row in rows):
-        return 0
     _, reachable = _reachable_people(svc, org_id, (row["person_id"] for row in rows))
     candidates = [
         Candidate.of(row["person_id"], row.get("offers") or [], row.get("seeks") or [])
