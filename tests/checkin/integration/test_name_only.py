@@ -4,6 +4,7 @@ the kiosk finds and checks them in, and a name-only person can give an address a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -185,3 +186,26 @@ def test_name_only_rows_without_member_ids_are_never_merged_on_the_name(
     assert indexes["meetup_member_id_1"].get("sparse") is True
     keys = sorted(p["email_norm"] for p in ctx.db["people"].find({"org_id": org.id}))
     assert len(set(keys)) == 2 and all(key.startswith("~") for key in keys)
+
+
+def test_an_organizer_corrects_a_name_only_persons_name_without_inventing_an_address(
+    app: Any, client: FlaskClient, org: Org, ctx: Any
+) -> None:
+    from tests.checkin.integration.test_pages import browser, text_of
+
+    event = create_event(client, org.token)
+    queued(client, org.token, event["id"], MEETUP)
+    run_imports(ctx)
+    cher = ctx.db["people"].find_one({"org_id": org.id, "first_name": "Cher"})
+    page = browser(app, org.owner_email)
+    listing = text_of(page.get("/people?q=cher"))
+    assert "Cher" in listing and "None" not in listing and "name only" in listing
+    html = page.get(f"/people/{cher['_id']}").get_data(as_text=True)
+    assert "None" not in html and "no email (registered by name only)" in html
+    # The form's email field is empty and optional: the page sends only the changed name.
+    assert re.search(r'<input id="f-email"[^>]*value=""', html) and "required" not in html.split('id="f-email"')[1][:80]
+    answer = client.patch(f"/api/v1/people/{cher['_id']}", json={"last_name": "Sarkisian"}, headers=headers(org.token))
+    assert answer.status_code == 200, answer.get_json()
+    assert answer.get_json()["email"] is None
+    (update,) = outbox(ctx, "person.updated")
+    assert (update.data["last_name"], update.data["email"]) == ("Sarkisian", None)
