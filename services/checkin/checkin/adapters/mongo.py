@@ -34,6 +34,7 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[EVENTS].create_index([("org_id", ASCENDING), ("starts_at", DESCENDING)])
     db[EVENTS].create_index([("status", ASCENDING), ("ends_at", ASCENDING)])
     db[EVENTS].create_index([("public_token", ASCENDING)])
+    db[EVENTS].create_index([("org_id", ASCENDING), ("series_id", ASCENDING), ("occurrence", ASCENDING)])
     # The retention sweep: an organization's events ended before the cut-off, not swept yet.
     db[EVENTS].create_index([("org_id", ASCENDING), ("details_swept_at", ASCENDING), ("ends_at", ASCENDING)])
     # Unique: one person per address (a name-only person's email_norm is a "~" key, see

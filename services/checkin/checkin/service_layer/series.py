@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from checkin.adapters.ids import new_id
@@ -15,16 +15,6 @@ from checkin.service_layer.context import Context
 from checkin.service_layer.ports import Transaction
 from turnout_common.clock import utcnow
 from turnout_common.types import Doc
-
-
-class SeriesEvents(Protocol):
-    """What series need of the events repository beyond ``ports.Events``."""
-
-    def in_series(self, org_id: str, series_id: str) -> list[Doc]: ...
-
-
-def _series_store(store_events: object) -> SeriesEvents:
-    return cast(SeriesEvents, store_events)
 
 
 def schedule_series(ctx: Context, org_id: str, recurrence: Recurrence, **fields: Any) -> list[Doc]:
@@ -47,7 +37,7 @@ def schedule_series(ctx: Context, org_id: str, recurrence: Recurrence, **fields:
 
 
 def occurrences(ctx: Context, org_id: str, series_id: str) -> list[Doc]:
-    found = _series_store(ctx.store.events).in_series(org_id, series_id)
+    found = ctx.store.events.in_series(org_id, series_id)
     if not found:
         raise RuleBroken("series_not_found", "no such series in your organization")
     return found
@@ -60,7 +50,7 @@ def _check_scope(scope: str) -> None:
 
 def _following(tx: Transaction, event: Doc, now: datetime) -> list[Doc]:
     """The chosen occurrence and the later ones still to come (past/ended/cancelled ones are left)."""
-    later = _series_store(tx.store.events).in_series(event["org_id"], event["series_id"])
+    later = tx.store.events.in_series(event["org_id"], event["series_id"])
     return [
         doc
         for doc in later
