@@ -1,7 +1,9 @@
-/* The door staff view: live arrivals and counts, search and check in, undo. */
+/* The door staff view: live arrivals and counts, search and check in, undo;
+   after a check-in, the others of the person's group (same party) to check in
+   too, and a link to their name label when the event prints labels. */
 import { call, el, key, pageData, say, time } from "./turnout.js";
 
-const { eventId, timeZone, canCheckin } = pageData();
+const { eventId, timeZone, canCheckin, nameLabels } = pageData();
 const base = "/api/v1/events/" + encodeURIComponent(eventId);
 const list = document.getElementById("arrivals");
 const none = document.getElementById("no-arrivals");
@@ -120,12 +122,71 @@ if (canCheckin) {
       el("div", { class: "act" }, action));
   };
 
+  const groupForm = document.getElementById("group-offer");
+  const groupMembers = document.getElementById("group-members");
+  let group = null;  // {leaderId, leaderName}
+
+  const labelLink = (registrationId, name) => el("a", {
+    class: "button small", target: "_blank", rel: "noopener",
+    href: "/events/" + encodeURIComponent(eventId) + "/registrations/" + encodeURIComponent(registrationId) + "/label",
+    text: "Print " + name + "'s name label",
+  });
+
+  const hideGroup = () => { group = null; groupForm.hidden = true; groupMembers.replaceChildren(); };
+
+  // The others of the person's group: those not in yet ticked (they came together),
+  // those in shown as in, the waitlisted shown but not offered.
+  const offerGroup = (leaderId, leaderName, members) => {
+    hideGroup();
+    if (!members || !members.some((m) => !m.checked_in && !m.waitlisted)) return;
+    group = { leaderId, leaderName };
+    document.getElementById("group-title").textContent = "Check in the others in " + leaderName + "'s group too?";
+    groupMembers.replaceChildren(...members.map((member) => {
+      if (member.checked_in || member.waitlisted) {
+        return el("p", { class: "detail", text: member.name + " · " + (member.checked_in ? "already checked in" : "on the waitlist: check them in from the search") });
+      }
+      return el("label", { class: "check" },
+        el("input", { type: "checkbox", value: member.registration_id, "data-name": member.name, checked: true }), member.name);
+    }));
+    groupForm.hidden = false;
+  };
+
+  const checkInGroup = async () => {
+    if (!group) return;
+    const boxes = Array.from(groupMembers.querySelectorAll("input:checked"));
+    if (!boxes.length) { hideGroup(); return; }
+    const done = [];
+    const problems = [];
+    for (const box of boxes) {
+      const answer = await call("POST", base + "/checkins", {
+        registration_id: box.value, method: "staff", client_key: key(), group_of: group.leaderId });
+      if (answer.ok) done.push({ id: box.value, name: box.dataset.name, fresh: answer.status === 201 });
+      else problems.push(box.dataset.name + ": " + answer.message);
+    }
+    hideGroup();
+    const fresh = done.filter((d) => d.fresh).map((d) => d.name);
+    const already = done.filter((d) => !d.fresh).map((d) => d.name);
+    const parts = [];
+    if (fresh.length) parts.push("Checked in: " + fresh.join(", ") + ".");
+    if (already.length) parts.push("Already in: " + already.join(", ") + ".");
+    parts.push(...problems);
+    say(message, problems.length ? "warn" : "ok", parts.join(" "));
+    if (nameLabels) for (const d of done.filter((each) => each.fresh)) message.append(" ", labelLink(d.id, d.name));
+    runSearch();
+    poll(false);
+  };
+  groupForm.addEventListener("submit", (submitted) => { submitted.preventDefault(); checkInGroup(); });
+  document.getElementById("group-skip").addEventListener("click", hideGroup);
+
   const checkIn = async (registrationId, name, override) => {
     const body = { registration_id: registrationId, method: "staff", client_key: key() };
     if (override) body.override = true;
+    hideGroup();
     const answer = await call("POST", base + "/checkins", body);
     if (answer.ok) {
       say(message, answer.status === 201 ? "ok" : "info", answer.data.message);
+      if (nameLabels && answer.status === 201) message.append(" ", labelLink(registrationId, name));
+      offerGroup(registrationId, name, answer.data.group);
     } else if (answer.code === "checkin_not_open" || answer.code === "checkin_closed") {
       say(message, "warn", answer.message + " ");
       message.append(el("button", { type: "button", class: "small", text: "Check " + name + " in anyway",

@@ -3,7 +3,9 @@
 // is queued (see docs/kiosk-api.md).
 
 import { newClientKey } from "./digest.js";
+import { groupOf } from "./group.js";
 import { t } from "./i18n.js";
+import { labelFrom, labelsOn, printLabels } from "./label.js";
 import { showAnswer, showRefusal, showResult, rememberOutcome } from "./results.js";
 import { markNetwork, scannerEnabled, show, showRevoked } from "./screens.js";
 import {
@@ -73,25 +75,31 @@ async function performOffline(kind, item, person) {
   const provisional = t("provisional");
   if (kind === "walkin") {
     await state.queue.add(item);
-    return showResult({ tone: "success", title: t("welcome", { name: item.first_name }), detail: t("checked_in"), note: provisional });
+    showResult({ tone: "success", title: t("welcome", { name: item.first_name }), detail: t("checked_in"), note: provisional });
+    if (labelsOn()) printLabels([walkinLabel(item.body)]);
+    return;
   }
   if (!person) {
     // Not on the cached roster: a badge we can't vouch for is never queued.
     return showResult({ tone: "warning", title: t("see_desk"), detail: t("cannot_verify") });
   }
   if (kind === "checkin") {
+    const group = { leaderId: person.registration_id, members: groupOf(null, person) };
     if (person.checked_in) {
       const offer = isVolunteerEvent() && !person.checked_out ? person.registration_id : null;
-      return showResult({ tone: "info", title: t("already_in", { name: person.name }), offer });
+      return showResult({ tone: "info", title: t("already_in", { name: person.name }), offer, group });
     }
     await state.queue.add(item);
     person.checked_in = true;
-    return showResult({
+    showResult({
       tone: "success",
       title: t("welcome", { name: person.first_name || firstNameOf({}, person) }),
       detail: t("checked_in"),
       note: provisional,
+      group,
     });
+    if (labelsOn()) printLabels([labelFrom({}, person)]);
+    return;
   }
   // check-out
   if (!person.checked_in) {
@@ -105,6 +113,20 @@ async function performOffline(kind, item, person) {
     title: t("checked_out", { name: person.first_name || firstNameOf({}, person) }),
     note: provisional,
   });
+}
+
+/** A walk-in's label offline: the kiosk has what they typed (no first-timer mark: the server knows). */
+function walkinLabel(body) {
+  const tags = (text) => (Array.isArray(text) ? text : []).slice(0, 3);
+  const networking = state.pairing?.event?.kind === "networking";
+  return {
+    first_name: body.first_name,
+    last_name: body.last_name || "",
+    offers: networking ? tags(body.offers) : [],
+    seeks: networking ? tags(body.seeks) : [],
+    first_time: false,
+    event_title: state.pairing?.event?.title || "",
+  };
 }
 
 /** A badge code from the scanner (keyboard wedge) or the camera. */

@@ -21,10 +21,14 @@
 //   pairing.js     pairing with a code, starting, unpairing
 //   kiosk-mode.js  guarding against leaving, the wake lock
 //   staff-menu.js  the staff PIN and menu
+//   group.js       checking in the others of a group (an order, a family)
+//   label.js       printing name labels
 
 import { wireCamera } from "./camera.js";
 import { handleScan, perform } from "./checkin.js";
+import { wireGroup } from "./group.js";
 import { getLang, setLang, t } from "./i18n.js";
+import { applyLabelSize } from "./label.js";
 import { onBeforeUnload, onPopState, requestWakeLock } from "./kiosk-mode.js";
 import { showPair, startKiosk, wirePairing } from "./pairing.js";
 import { OutboundQueue } from "./queue.js";
@@ -77,8 +81,9 @@ function wireUi() {
     button.addEventListener("click", () => show(button.dataset.go));
   }
   $("screen-result").addEventListener("click", (event) => {
-    if (!event.target.closest("button")) show("idle");
+    if (!event.target.closest("button, .group-offer")) show("idle");
   });
+  wireGroup();
   // With a keyboard, Escape does what a tap on the confirmation or the Back button does
   // (an open dialog takes its own Escape).
   document.addEventListener("keydown", (event) => {
@@ -131,6 +136,8 @@ async function boot() {
   state.store = await openStore();
   const lang = await state.store.get("lang").catch(() => null);
   if (lang) setLang(lang);
+  state.labelSize = await state.store.get("label_size").catch(() => null);
+  applyLabelSize();
   state.queue = new OutboundQueue({
     store: state.store,
     api: state.api,
@@ -174,6 +181,9 @@ globalThis.turnoutKiosk = {
   },
   get rosterSize() {
     return state.roster.size;
+  },
+  get printedLabels() {
+    return state.printedLabels || 0;
   },
   syncNow: syncQueue,
   refreshRoster,

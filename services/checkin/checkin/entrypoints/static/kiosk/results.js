@@ -1,7 +1,9 @@
 // The result screen: the server's answer (or the offline decision) in large type,
 // read out to screen readers, then back to idle after a countdown.
 
+import { GROUP_OFFER_MS, announceGroup, groupOf, hideGroupOffer, offerGroup } from "./group.js";
 import { formatNumber, getLang, ordinal, t } from "./i18n.js";
+import { labelFrom, labelsOn, printLabels } from "./label.js";
 import { show } from "./screens.js";
 import {
   $,
@@ -23,9 +25,10 @@ const ICONS = {
 
 /**
  * tone: success | info | warning | bye; offer: a registration id to offer
- * check-out for (volunteer events).
+ * check-out for (volunteer events); group: {leaderId, members} to offer
+ * checking in the others of the person's group.
  */
-export function showResult({ tone, title, detail = "", note = "", offer = null }) {
+export function showResult({ tone, title, detail = "", note = "", offer = null, group = null }) {
   $("result").dataset.tone = tone;
   $("result-icon").innerHTML = ICONS[tone] || ICONS.info;
   $("result-title").textContent = title;
@@ -35,10 +38,12 @@ export function showResult({ tone, title, detail = "", note = "", offer = null }
   $("result-actions").hidden = !offer;
   $("result-checkout").dataset.registrationId = offer || "";
   state.checkoutMode = false;
+  const grouped = group ? offerGroup(group.leaderId, group.members) : (hideGroupOffer(), false);
   show("result");
   const sentences = [title, detail, note].filter(Boolean).map((part) => (/[.!?…]$/.test(part) ? part : `${part}.`));
   announce(sentences.join(" "), tone === "warning");
-  const duration = offer ? RESULT_WITH_OFFER_MS : RESULT_MS;
+  if (grouped) announceGroup(group.members);
+  const duration = grouped ? GROUP_OFFER_MS : offer ? RESULT_WITH_OFFER_MS : RESULT_MS;
   // The countdown bar is animated through the CSSOM (allowed by the CSP's style-src 'self').
   const bar = $("countdown-bar");
   bar.style.transition = "none";
@@ -68,13 +73,16 @@ export function showAnswer(kind, body, person) {
   const name = body.name || person?.name || "";
   const first = firstNameOf(body, person);
   const registrationId = body.registration_id || person?.registration_id || null;
+  const group = kind === "checkin" && registrationId ? { leaderId: registrationId, members: groupOf(body, person) } : null;
   switch (body.status) {
     case "checked_in": {
       let detail;
       if (body.first_time_ever) detail = t("first_time");
       else if (body.visit_number > 1) detail = t("welcome_back", { ordinal: ordinal(body.visit_number) });
       else detail = getLang() === "en" && body.message ? body.message : t("checked_in");
-      return showResult({ tone: "success", title: t("welcome", { name: first }), detail });
+      showResult({ tone: "success", title: t("welcome", { name: first }), detail, group });
+      if (labelsOn()) printLabels([labelFrom(body, person)]);
+      return;
     }
     case "already_checked_in": {
       const offer = isVolunteerEvent() && !person?.checked_out && registrationId ? registrationId : null;
@@ -83,6 +91,7 @@ export function showAnswer(kind, body, person) {
         title: t("already_in", { name }),
         detail: body.checked_in_at ? t("already_in_since", { time: formatTime(body.checked_in_at) }) : "",
         offer,
+        group,
       });
     }
     case "checked_out":

@@ -1,10 +1,11 @@
 // The staff corner: a PIN (checked against the digest the pairing brought, with
 // a lock-out after five wrong tries), then a menu: sync now, refresh the roster,
-// full screen, unpair, leave kiosk mode.
+// full screen, unpair, leave kiosk mode; the label size of this kiosk and a test label.
 
 import { sha256Hex } from "./digest.js";
 import { t } from "./i18n.js";
 import { leaveKioskMode } from "./kiosk-mode.js";
+import { labelSize, labelsOn, printLabels, setLabelSize } from "./label.js";
 import { unpair } from "./pairing.js";
 import { show } from "./screens.js";
 import { $, PIN_LOCK_MS, PIN_MAX_TRIES, announce, formatTime, state } from "./state.js";
@@ -73,6 +74,8 @@ async function openStaffMenu() {
         .map((entry) => `${entry.name || "?"}: ${entry.code}`)
         .join(" · ")
     : "0";
+  $("staff-labels").textContent = t(labelsOn() ? "staff_labels_on" : "staff_labels_off");
+  $("staff-label-size").value = labelSize();
   if (!$("staff-dialog").open) $("staff-dialog").showModal();
 }
 
@@ -111,6 +114,20 @@ export function wireStaffMenu() {
   $("staff-refresh").addEventListener("click", async () => {
     await refreshRoster();
     openStaffMenu();
+  });
+  $("staff-label-size").addEventListener("change", (event) => setLabelSize(event.target.value));
+  $("staff-test-label").addEventListener("click", () => {
+    $("staff-dialog").close();
+    printLabels([
+      {
+        first_name: t("label_test_first"),
+        last_name: t("label_test_last"),
+        offers: ["Python", "mentoring"],
+        seeks: ["a co-founder"],
+        first_time: true,
+        event_title: state.pairing?.event?.title || "",
+      },
+    ]);
   });
   $("staff-fullscreen").addEventListener("click", () => {
     document.documentElement.requestFullscreen?.().catch(() => {});

@@ -51,6 +51,8 @@ export const state = {
   pinLockedUntil: 0,
   wakeLock: null,
   reloadWhenIdle: false,
+  labelSize: null, // "62mm" | "4x3in": this kiosk's label stock (staff menu, kept on the tablet)
+  printedLabels: 0,
 };
 
 export const isVolunteerEvent = () => state.pairing?.event?.kind === "volunteer_shift";
