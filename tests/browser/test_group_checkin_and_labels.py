@@ -1,13 +1,16 @@
-"""Group check-in and name labels in a real browser (Chromium) on the whole
-launched stack: a scan at the kiosk offers the others of the person's order,
-one tap checks them in (each counted once), each check-in prints a name label
-through the print dialog; the staff view offers the same group; the label page
-renders at the label printer's size (a PDF of it has that page size)."""
+"""Group check-in, name labels and a name-only person's email in a real browser
+(Chromium) on the whole launched stack: a scan at the kiosk offers the others of
+the person's order, one tap checks them in (each counted once), each check-in
+prints a name label through the print dialog; someone imported from a Meetup
+roster without an email is asked for one (consent unticked) and becomes a
+contact; the staff view offers the same group; the label page renders at the
+label printer's size (a PDF of it has that page size)."""
 
 from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +20,7 @@ import pytest
 import requests
 from playwright.sync_api import Browser, expect
 
-from tests.browser.helpers import create_kiosk, get_event, wait_for_checked_in
+from tests.browser.helpers import create_kiosk, get_event, registrations, wait_for_checked_in
 from tests.e2e.stack import RunningStack
 from turnout_local.stack import DEMO_EMAIL, DEMO_PASSWORD
 
@@ -46,6 +49,30 @@ def _registered(stack: RunningStack, event_id: str, first: str, last: str, party
     )
 
 
+def _imported_name_only(stack: RunningStack, event_id: str, name: str) -> None:
+    """One Meetup RSVP row (no email column), imported by the worker."""
+    header = (
+        "Name,User ID,Title,Event Host,RSVPed on,Last Attended,Guests,RSVP,Phone,Joined Group on,URL of Member Profile"
+    )
+    row = f"{name},user 4{uuid.uuid4().int % 10**8:08d},,No,2026-04-01 18:03:00,,0,Yes,,2024-09-10,"
+    answer = requests.post(
+        stack.url("checkin", f"/api/v1/events/{event_id}/imports"),
+        files={"file": ("Meetup RSVPs.csv", f"{header}\n{row}\n".encode())},
+        headers=stack.headers,
+        timeout=10,
+    )
+    assert answer.status_code == 202, answer.text
+    job = answer.json()["id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done = requests.get(stack.url("checkin", f"/api/v1/imports/{job}"), headers=stack.headers, timeout=10).json()
+        if done["status"] == "done":
+            assert done["created"] == 1 and done["name_only"] == 1, done
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"the import {job} did not finish")
+
+
 def test_a_group_checks_in_together_and_each_gets_a_name_label(
     running_stack: RunningStack, kiosk_factory: Any, browser: Browser
 ) -> None:
@@ -72,10 +99,11 @@ def test_a_group_checks_in_together_and_each_gets_a_name_label(
     family = f"Family {uuid.uuid4().hex[:6]}"
     dee = _registered(stack, eid, "Dee", "Dunn", family)
     _registered(stack, eid, "Eli", "Dunn", family)
+    _imported_name_only(stack, eid, "Pat Quinn")
 
     kiosk = kiosk_factory()
     kiosk.pair(create_kiosk(stack, eid)["pairing_code"])
-    kiosk.wait_for_roster(5)
+    kiosk.wait_for_roster(6)
     page = kiosk.page
     page.evaluate(COUNT_PRINTS)
 
@@ -116,6 +144,30 @@ def test_a_group_checks_in_together_and_each_gets_a_name_label(
     assert get_event(stack, eid)["checked_in_count"] == 3
     assert page.evaluate("window.__prints.length") == 2
 
+    # Pat, from the Meetup roster, finds her name: checked in, then asked once for an email (box unticked).
+    kiosk.back_to_idle()
+    page.click("#find-button")
+    page.fill("#search-input", "Pat")
+    page.locator("#search-results button").first.click()
+    expect(page.locator("#result-title")).to_have_text("Welcome, Pat!")
+    prompt = page.locator("#email-prompt")
+    expect(prompt).to_be_visible()
+    expect(page.locator("#email-prompt-consent")).not_to_be_checked()
+    page.fill("#email-prompt-input", "pat.quinn@")
+    page.click("#email-prompt-save")
+    expect(page.locator("#email-prompt-error")).to_have_text("Please enter a valid email address.")
+    page.fill("#email-prompt-input", "pat.quinn@example.org")
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SCREENSHOTS / "kiosk-email-prompt.png"))
+    page.click("#email-prompt-save")
+    expect(page.locator("#result-title")).to_have_text("Thank you!")
+    expect(page.locator("#result-detail")).to_have_text("Your email is saved.")
+    pat = next(r for r in registrations(stack, eid).values() if r["first_name"] == "Pat")
+    assert pat["consent_email"] is False
+    person = requests.get(stack.url("checkin", f"/api/v1/people/{pat['person_id']}"), headers=stack.headers, timeout=10)
+    assert person.json()["email"] == "pat.quinn@example.org", person.text
+    assert page.evaluate("window.__prints.length") == 3  # Pat's label too
+
     # The door staff view: Dee checked in from the search offers Eli.
     staff = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
     staff.set_default_timeout(15_000)
@@ -133,7 +185,7 @@ def test_a_group_checks_in_together_and_each_gets_a_name_label(
     expect(tab.locator("#checkin-message a", has_text="name label")).to_be_visible()
     tab.click("#group-submit")
     expect(tab.locator("#checkin-message")).to_contain_text("Checked in: Eli D.")
-    assert wait_for_checked_in(stack, eid, 5) == 5
+    assert wait_for_checked_in(stack, eid, 6) == 6
 
     # The label page: Ada's label at 62 mm x 100 mm; its PDF has that page size.
     tab.goto(stack.url("checkin", f"/events/{eid}/registrations/{ada['id']}/label"))

@@ -46,6 +46,7 @@ def test_a_scan_offers_the_group_and_each_member_is_checked_in_once(client: Flas
         ("Dee D.", False, True),
     ]
     assert "label" not in first.get_json()  # this event prints no labels
+    assert first.get_json()["has_email"] is True
 
     key = f"group-{uuid.uuid4().hex}"
     bob_in = kiosk_checkin(

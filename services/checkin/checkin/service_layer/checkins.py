@@ -177,9 +177,9 @@ def _members(ctx: Context, registration: Doc) -> list[Doc]:
 
 
 def door_extras(ctx: Context, org_id: str, event_id: str, body: Doc) -> Doc:
-    """What a kiosk shows after a check-in besides the answer: the others of the
-    person's group (``group``, when they have a party) and their name label
-    (``label``, when the event prints labels). One registration read; none when
+    """What a kiosk shows after a check-in besides the answer: whether the person
+    has an email (``has_email``), the others of their group (``group``, when they
+    have a party) and their name label (``label``, when the event prints labels). One registration read; none when
     the answer names no registration."""
     registration_id = body.get("registration_id")
     if body.get("status") not in (CheckinOutcome.CHECKED_IN, CheckinOutcome.ALREADY_CHECKED_IN) or not registration_id:
@@ -188,7 +188,8 @@ def door_extras(ctx: Context, org_id: str, event_id: str, body: Doc) -> Doc:
     registration = ctx.store.registrations.get_in_org(str(registration_id), org_id)
     if event is None or registration is None:
         return {}
-    extras: Doc = {}
+    # A name-only person (no address yet, e.g. from a Meetup roster): the kiosk asks once for one.
+    extras: Doc = {"has_email": bool(registration.get("email_hint"))}
     if registration.get("party"):
         extras["group"] = _members(ctx, registration)
     if labels.labels_on(event) and body.get("status") == CheckinOutcome.CHECKED_IN:

@@ -78,6 +78,14 @@ export class KioskApi {
     return this.request("POST", "/kiosk/heartbeat", { body: { queue_length: queueLength }, timeoutMs: 5000 });
   }
 
+  /** A name-only person's email, given at the kiosk right after checking in (never queued). */
+  giveEmail(registrationId, email, consentEmail, timeoutMs) {
+    return this.request("POST", `/kiosk/registrations/${encodeURIComponent(registrationId)}/email`, {
+      body: { email, consent_email: consentEmail },
+      timeoutMs,
+    });
+  }
+
   /** kind: "checkin" | "checkout" | "walkin" (the queue stores the kind, not the path). */
   send(kind, body, timeoutMs) {
     const path = { checkin: "/kiosk/checkins", checkout: "/kiosk/checkouts", walkin: "/kiosk/walk-ins" }[kind];

@@ -13,7 +13,7 @@ import { t } from "./i18n.js";
 import { labelFrom, labelsOn, printLabels } from "./label.js";
 import { rememberOutcome, showResult } from "./results.js";
 import { markNetwork, show, showRevoked } from "./screens.js";
-import { $, DOUBTFUL_TIMEOUT_MS, ONLINE_TIMEOUT_MS, SLOW_ANSWER_MS, announce, mightBeOnline, state } from "./state.js";
+import { $, DOUBTFUL_TIMEOUT_MS, ONLINE_TIMEOUT_MS, SLOW_ANSWER_MS, mightBeOnline, state } from "./state.js";
 
 export const GROUP_OFFER_MS = 30_000; // the confirmation waits longer while it offers the group
 
@@ -190,7 +190,8 @@ export function wireGroup() {
   });
 }
 
-export function announceGroup(members) {
+/** What a screen reader is told of the offer. */
+export function groupAnnouncement(members) {
   const n = open(members).length;
-  if (n) announce(t(n === 1 ? "group_offer_one" : "group_offer_other", { n }));
+  return t(n === 1 ? "group_offer_one" : "group_offer_other", { n });
 }

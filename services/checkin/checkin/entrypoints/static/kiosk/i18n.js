@@ -162,6 +162,18 @@ export const STRINGS = {
     staff_labels_off: "Off for this event",
     staff_label_size: "Label size on this kiosk",
     staff_test_label: "Print a test label",
+
+    email_prompt_title: "Want to hear about future events?",
+    email_prompt_lead: "We only have your name. Leave an email if you like; it's up to you.",
+    email_prompt_skip: "No thanks",
+    email_prompt_save: "Save my email",
+    email_thanks: "Thank you!",
+    email_saved: "Your email is saved.",
+    email_saved_consent: "Your email is saved. We'll tell you about future events.",
+    email_already_set: "We already have your email.",
+    email_taken: "That email is already on our list for someone else. Please see the front desk.",
+    email_later_title: "We couldn't save it just now",
+    email_later: "Nothing was kept. We'll ask next time.",
   },
 
   es: {
@@ -323,6 +335,18 @@ export const STRINGS = {
     staff_labels_off: "Desactivadas en este evento",
     staff_label_size: "Tamaño de etiqueta en este quiosco",
     staff_test_label: "Imprimir una etiqueta de prueba",
+
+    email_prompt_title: "¿Quieres enterarte de próximos eventos?",
+    email_prompt_lead: "Solo tenemos tu nombre. Deja tu correo si quieres; tú decides.",
+    email_prompt_skip: "No, gracias",
+    email_prompt_save: "Guardar mi correo",
+    email_thanks: "¡Gracias!",
+    email_saved: "Tu correo está guardado.",
+    email_saved_consent: "Tu correo está guardado. Te avisaremos de próximos eventos.",
+    email_already_set: "Ya tenemos tu correo.",
+    email_taken: "Ese correo ya está en nuestra lista para otra persona. Pasa por la recepción, por favor.",
+    email_later_title: "No pudimos guardarlo ahora",
+    email_later: "No se guardó nada. Te lo preguntaremos la próxima vez.",
   },
 };
 

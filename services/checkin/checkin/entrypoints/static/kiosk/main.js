@@ -23,9 +23,11 @@
 //   staff-menu.js  the staff PIN and menu
 //   group.js       checking in the others of a group (an order, a family)
 //   label.js       printing name labels
+//   email-prompt.js asking a name-only person for an email, once
 
 import { wireCamera } from "./camera.js";
 import { handleScan, perform } from "./checkin.js";
+import { loadAsked, onEmailInput, wireEmailPrompt } from "./email-prompt.js";
 import { wireGroup } from "./group.js";
 import { getLang, setLang, t } from "./i18n.js";
 import { applyLabelSize } from "./label.js";
@@ -44,6 +46,7 @@ import {
   show,
   showRevoked,
 } from "./screens.js";
+import { holdResult } from "./results.js";
 import { wireSearch } from "./search.js";
 import { wireStaffMenu } from "./staff-menu.js";
 import {
@@ -81,9 +84,11 @@ function wireUi() {
     button.addEventListener("click", () => show(button.dataset.go));
   }
   $("screen-result").addEventListener("click", (event) => {
-    if (!event.target.closest("button, .group-offer")) show("idle");
+    if (!event.target.closest("button, .group-offer, .email-prompt")) show("idle");
   });
   wireGroup();
+  wireEmailPrompt();
+  onEmailInput(holdResult);
   // With a keyboard, Escape does what a tap on the confirmation or the Back button does
   // (an open dialog takes its own Escape).
   document.addEventListener("keydown", (event) => {
@@ -138,6 +143,7 @@ async function boot() {
   if (lang) setLang(lang);
   state.labelSize = await state.store.get("label_size").catch(() => null);
   applyLabelSize();
+  await loadAsked();
   state.queue = new OutboundQueue({
     store: state.store,
     api: state.api,

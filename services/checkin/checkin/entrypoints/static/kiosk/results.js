@@ -1,7 +1,8 @@
 // The result screen: the server's answer (or the offline decision) in large type,
 // read out to screen readers, then back to idle after a countdown.
 
-import { GROUP_OFFER_MS, announceGroup, groupOf, hideGroupOffer, offerGroup } from "./group.js";
+import { EMAIL_PROMPT_MS, hideEmailPrompt, maybeAskEmail } from "./email-prompt.js";
+import { GROUP_OFFER_MS, groupAnnouncement, groupOf, hideGroupOffer, offerGroup } from "./group.js";
 import { formatNumber, getLang, ordinal, t } from "./i18n.js";
 import { labelFrom, labelsOn, printLabels } from "./label.js";
 import { show } from "./screens.js";
@@ -26,9 +27,10 @@ const ICONS = {
 /**
  * tone: success | info | warning | bye; offer: a registration id to offer
  * check-out for (volunteer events); group: {leaderId, members} to offer
- * checking in the others of the person's group.
+ * checking in the others of the person's group; email: {registrationId,
+ * hasEmail} to ask a name-only person for an email (not while a group is offered).
  */
-export function showResult({ tone, title, detail = "", note = "", offer = null, group = null }) {
+export function showResult({ tone, title, detail = "", note = "", offer = null, group = null, email = null }) {
   $("result").dataset.tone = tone;
   $("result-icon").innerHTML = ICONS[tone] || ICONS.info;
   $("result-title").textContent = title;
@@ -39,11 +41,17 @@ export function showResult({ tone, title, detail = "", note = "", offer = null, 
   $("result-checkout").dataset.registrationId = offer || "";
   state.checkoutMode = false;
   const grouped = group ? offerGroup(group.leaderId, group.members) : (hideGroupOffer(), false);
+  const askingEmail = !grouped && email ? maybeAskEmail(email.registrationId, email.hasEmail) : (hideEmailPrompt(), false);
   show("result");
   const sentences = [title, detail, note].filter(Boolean).map((part) => (/[.!?…]$/.test(part) ? part : `${part}.`));
+  if (grouped) sentences.push(groupAnnouncement(group.members));
+  if (askingEmail) sentences.push(t("email_prompt_title"));
   announce(sentences.join(" "), tone === "warning");
-  if (grouped) announceGroup(group.members);
-  const duration = grouped ? GROUP_OFFER_MS : offer ? RESULT_WITH_OFFER_MS : RESULT_MS;
+  holdResult(grouped ? GROUP_OFFER_MS : askingEmail ? EMAIL_PROMPT_MS : offer ? RESULT_WITH_OFFER_MS : RESULT_MS);
+}
+
+/** Back to idle after `duration` ms from now, with the countdown bar showing it. */
+export function holdResult(duration) {
   // The countdown bar is animated through the CSSOM (allowed by the CSP's style-src 'self').
   const bar = $("countdown-bar");
   bar.style.transition = "none";
@@ -80,7 +88,8 @@ export function showAnswer(kind, body, person) {
       if (body.first_time_ever) detail = t("first_time");
       else if (body.visit_number > 1) detail = t("welcome_back", { ordinal: ordinal(body.visit_number) });
       else detail = getLang() === "en" && body.message ? body.message : t("checked_in");
-      showResult({ tone: "success", title: t("welcome", { name: first }), detail, group });
+      const email = { registrationId, hasEmail: body.has_email ?? person?.has_email };
+      showResult({ tone: "success", title: t("welcome", { name: first }), detail, group, email });
       if (labelsOn()) printLabels([labelFrom(body, person)]);
       return;
     }

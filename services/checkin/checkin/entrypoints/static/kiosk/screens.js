@@ -50,6 +50,8 @@ export function reloadPage() {
 export function focusSink() {
   if (!SCANNING_SCREENS.has(state.screen) || state.screen === "search" || state.screen === "walkin") return;
   if (document.querySelector("dialog[open]")) return;
+  // Someone typing their email on the confirmation keeps the keyboard (a scanner still works: scanner.js).
+  if (document.activeElement?.closest?.("#email-prompt")) return;
   $("scanner-sink").focus({ preventScroll: true });
 }
 
