@@ -499,6 +499,7 @@ def test_every_checkin_page_passes_the_audit(browser: Browser, running_stack: Ru
         "imports": f"/events/{event['id']}/imports",
         "badges": f"/events/{event['id']}/badges",
         "badge": f"/badges/{person['id']}",
+        "name label": f"/events/{event['id']}/registrations/{person['id']}/label",
         "not found": "/events/no-such-event",
         "people": "/people?q=lovelace",
         "person": f"/people/{person['person_id']}",

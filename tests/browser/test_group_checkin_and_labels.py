@@ -21,6 +21,7 @@ import requests
 from playwright.sync_api import Browser, expect
 
 from tests.browser.helpers import create_kiosk, get_event, registrations, wait_for_checked_in
+from tests.browser.test_accessibility import AXE, Audit
 from tests.e2e.stack import RunningStack
 from turnout_local.stack import DEMO_EMAIL, DEMO_PASSWORD
 
@@ -101,6 +102,7 @@ def test_a_group_checks_in_together_and_each_gets_a_name_label(
     _registered(stack, eid, "Eli", "Dunn", family)
     _imported_name_only(stack, eid, "Pat Quinn")
 
+    audit = Audit(source=AXE.read_text(encoding="utf-8"))  # WCAG 2.2 AA with axe-core, as test_accessibility
     kiosk = kiosk_factory()
     kiosk.pair(create_kiosk(stack, eid)["pairing_code"])
     kiosk.wait_for_roster(6)
@@ -121,6 +123,7 @@ def test_a_group_checks_in_together_and_each_gets_a_name_label(
     page.wait_for_timeout(450)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "kiosk-group-checkin.png"))
+    audit.run(page, "door", "kiosk group offer")
 
     # What the print dialog gets: only the label, at the kiosk's label size.
     page.emulate_media(media="print")
@@ -159,6 +162,7 @@ def test_a_group_checks_in_together_and_each_gets_a_name_label(
     page.fill("#email-prompt-input", "pat.quinn@example.org")
     page.wait_for_timeout(300)
     page.screenshot(path=str(SCREENSHOTS / "kiosk-email-prompt.png"))
+    audit.run(page, "door", "kiosk email question")
     page.click("#email-prompt-save")
     expect(page.locator("#result-title")).to_have_text("Thank you!")
     expect(page.locator("#result-detail")).to_have_text("Your email is saved.")
@@ -183,6 +187,7 @@ def test_a_group_checks_in_together_and_each_gets_a_name_label(
     expect(tab.locator("#group-offer")).to_be_visible()
     expect(tab.locator("#group-title")).to_have_text("Check in the others in Dee Dunn's group too?")
     expect(tab.locator("#checkin-message a", has_text="name label")).to_be_visible()
+    audit.run(tab, "door", "staff view group offer")
     tab.click("#group-submit")
     expect(tab.locator("#checkin-message")).to_contain_text("Checked in: Eli D.")
     assert wait_for_checked_in(stack, eid, 6) == 6
@@ -213,4 +218,5 @@ def test_a_group_checks_in_together_and_each_gets_a_name_label(
     }
     assert sizes == {(288, 216)}, sizes  # 4 x 3 in
     staff.close()
+    audit.assert_clean("door")
     assert dee["party"] == family
