@@ -153,6 +153,11 @@ def registration_body(c: Cell) -> dict[str, Any]:
     return {"first_name": "Matrix", "email": f"{c.unique('reg')}@example.org".lower(), "consent_email": False}
 
 
+def series_body(c: Cell) -> Req:
+    body = {**event_body(c), "title": c.unique("Matrix series"), "recurrence": {"frequency": "weekly", "count": 2}}
+    return Req("/api/v1/series", json=body)
+
+
 def form_event(c: Cell) -> Req:
     day = (datetime.now(UTC) + timedelta(days=6)).strftime("%Y-%m-%d")
     form = {
@@ -379,6 +384,8 @@ ROWS: list[Row] = [
         "ends the caller's session; an API token is not a session (400)"),
     # ---- checkin: the public registration link (its token is the credential)
     Row("checkin", "GET", "/r/<token>", "public", ALL_200, ALL_200, lambda c: Req(f"/r/{c.org.public_token}")),
+    Row("checkin", "GET", "/r/<token>/calendar.ics", "public", ALL_200, ALL_200,
+        lambda c: Req(f"/r/{c.org.public_token}/calendar.ics")),
     Row("checkin", "POST", "/r/<token>", "public", "201 201 201 201 201 201 201", "201 201 201 201 201 201 201",
         public_register),
     # ---- checkin JSON API: who am I, events
@@ -412,10 +419,17 @@ ROWS: list[Row] = [
         "404 404 404 403 403 404 401", staff_checkin),
     Row("checkin", "POST", "/api/v1/events/<event_id>/checkins/<registration_id>/undo", "api",
         "200 200 200 403 403 200 401", "404 404 404 403 403 404 401", undo),
+    Row("checkin", "GET", "/api/v1/events/<event_id>/registrations/<registration_id>/group", "api", VIEW,
+        VIEW_OTHER, lambda c: Req(f"/api/v1/events/{now_event(c)}/registrations/{c.org.now_regs[0]['id']}/group")),
     Row("checkin", "GET", "/api/v1/registrations/<registration_id>/badge.svg", "api", VIEW, VIEW_OTHER,
         lambda c: Req(f"/api/v1/registrations/{reg_of_done(c)}/badge.svg")),
     Row("checkin", "GET", "/api/v1/registrations/<registration_id>/badge.png", "api", VIEW, VIEW_OTHER,
         lambda c: Req(f"/api/v1/registrations/{reg_of_done(c)}/badge.png")),
+    # ---- checkin JSON API: recurring series
+    Row("checkin", "POST", "/api/v1/series", "api", "201 201 403 403 403 201 401", "201 201 403 403 403 201 401",
+        series_body),
+    Row("checkin", "GET", "/api/v1/series/<series_id>", "api", VIEW, VIEW_OTHER,
+        lambda c: Req(f"/api/v1/series/{c.org.series_id}")),
     # ---- checkin JSON API: imports
     Row("checkin", "POST", "/api/v1/events/<event_id>/imports", "api", "202 202 403 403 403 202 401",
         "404 404 403 403 403 404 401", lambda c: csv_upload(c, f"/api/v1/events/{now_event(c)}/imports")),
@@ -450,6 +464,11 @@ ROWS: list[Row] = [
         "403 403 403 403 404 403 401", kiosk_scan(checked_in_reg, "/api/v1/kiosk/checkouts")),
     Row("checkin", "POST", "/api/v1/kiosk/walk-ins", "api", "403 403 403 403 201 403 401",
         "403 403 403 403 201 403 401", walk_in),
+    Row("checkin", "POST", "/api/v1/kiosk/registrations/<registration_id>/email", "api",
+        "403 403 403 403 409 403 401", "403 403 403 403 404 403 401",
+        lambda c: Req(f"/api/v1/kiosk/registrations/{c.org.in_regs[0]['id']}/email",
+                      json={"email": f"{c.unique('given')}@example.org".lower()}),
+        "own: allowed, but the checked-in person already has an email (409 email_already_set)"),
     Row("checkin", "POST", "/api/v1/kiosk/heartbeat", "api", "403 403 403 403 200 403 401",
         "403 403 403 403 200 403 401", lambda c: Req("/api/v1/kiosk/heartbeat", json={"queue_length": 0})),
     # ---- checkin JSON API: users and API tokens (new ones get the viewer role: anyone managing may grant it)
@@ -490,6 +509,12 @@ ROWS: list[Row] = [
         "404 404 403 403 302 302 302", lambda c: Req(f"/events/{now_event(c)}/imports")),
     Row("checkin", "POST", "/events/<event_id>/registrations", "page", "303 303 403 403 302 302 302",
         "404 404 403 403 302 302 302", form_registration),
+    Row("checkin", "POST", "/events/<event_id>/name-labels", "page", "303 303 403 403 302 302 302",
+        "404 404 403 403 302 302 302", throwaway("/events/{}/name-labels", Org.throwaway_event,
+                                                 data={"name_labels": "yes"})),
+    Row("checkin", "GET", "/events/<event_id>/registrations/<registration_id>/label", "page", CHECKIN_PAGE_VIEW,
+        CHECKIN_PAGE_VIEW_OTHER,
+        lambda c: Req(f"/events/{now_event(c)}/registrations/{c.org.in_regs[0]['id']}/label")),
     Row("checkin", "GET", "/badges/<registration_id>", "page", CHECKIN_PAGE_VIEW, CHECKIN_PAGE_VIEW_OTHER,
         lambda c: Req(f"/badges/{reg_of_done(c)}")),
     Row("checkin", "GET", "/audit", "page", "200 403 403 403 302 302 302", "200 403 403 403 302 302 302",
@@ -622,6 +647,8 @@ ROWS: list[Row] = [
     Row("analytics", "GET", "/api/v1/people/at-risk", "api", VIEW, VIEW, fixed("/api/v1/people/at-risk")),
     Row("analytics", "GET", "/api/v1/people/<person_id>", "api", VIEW, VIEW_OTHER,
         lambda c: Req(f"/api/v1/people/{c.org.person_id}")),
+    Row("analytics", "GET", "/api/v1/series/<series_id>", "api", VIEW, VIEW_OTHER,
+        lambda c: Req(f"/api/v1/series/{c.org.series_id}")),
     # ---- analytics dashboard pages (a user's session cookie)
     Row("analytics", "GET", "/", "page", "302 302 302 302 401 401 401", "302 302 302 302 401 401 401", fixed("/")),
     Row("analytics", "GET", "/dashboard", "page", DASHBOARD, DASHBOARD, fixed("/dashboard")),
@@ -633,6 +660,8 @@ ROWS: list[Row] = [
         lambda c: Req(f"/dashboard/events/{done_event(c)}")),
     Row("analytics", "GET", "/dashboard/events/<event_id>/live", "page", DASHBOARD, DASHBOARD_OTHER,
         lambda c: Req(f"/dashboard/events/{now_event(c)}/live")),
+    Row("analytics", "GET", "/dashboard/series/<series_id>", "page", DASHBOARD, DASHBOARD_OTHER,
+        lambda c: Req(f"/dashboard/series/{c.org.series_id}")),
 ]
 # fmt: on
 

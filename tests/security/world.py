@@ -89,6 +89,7 @@ class Org:
     event_now: dict[str, Any] = field(default_factory=dict)  # open: kiosks, check-ins
     event_done: dict[str, Any] = field(default_factory=dict)  # ended: follow-ups, reports
     public_token: str = ""  # the now-event's public registration link
+    series_id: str = ""  # a weekly series of two future occurrences
     done_regs: list[dict[str, Any]] = field(default_factory=list)
     now_regs: list[dict[str, Any]] = field(default_factory=list)  # not checked in: one per check-in cell
     in_regs: list[dict[str, Any]] = field(default_factory=list)  # checked in: one per undo / check-out cell
@@ -122,6 +123,7 @@ class Org:
         for reg in self.done_regs + self.now_regs + self.in_regs:
             found |= {reg["id"], reg["badge_code"], reg["person_id"]}
         found |= set(self.followup_ids)
+        found.add(self.series_id)
         return {marker for marker in found if marker}
 
     # -- throwaway resources for calls that destroy or use up what they touch --------------------
@@ -285,6 +287,16 @@ def _events(org: Org) -> None:
         headers={"Content-Type": "text/csv"},
     )
     org.import_id = job["id"]
+    start = now + timedelta(days=7)
+    series = {
+        "title": f"{org.name} weekly",
+        "kind": "volunteer_shift",
+        "starts_at": start.isoformat(),
+        "ends_at": (start + timedelta(hours=2)).isoformat(),
+        "timezone": "Europe/Berlin",
+        "recurrence": {"frequency": "weekly", "count": 2},
+    }
+    org.series_id = org.api("POST", "checkin", "/api/v1/series", 201, json=series)["series_id"]
     page = call("GET", org.url("checkin", f"/events/{now_id}"), cookies={SESSION_COOKIE: org.tokens["owner"]})
     found = re.search(r"/r/([A-Za-z0-9_-]{8,40})", ok(page, 200))
     assert found, "the event page shows no public registration link"
@@ -320,6 +332,10 @@ def _flowed(org: Org) -> None:
         path = f"/api/v1/people/{org.person_id}"
         return call("GET", org.url("analytics", path), headers=org.owner).status_code == 200
 
+    def series() -> bool:
+        path = f"/api/v1/series/{org.series_id}"
+        return call("GET", org.url("analytics", path), headers=org.owner).status_code == 200
+
     def settings() -> bool:
         path = f"/api/v1/events/{now_id}/settings"
         return call("GET", org.url("followup", path), headers=org.owner).status_code == 200
@@ -329,6 +345,7 @@ def _flowed(org: Org) -> None:
     _wait(f"org {org.label}: analytics' open event", attendance(now_id, len(org.in_regs)))
     _wait(f"org {org.label}: analytics' person", person)
     _wait(f"org {org.label}: followup's open event", settings)
+    _wait(f"org {org.label}: analytics' series", series)
 
 
 def build_world(stack: RunningStack) -> tuple[Org, Org]:

@@ -85,5 +85,5 @@ def test_no_calendar_link_for_the_waitlist_and_a_bad_link_is_404(client: FlaskCl
     page = waitlisted.get_data(as_text=True)
     assert "waitlist" in page and "Add to calendar" not in page
     missing = client.get("/r/not-a-real-token-at-all/calendar.ics")
-    assert missing.status_code == 404 and missing.get_json()["error"] == "not_found"
+    assert missing.status_code == 404 and missing.get_json()["error"]["code"] == "not_found"
     assert client.get("/r/x/calendar.ics").status_code == 404

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, Flask, Response, current_app, render_template, request, url_for
 
 from checkin.bootstrap import context_of
 from checkin.domain.model import EventStatus, RuleBroken
@@ -17,7 +17,7 @@ from checkin.service_layer.context import Context
 from turnout_common.calendar import PUBLISH, Gathering, calendar_file, file_name, sequence_at
 from turnout_common.clock import utcnow
 from turnout_common.limits import rate_limited
-from turnout_common.web import operation
+from turnout_common.web import ApiError, operation
 
 bp = Blueprint("public", __name__)
 
@@ -135,7 +135,7 @@ def calendar_download(token: str) -> Any:
     calendar that has one updates it from the other. A cancelled event's file says so."""
     event = _event_by_token(token)
     if event is None:
-        return jsonify(error="not_found", message="This link is not valid."), 404
+        raise ApiError(404, "not_found", "This link is not valid.")
     data = calendar_file(
         Gathering(
             org_id=event["org_id"],
