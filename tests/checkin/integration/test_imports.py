@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -96,16 +97,21 @@ def registered_messages(ctx: Any, event_id: str) -> int:
 # -- the big one ---------------------------------------------------------------------
 
 
-def eventbrite_10k() -> tuple[bytes, dict[int, str], set[int]]:
-    """10,000 attendee rows with 50 bad ones (20 bad emails, 20 missing names,
-    10 duplicates) and 10 refunded/not attending; returns the file, the
-    expected {row: reason} and the skipped rows."""
+# The big import's size: 2,000 rows in `make test`, TURNOUT_IMPORT_ROWS=10000 for
+# the 10,000-row form (a multiple of 1,000; README's figure is that form's).
+BIG_ROWS = int(os.environ.get("TURNOUT_IMPORT_ROWS", "2000"))
+
+
+def eventbrite_big(rows: int) -> tuple[bytes, dict[int, str], set[int]]:
+    """``rows`` attendee rows with 5 bad ones in every thousand (2 bad emails, 2
+    missing names, 1 duplicate) and 1 refunded/not attending; returns the file,
+    the expected {row: reason} and the skipped rows."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(EVENTBRITE_HEADER)
     bad: dict[int, str] = {}
     skipped: set[int] = set()
-    for i in range(10_000):
+    for i in range(rows):
         row = i + 2  # the header is row 1
         first, last, email, status = f"Attendee{i}", f"Family{i % 97}", f"attendee{i}@example.org", "Attending"
         if i % 500 == 7:
@@ -127,9 +133,12 @@ def eventbrite_10k() -> tuple[bytes, dict[int, str], set[int]]:
     return out.getvalue().encode("utf-8"), bad, skipped
 
 
-def test_ten_thousand_row_eventbrite_import(app: Flask, client: FlaskClient, org: Org, ctx: Any) -> None:
-    raw, bad, skipped = eventbrite_10k()
-    assert len(bad) == 50 and len(skipped) == 10
+def test_a_big_eventbrite_import(app: Flask, client: FlaskClient, org: Org, ctx: Any) -> None:
+    assert BIG_ROWS >= 2000 and BIG_ROWS % 1000 == 0, "TURNOUT_IMPORT_ROWS: a multiple of 1,000, at least 2,000"
+    thousands = BIG_ROWS // 1000
+    raw, bad, skipped = eventbrite_big(BIG_ROWS)
+    assert len(bad) == 5 * thousands and len(skipped) == thousands
+    created = BIG_ROWS - len(bad) - len(skipped) - 5
     event = create_event(client, org.token)
     for i in range(1, 6):  # already registered before the import
         registered(client, org.token, event["id"], f"attendee{i}@example.org")
@@ -139,28 +148,29 @@ def test_ten_thousand_row_eventbrite_import(app: Flask, client: FlaskClient, org
     answer = queued(client, org.token, event["id"], raw, filename="Eventbrite attendees.csv")
     queued_in = time.perf_counter() - started
     assert answer["status"] == "queued" and answer["format"] == "eventbrite"
-    assert answer["total"] == 10_000 and answer["rejected_at_parse"] == 50
+    assert answer["total"] == BIG_ROWS and answer["rejected_at_parse"] == len(bad)
     assert answer["progress_url"] == f"/api/v1/imports/{answer['id']}"
     handled = run_imports(ctx)
     elapsed = time.perf_counter() - started
-    print(f"\n10,000-row Eventbrite import: upload+parse {queued_in:.2f}s, total {elapsed:.1f}s")
+    print(f"\n{BIG_ROWS:,}-row Eventbrite import: upload+parse {queued_in:.2f}s, total {elapsed:.1f}s")
 
-    assert handled == 10_000 - 50 - 10
+    assert handled == BIG_ROWS - len(bad) - len(skipped)
     done = report(client, org.token, answer["id"])
     assert done["status"] == "done" and done["percent"] == 100
-    assert (done["total"], done["processed"]) == (10_000, 10_000)
-    assert (done["created"], done["already_registered"], done["failed"], done["skipped"]) == (9935, 5, 50, 10)
+    assert (done["total"], done["processed"]) == (BIG_ROWS, BIG_ROWS)
+    expected = (created, 5, len(bad), len(skipped))
+    assert (done["created"], done["already_registered"], done["failed"], done["skipped"]) == expected
     assert {error["row"]: error["reason"] for error in done["errors"]} == bad
     assert [error["row"] for error in done["errors"]] == sorted(bad)
     assert {entry["row"] for entry in done["skipped_rows"]} == skipped
     assert done["errors_truncated"] is False
-    assert registered_messages(ctx, event["id"]) - before == 9935
-    assert ctx.db["registrations"].count_documents({"event_id": event["id"]}) == 9940
-    assert ctx.db["registrations"].count_documents({"event_id": event["id"], "source": "import"}) == 9935
+    assert registered_messages(ctx, event["id"]) - before == created
+    assert ctx.db["registrations"].count_documents({"event_id": event["id"]}) == created + 5
+    assert ctx.db["registrations"].count_documents({"event_id": event["id"], "source": "import"}) == created
     assert ctx.db["import_rows"].count_documents({"job_id": answer["id"]}) == 0  # cleaned up
-    person = ctx.db["registrations"].find_one({"event_id": event["id"], "first_name": "Attendee3000"})
+    person = ctx.db["registrations"].find_one({"event_id": event["id"], "first_name": "Attendee1200"})
     assert person["consent_email"] is True and person["status"] == "registered"
-    assert ctx.db["registrations"].find_one({"first_name": "Attendee3001"})["consent_email"] is False
+    assert ctx.db["registrations"].find_one({"first_name": "Attendee1201"})["consent_email"] is False
 
     report_csv = client.get(f"/api/v1/imports/{answer['id']}/errors.csv", headers=headers(org.token))
     rows = list(csv.reader(io.StringIO(report_csv.get_data().decode("utf-8-sig"))))
