@@ -8,7 +8,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from checkin.domain.model import RuleBroken
-from checkin.domain.series import MAX_OCCURRENCES, Recurrence, occurrence_dates, occurrence_times, recurrence_from
+from checkin.domain.series import (
+    MAX_OCCURRENCES,
+    Recurrence,
+    day_of_month_label,
+    describe,
+    group_series,
+    neighbours,
+    occurrence_dates,
+    occurrence_times,
+    recurrence_from,
+)
 
 CHICAGO = ZoneInfo("America/Chicago")
 
@@ -73,3 +83,41 @@ def test_bad_recurrences_name_the_field(body: dict[str, object], field: str) -> 
 def test_until_before_the_first_occurrence_is_refused() -> None:
     with pytest.raises(RuleBroken):
         occurrence_dates(date(2026, 5, 1), Recurrence("weekly", until=date(2026, 4, 1)))
+
+
+def test_a_series_rule_in_words() -> None:
+    saturday, tuesday, fifth_friday = date(2027, 3, 6), date(2027, 3, 9), date(2027, 4, 30)
+    assert describe({"frequency": "weekly", "interval": 1}, saturday) == "Weekly on Saturday"
+    assert describe({"frequency": "weekly", "interval": 2}, saturday) == "Every 2 weeks on Saturday"
+    assert describe({"frequency": "monthly", "monthly_by": "weekday"}, tuesday) == "Monthly on the 2nd Tuesday"
+    assert describe({"frequency": "monthly", "monthly_by": "weekday"}, fifth_friday) == "Monthly on the last Friday"
+    monthly = {"frequency": "monthly", "interval": 3, "monthly_by": "day_of_month"}
+    assert describe(monthly, date(2027, 3, 11)) == "Every 3 months on the 11th"
+    assert [day_of_month_label(date(2027, 1, d)) for d in (1, 2, 3, 12, 22, 31)] == [
+        "the 1st", "the 2nd", "the 3rd", "the 12th", "the 22nd", "the 31st"
+    ]
+
+
+def test_a_list_shows_each_series_once_where_its_first_listed_occurrence_is() -> None:
+    listed = [
+        {"_id": "a1", "series_id": "a", "occurrence": 1},
+        {"_id": "x"},
+        {"_id": "a2", "series_id": "a", "occurrence": 2},
+        {"_id": "b4", "series_id": "b", "occurrence": 4},
+        {"_id": "a3", "series_id": "a", "occurrence": 3},
+    ]
+    entries = group_series(listed)
+    assert [(entry.event["_id"], [doc["_id"] for doc in entry.rest]) for entry in entries] == [
+        ("a1", ["a2", "a3"]),
+        ("x", []),
+        ("b4", []),
+    ]
+    assert sum(entry.size for entry in entries) == len(listed)
+
+
+def test_an_occurrence_s_neighbours_are_the_numbers_either_side() -> None:
+    series = [{"_id": f"e{n}", "occurrence": n} for n in (3, 1, 2)]
+    assert neighbours(series, "e1") == (None, series[2])
+    assert neighbours(series, "e2") == (series[1], series[0])
+    assert neighbours(series, "e3") == (series[2], None)
+    assert neighbours(series, "elsewhere") == (None, None)

@@ -148,3 +148,72 @@ def moved_to(moment: datetime, zone: str, template_day: date, day: date) -> date
 
 def local_date(moment: datetime, zone: str) -> date:
     return moment.astimezone(ZoneInfo(zone)).date()
+
+
+ORDINALS = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 5: "last"}
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def day_of_month_label(first: date) -> str:
+    """``the 15th``: how a monthly-by-day series names its day."""
+    suffix = "th" if 10 <= first.day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(first.day % 10, "th")
+    return f"the {first.day}{suffix}"
+
+
+def weekday_of_month_label(first: date) -> str:
+    """``the 2nd Tuesday`` (a 5th weekday repeats as ``the last Tuesday``)."""
+    return f"the {ORDINALS[(first.day - 1) // 7 + 1]} {WEEKDAYS[first.weekday()]}"
+
+
+def describe(rule: dict[str, Any], first: date) -> str:
+    """A series' rule in words, from its stored document and first local date:
+    ``Every 2 weeks on Saturday``, ``Monthly on the 2nd Tuesday``."""
+    interval = int(rule.get("interval") or 1)
+    if rule.get("frequency") == "weekly":
+        every = "Weekly" if interval == 1 else f"Every {interval} weeks"
+        return f"{every} on {WEEKDAYS[first.weekday()]}"
+    every = "Monthly" if interval == 1 else f"Every {interval} months"
+    on = weekday_of_month_label(first) if rule.get("monthly_by") == "weekday" else day_of_month_label(first)
+    return f"{every} on {on}"
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesEntry:
+    """One line of an events list: a lone event (``rest`` empty), or the first listed occurrence of a
+    series standing for the series, with its other occurrences of the same list in ``rest``."""
+
+    event: dict[str, Any]
+    rest: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def size(self) -> int:
+        """How many events of the list the entry stands for."""
+        return 1 + len(self.rest)
+
+
+def group_series(events: list[dict[str, Any]]) -> list[SeriesEntry]:
+    """Collapse the occurrences of each series in a list into one entry at the place of its first,
+    keeping the list's order otherwise (8 weekly shifts are one line, not 8 unrelated rows)."""
+    entries: list[SeriesEntry] = []
+    at: dict[str, int] = {}
+    for event in events:
+        series_id = event.get("series_id")
+        if not series_id:
+            entries.append(SeriesEntry(event))
+        elif series_id in at:
+            index = at[series_id]
+            entries[index] = SeriesEntry(entries[index].event, (*entries[index].rest, event))
+        else:
+            at[series_id] = len(entries)
+            entries.append(SeriesEntry(event))
+    return entries
+
+
+def neighbours(occurrences: list[dict[str, Any]], event_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """The occurrences just before and just after ``event_id`` in its series (ordered by number)."""
+    ordered = sorted(occurrences, key=lambda doc: int(doc["occurrence"]))
+    ids = [doc["_id"] for doc in ordered]
+    if event_id not in ids:
+        return None, None
+    index = ids.index(event_id)
+    return (ordered[index - 1] if index > 0 else None), (ordered[index + 1] if index + 1 < len(ordered) else None)

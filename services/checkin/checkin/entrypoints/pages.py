@@ -1,5 +1,5 @@
-"""Server-rendered organizer pages: sign-in, events, an event, the door staff view,
-CSV imports and printable badges.
+"""Server-rendered organizer pages: sign-in, events (and series), an event (edit, cancel), the
+door staff view, CSV imports and printable badges.
 
 Every page is scoped to the signed-in organization (another organization's
 event or registration is a 404 page). Not signed in: a redirect to
@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from checkin.entrypoints import pages_auth, pages_badges, pages_event, pages_events
+from checkin.entrypoints import pages_auth, pages_badges, pages_event, pages_event_edit, pages_events
 from checkin.entrypoints.pages_common import bp
 
 # The route modules add their views to ``bp`` when imported.
-ROUTES = (pages_auth, pages_events, pages_event, pages_badges)
+ROUTES = (pages_auth, pages_events, pages_event, pages_event_edit, pages_badges)
 
 
 def init_app(app: Flask) -> None:

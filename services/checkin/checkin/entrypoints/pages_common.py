@@ -15,6 +15,7 @@ from werkzeug.wrappers import Response
 
 from checkin.bootstrap import context_of
 from checkin.domain.model import EventKind, RuleBroken
+from checkin.domain.series import describe, local_date
 from checkin.service_layer import badges, events, organizations
 from checkin.service_layer.context import Context
 from turnout_common.auth import Principal
@@ -121,6 +122,16 @@ def _page_url(number: int) -> str:
     return url_for(str(request.endpoint), **args)
 
 
+def _series_rule(event: dict[str, Any]) -> str:
+    """``Weekly on Saturday``: how an occurrence's series repeats, in words."""
+    return describe(event.get("recurrence") or {}, local_date(event["starts_at"], event["timezone"]))
+
+
+def series_dashboard_url(series_id: str) -> str:
+    """The analytics dashboard's view of a series (one sign-in serves both services)."""
+    return f"{ctx().settings.public_urls.analytics}/dashboard/series/{series_id}"
+
+
 def render(template: str, status: int = 200, **data: Any) -> tuple[str, int]:
     principal: Principal | None = g.get("principal")
     return (
@@ -134,6 +145,8 @@ def render(template: str, status: int = 200, **data: Any) -> tuple[str, int]:
             kind_label=lambda kind: KIND_LABELS.get(kind, kind),
             method_label=lambda method: METHOD_LABELS.get(method, method or ""),
             page_url=_page_url,
+            series_rule=_series_rule,
+            series_dashboard_url=series_dashboard_url,
             **data,
         ),
         status,

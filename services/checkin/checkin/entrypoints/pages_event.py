@@ -7,6 +7,7 @@ from typing import Any
 from flask import redirect, request, url_for
 
 from checkin.domain.model import RuleBroken
+from checkin.domain.series import neighbours
 from checkin.entrypoints.pages_common import (
     ARRIVALS_SHOWN,
     EMAIL_PATTERN,
@@ -23,7 +24,7 @@ from checkin.entrypoints.pages_common import (
     require,
     yes_no_arg,
 )
-from checkin.service_layer import badges, events, registrations
+from checkin.service_layer import badges, events, registrations, series
 from turnout_common.auth import Principal
 from turnout_common.clock import utcnow
 from turnout_common.pages import PageError
@@ -47,6 +48,33 @@ def _filter_from_args() -> badges.RegistrationFilter:
     )
 
 
+def _count_arg(name: str) -> int:
+    """A notice's count from the address (``created=8``), 0 when absent or not a small number."""
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() and len(raw) <= 4 else 0
+
+
+def _series_of(principal: Principal, event: dict[str, Any]) -> dict[str, Any] | None:
+    """Where an occurrence sits in its series: its size and the occurrences before and after it."""
+    if not event.get("series_id"):
+        return None
+    found = series.occurrences(ctx(), principal.org_id, event["series_id"])
+    previous, following = neighbours(found, event["_id"])
+    return {"size": len(found), "previous": previous, "next": following}
+
+
+def edit_values(event: dict[str, Any]) -> dict[str, str]:
+    """The edit form's fields as the event has them (times as local wall-clock, like the new-event form)."""
+    return {
+        "title": event["title"],
+        "starts_at": badges.local(event["starts_at"], event["timezone"]).strftime("%Y-%m-%dT%H:%M"),
+        "ends_at": badges.local(event["ends_at"], event["timezone"]).strftime("%Y-%m-%dT%H:%M"),
+        "venue": event.get("venue") or "",
+        "capacity": str(event["capacity"]) if event.get("capacity") else "",
+        "scope": "this",
+    }
+
+
 def _event_page(principal: Principal, event_id: str, status: int = 200, **extra: Any) -> tuple[str, int]:
     event = event_or_404(principal.org_id, event_id)
     wanted = _filter_from_args()
@@ -63,6 +91,10 @@ def _event_page(principal: Principal, event_id: str, status: int = 200, **extra:
             notice = {"registration": found, "existing": request.args.get("existing") == "1"}
     extra.setdefault("reg_values", {"consent_email": ""})
     extra.setdefault("reg_errors", {})
+    extra.setdefault("edit_values", edit_values(event))
+    extra.setdefault("edit_errors", {})
+    extra.setdefault("cancel_values", {"reason": "", "scope": "this"})
+    extra.setdefault("cancel_errors", {})
     return render(
         "event.html",
         status,
@@ -76,7 +108,10 @@ def _event_page(principal: Principal, event_id: str, status: int = 200, **extra:
         statuses=badges.STATUSES,
         kiosks=badges.event_kiosks(ctx(), principal.org_id, event_id),
         notice=notice,
-        created=request.args.get("created") == "1",
+        created=_count_arg("created"),
+        updated=_count_arg("updated"),
+        cancelled=_count_arg("cancelled"),
+        in_series=_series_of(principal, event),
         now=utcnow(),
         **extra,
     )

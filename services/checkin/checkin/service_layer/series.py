@@ -43,6 +43,11 @@ def occurrences(ctx: Context, org_id: str, series_id: str) -> list[Doc]:
     return found
 
 
+def sizes(ctx: Context, org_id: str, series_ids: list[str]) -> dict[str, int]:
+    """How many occurrences each series has (for "3 of 8"); a page lists a handful of series."""
+    return {series_id: len(ctx.store.events.in_series(org_id, series_id)) for series_id in series_ids}
+
+
 def _check_scope(scope: str) -> None:
     if scope not in SCOPES:
         raise RuleBroken("invalid_field", "scope: this or following", "scope")
