@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -71,7 +72,7 @@ def test_a_weekly_series_by_count_is_one_line_and_each_occurrence_knows_its_plac
     assert [doc["occurrence"] for doc in shifts] == [1, 2, 3]
     starts = [local(doc["starts_at"]) for doc in shifts]
     assert {(t.strftime("%A %H:%M")) for t in starts} == {"Saturday 09:00"}
-    assert [(b - a).days for a, b in zip(starts, starts[1:], strict=False)] == [7, 7]
+    assert [(b - a).days for a, b in pairwise(starts)] == [7, 7]
 
     # The events list: each series is one line ("1 of 8") with its other dates folded under it.
     listing = client.get("/events")

@@ -94,7 +94,12 @@ def test_a_series_rule_in_words() -> None:
     monthly = {"frequency": "monthly", "interval": 3, "monthly_by": "day_of_month"}
     assert describe(monthly, date(2027, 3, 11)) == "Every 3 months on the 11th"
     assert [day_of_month_label(date(2027, 1, d)) for d in (1, 2, 3, 12, 22, 31)] == [
-        "the 1st", "the 2nd", "the 3rd", "the 12th", "the 22nd", "the 31st"
+        "the 1st",
+        "the 2nd",
+        "the 3rd",
+        "the 12th",
+        "the 22nd",
+        "the 31st",
     ]
 
 
