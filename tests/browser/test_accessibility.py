@@ -766,3 +766,132 @@ def test_the_dashboard_passes_the_audit_and_every_chart_has_its_table(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard-keyboard-focus.png"))
     context.close()
+
+
+# -- a recurring series: the new-event form's Repeats fields, an occurrence's page, the series view ------
+
+SEED_SERIES = """
+import json, random, sys
+from datetime import timedelta
+from checkin.bootstrap import build_context
+from checkin.config import Settings
+from checkin.domain.series import Recurrence
+from checkin.service_layer import checkins, events, organizations, registrations, series
+from turnout_common.clock import utcnow
+
+ctx = build_context(Settings.from_env(), "accessibility-test")
+org_id = organizations.find_by_slug(ctx, sys.argv[1])["_id"]
+now = utcnow()
+# Five shifts held, the sixth on now (it began an hour or two ago, on the hour), two to come.
+first = now.replace(minute=0, second=0, microsecond=0) - timedelta(weeks=5, hours=1)
+shifts = series.schedule_series(
+    ctx, org_id, Recurrence("weekly", count=8), title="Weekly food bank shift", kind="volunteer_shift",
+    starts_at=first, ends_at=first + timedelta(hours=3), timezone="America/Chicago",
+    venue="Riverside warehouse", capacity=12,
+)
+names = [("Amara", "Okafor"), ("Bao", "Tran"), ("Carmen", "Diaz"), ("Dmitri", "Volkov"), ("Esi", "Mensah"),
+         ("Farah", "Haddad"), ("Gus", "Lindqvist"), ("Hana", "Sato"), ("Ivo", "Petrov"), ("June", "Park")]
+tag = sys.argv[2]
+rng = random.Random(13)
+for shift in shifts[:6]:
+    held = shift["ends_at"] < now
+    for index, (first_name, last_name) in enumerate(names):
+        registration, _ = registrations.register(
+            ctx, org_id, shift["_id"], first_name=first_name, last_name=last_name,
+            email=f"{first_name}.{last_name}.{tag}@example.org".lower(), consent_email=False,
+        )
+        if rng.random() < (0.95 if index < 4 else 0.4 if held else 0.2):
+            arrival = shift["starts_at"] + timedelta(minutes=rng.randint(-15, 25)) if held else None
+            checkins.record_checkin(ctx, checkins.CheckinCommand(
+                org_id=org_id, event_id=shift["_id"], client_key=f"series-{registration['_id']}", method="qr",
+                registration_id=registration["_id"], scanned_at=arrival, override=True, recorded_at=arrival,
+            ))
+    if held:
+        events.end_event(ctx, org_id, shift["_id"], "schedule", now=shift["ends_at"])
+print(json.dumps({"series_id": shifts[0]["series_id"], "ids": [shift["_id"] for shift in shifts]}))
+"""
+
+
+def _seed_series(stack: RunningStack) -> subprocess.Popen[str]:
+    """A weekly shift of the demo organization, five held with check-ins (regulars among them), the sixth
+    happening now, two to come: seeded through checkin's own use cases with the stack's settings, in the
+    background while the browser works (``_seeded`` waits for it)."""
+    env = {**stack.stack.service_env("checkin")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return subprocess.Popen(
+        [sys.executable, "-c", SEED_SERIES, slugify(DEMO_ORG), uuid.uuid4().hex[:6]],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _seeded(seeding: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = seeding.communicate(timeout=60)
+    assert seeding.returncode == 0, err[-2000:]
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def _series_held(stack: RunningStack, series_id: str) -> bool:
+    answer = requests.get(stack.url("analytics", f"/api/v1/series/{series_id}"), headers=stack.headers, timeout=10)
+    return answer.status_code == 200 and answer.json()["totals"]["held"] == 5
+
+
+def test_a_series_from_the_new_event_form_and_its_views_pass_the_audit(
+    browser: Browser, running_stack: RunningStack, audit: Audit
+) -> None:
+    seeding = _seed_series(running_stack)
+    shots = REPO / ("docs/screenshots" if os.environ.get("TURNOUT_UPDATE_SCREENSHOTS") == "1" else "test-artifacts")
+    shots.mkdir(parents=True, exist_ok=True)
+    context = _context(browser)
+    page = context.new_page()
+    _sign_in(page, running_stack)
+
+    # The new-event form, repeating monthly on a weekday until a date; then a wrong count.
+    page.goto(running_stack.url("checkin", "/events"))
+    page.click("#new-event-title")
+    day = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%d")
+    page.fill("#f-title", "Monthly networking evening")
+    page.select_option("#f-kind", "networking")
+    page.fill("#f-starts_at", f"{day}T18:00")
+    page.fill("#f-ends_at", f"{day}T20:00")
+    page.fill("#f-timezone", "America/Chicago")
+    page.select_option("#f-repeat", "monthly")
+    expect(page.locator("input[name=monthly_by][value=weekday]")).to_be_visible()
+    expect(page.locator("#f-repeat_until")).to_be_hidden()
+    page.check("input[name=monthly_by][value=weekday]")
+    page.check("input[name=repeat_end][value=count]")
+    page.fill("#f-repeat_count", "6")
+    audit.run(page, "checkin", "new event form, repeating")
+    page.locator("section[aria-labelledby=new-event-title]").screenshot(path=str(shots / "series-form.png"))
+    page.fill("#f-repeat_count", "0")
+    page.click("form[action='/events'] button[type=submit]")
+    expect(page.locator("#f-repeat_count-error")).to_contain_text("from 1 to 104")
+    audit.run(page, "checkin", "new event form, repeating, with errors")
+    page.fill("#f-repeat_count", "6")
+    page.click("form[action='/events'] button[type=submit]")
+    expect(page.locator(".alert.ok")).to_contain_text("Series created: 6 events")
+
+    # The events list with the seeded series, and an occurrence's page with its edit form open.
+    seeded = _seeded(seeding)
+    page.goto(running_stack.url("checkin", "/events"))
+    expect(page.get_by_text("Weekly on", exact=False).first).to_be_visible()
+    page.get_by_text("5 more upcoming dates").click()
+    audit.run(page, "checkin", "events, with series")
+    page.screenshot(path=str(shots / "events-series.png"), full_page=True)
+    page.goto(running_stack.url("checkin", f"/events/{seeded['ids'][5]}"))
+    expect(page.locator("nav[aria-label=Series]")).to_contain_text("occurrence 6 of 8")
+    page.click("#change summary >> text=Edit details")
+    audit.run(page, "checkin", "event, an occurrence of a series")
+    page.screenshot(path=str(shots / "series-occurrence.png"), full_page=True)
+
+    # The dashboard's view of the series, once analytics has the five held shifts.
+    _wait("analytics' series", lambda: _series_held(running_stack, seeded["series_id"]))
+    page.goto(running_stack.url("analytics", f"/dashboard/series/{seeded['series_id']}"))
+    expect(page.locator("main h1")).to_be_visible()
+    audit.run(page, "dashboard", "series")
+    page.screenshot(path=str(shots / "analytics-series.png"), full_page=True)
+    context.close()
+    audit.assert_clean("checkin")
+    audit.assert_clean("dashboard")

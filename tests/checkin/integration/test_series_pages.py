@@ -78,7 +78,7 @@ def test_a_weekly_series_by_count_is_one_line_and_each_occurrence_knows_its_plac
     listing = client.get("/events")
     text = text_of(listing)
     assert text.count("Weekly food bank shift") == 1 and "Weekly on Saturday · 1 of 8" in text
-    assert "7 more upcoming dates in this series" in text and "2 more upcoming dates" in text
+    assert "7 more upcoming dates of this series" in text and "2 more upcoming dates" in text
     assert "Upcoming 11" in text
 
     # An occurrence's page: its place in the series, its neighbours, the dashboard's series view.

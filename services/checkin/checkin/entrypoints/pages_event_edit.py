@@ -26,6 +26,9 @@ EDIT_RESPONSES = {
 }
 
 
+EDITED = ("title", "starts_at", "ends_at", "venue", "capacity")
+
+
 def _sentence(message: str) -> str:
     return message[0].upper() + message[1:] + "."
 
@@ -81,8 +84,8 @@ def edit_event(event_id: str) -> Any:
     principal = require("manage")
     event = event_or_404(principal.org_id, event_id)
     scope = _scope()
-    form = request.form
-    values = {name: form.get(name, "").strip() for name in ("title", "starts_at", "ends_at", "venue", "capacity")}
+    current = edit_values(event)  # a field the form leaves out stays as it is
+    values = {name: request.form.get(name, current[name]).strip() for name in EDITED}
     values["scope"] = scope
     errors: dict[str, str] = {}
     changes = _changes(event, values, errors)

@@ -53,7 +53,7 @@ def _events_overview(org_id: str, page: int) -> dict[str, Any]:
         "happening": happening,
         "upcoming": group_series(upcoming),
         "series_sizes": series.sizes(ctx(), org_id, sorted(listed)),
-        "past": past,
+        "past": group_series(past),
         "past_total": past_total,
         "past_pages": page_count(past_total, PAST_PER_PAGE),
         "counts": events.attendance_counts(ctx(), ids),

@@ -29,6 +29,8 @@ function nameMonthlyChoices() {
 
 function showRepeatFields() {
   const often = repeat.value;
+  const every = document.querySelector("label[for=f-repeat_interval]");
+  if (every && often) every.firstChild.textContent = "Every how many " + (often === "weekly" ? "weeks" : "months");
   for (const part of document.querySelectorAll("[data-repeat]")) {
     part.hidden = !often || !part.dataset.repeat.split(" ").includes(often);
   }
