@@ -66,7 +66,7 @@ def test_a_weekly_series_by_count_is_one_line_and_each_occurrence_knows_its_plac
     response = client.post("/events", data=form(), headers=SAME_SITE)
     assert response.status_code == 303 and "created=8" in response.headers["Location"]
     page = text_of(client.get(response.headers["Location"]))
-    assert "Series created: 8 events, weekly on saturday" in page
+    assert "Series created: 8 events, weekly on Saturday" in page
 
     shifts = created(app, client, form(title="Second weekly shift", repeat_count="3"))
     assert [doc["occurrence"] for doc in shifts] == [1, 2, 3]
