@@ -33,6 +33,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -815,7 +816,9 @@ print(json.dumps({"series_id": shifts[0]["series_id"], "ids": [shift["_id"] for 
 def _seed_series(stack: RunningStack) -> subprocess.Popen[str]:
     """A weekly shift of the demo organization, five held with check-ins (regulars among them), the sixth
     happening now, two to come: seeded through checkin's own use cases with the stack's settings, in the
-    background while the browser works (``_seeded`` waits for it)."""
+    background while the browser works (``_seeding_series``). checkin's worker is paused meanwhile:
+    it would end the past shifts at once, before their history is in (the script ends them itself)."""
+    stack.stack.children["checkin-worker"].pause()
     env = {**stack.stack.service_env("checkin")}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return subprocess.Popen(
@@ -827,10 +830,25 @@ def _seed_series(stack: RunningStack) -> subprocess.Popen[str]:
     )
 
 
-def _seeded(seeding: subprocess.Popen[str]) -> dict[str, Any]:
-    out, err = seeding.communicate(timeout=60)
-    assert seeding.returncode == 0, err[-2000:]
-    return dict(json.loads(out.strip().splitlines()[-1]))
+@contextmanager
+def _seeding_series(stack: RunningStack) -> Iterator[Callable[[], dict[str, Any]]]:
+    """Seed the series in the background; the block gets a function that waits for it. Whatever
+    happens in the block, checkin's worker runs again afterwards and the script is gone."""
+    seeding = _seed_series(stack)
+
+    def seeded() -> dict[str, Any]:
+        out, err = seeding.communicate(timeout=60)
+        stack.stack.children["checkin-worker"].resume()
+        assert seeding.returncode == 0, err[-2000:]
+        return dict(json.loads(out.strip().splitlines()[-1]))
+
+    try:
+        yield seeded
+    finally:
+        if seeding.poll() is None:
+            seeding.kill()
+            seeding.wait()
+        stack.stack.children["checkin-worker"].resume()
 
 
 def _series_held(stack: RunningStack, series_id: str) -> bool:
@@ -841,40 +859,40 @@ def _series_held(stack: RunningStack, series_id: str) -> bool:
 def test_a_series_from_the_new_event_form_and_its_views_pass_the_audit(
     browser: Browser, running_stack: RunningStack, audit: Audit
 ) -> None:
-    seeding = _seed_series(running_stack)
-    shots = REPO / ("docs/screenshots" if os.environ.get("TURNOUT_UPDATE_SCREENSHOTS") == "1" else "test-artifacts")
-    shots.mkdir(parents=True, exist_ok=True)
-    context = _context(browser)
-    page = context.new_page()
-    _sign_in(page, running_stack)
+    with _seeding_series(running_stack) as seeded_series:
+        shots = REPO / ("docs/screenshots" if os.environ.get("TURNOUT_UPDATE_SCREENSHOTS") == "1" else "test-artifacts")
+        shots.mkdir(parents=True, exist_ok=True)
+        context = _context(browser)
+        page = context.new_page()
+        _sign_in(page, running_stack)
 
-    # The new-event form, repeating monthly on a weekday until a date; then a wrong count.
-    page.goto(running_stack.url("checkin", "/events"))
-    page.click("#new-event-title")
-    day = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%d")
-    page.fill("#f-title", "Monthly networking evening")
-    page.select_option("#f-kind", "networking")
-    page.fill("#f-starts_at", f"{day}T18:00")
-    page.fill("#f-ends_at", f"{day}T20:00")
-    page.fill("#f-timezone", "America/Chicago")
-    page.select_option("#f-repeat", "monthly")
-    expect(page.locator("input[name=monthly_by][value=weekday]")).to_be_visible()
-    expect(page.locator("#f-repeat_until")).to_be_hidden()
-    page.check("input[name=monthly_by][value=weekday]")
-    page.check("input[name=repeat_end][value=count]")
-    page.fill("#f-repeat_count", "6")
-    audit.run(page, "checkin", "new event form, repeating")
-    page.locator("section[aria-labelledby=new-event-title]").screenshot(path=str(shots / "series-form.png"))
-    page.fill("#f-repeat_count", "0")
-    page.click("form[action='/events'] button[type=submit]")
-    expect(page.locator("#f-repeat_count-error")).to_contain_text("from 1 to 104")
-    audit.run(page, "checkin", "new event form, repeating, with errors")
-    page.fill("#f-repeat_count", "6")
-    page.click("form[action='/events'] button[type=submit]")
-    expect(page.locator(".alert.ok")).to_contain_text("Series created: 6 events")
+        # The new-event form, repeating monthly on a weekday 6 times; then a wrong count.
+        page.goto(running_stack.url("checkin", "/events"))
+        page.click("#new-event-title")
+        day = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%d")
+        page.fill("#f-title", "Monthly networking evening")
+        page.select_option("#f-kind", "networking")
+        page.fill("#f-starts_at", f"{day}T18:00")
+        page.fill("#f-ends_at", f"{day}T20:00")
+        page.fill("#f-timezone", "America/Chicago")
+        page.select_option("#f-repeat", "monthly")
+        expect(page.locator("input[name=monthly_by][value=weekday]")).to_be_visible()
+        expect(page.locator("#f-repeat_until")).to_be_hidden()
+        page.check("input[name=monthly_by][value=weekday]")
+        page.check("input[name=repeat_end][value=count]")
+        page.fill("#f-repeat_count", "6")
+        audit.run(page, "checkin", "new event form, repeating")
+        page.locator("section[aria-labelledby=new-event-title]").screenshot(path=str(shots / "series-form.png"))
+        page.fill("#f-repeat_count", "0")
+        page.click("form[action='/events'] button[type=submit]")
+        expect(page.locator("#f-repeat_count-error")).to_contain_text("from 1 to 104")
+        audit.run(page, "checkin", "new event form, repeating, with errors")
+        page.fill("#f-repeat_count", "6")
+        page.click("form[action='/events'] button[type=submit]")
+        expect(page.locator(".alert.ok")).to_contain_text("Series created: 6 events")
+        seeded = seeded_series()
 
     # The events list with the seeded series, and an occurrence's page with its edit form open.
-    seeded = _seeded(seeding)
     page.goto(running_stack.url("checkin", "/events"))
     expect(page.get_by_text("Weekly on", exact=False).first).to_be_visible()
     page.get_by_text("5 more upcoming dates").click()
