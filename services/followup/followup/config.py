@@ -52,6 +52,11 @@ class Settings(config.ServiceSettings):
     win_back_min_events: int = 3
     win_back_quiet_days: int = 60
     win_back_scan_seconds: float = 3600.0
+    # -- engagement ------------------------------------------------------------
+    # A click this soon after the message was handed over, or this soon after a
+    # click on another link of it, is a link scanner's (followup.domain.engagement).
+    scanner_soon_seconds: float = 10.0
+    scanner_burst_seconds: float = 2.0
     # -- personal data -------------------------------------------------------
     # How often the retention sweep runs (message bodies, delivery journal, link tracking).
     retention_sweep_seconds: float = 3600.0
@@ -115,6 +120,8 @@ class Settings(config.ServiceSettings):
             win_back_min_events=config.env_int("FOLLOWUP_WINBACK_MIN_EVENTS", 3, minimum=1),
             win_back_quiet_days=config.env_int("FOLLOWUP_WINBACK_QUIET_DAYS", 60, minimum=1),
             win_back_scan_seconds=config.env_float("FOLLOWUP_WINBACK_SCAN_SECONDS", 3600.0),
+            scanner_soon_seconds=config.env_float("FOLLOWUP_SCANNER_SOON_SECONDS", 10.0),
+            scanner_burst_seconds=config.env_float("FOLLOWUP_SCANNER_BURST_SECONDS", 2.0),
             retention_sweep_seconds=config.env_float("FOLLOWUP_RETENTION_SWEEP_SECONDS", 3600.0),
             webhook_secret=config.env_str("FOLLOWUP_WEBHOOK_SECRET", ""),
             worker_loops=loops,
@@ -127,6 +134,8 @@ class Settings(config.ServiceSettings):
             raise SettingError(f"FOLLOWUP_WINDOW_START/END: {exc}") from exc
         if settings.lease_seconds < 1:
             raise SettingError("FOLLOWUP_LEASE_SECONDS must be at least 1")
+        if settings.scanner_soon_seconds < 0 or settings.scanner_burst_seconds < 0:
+            raise SettingError("FOLLOWUP_SCANNER_SOON_SECONDS and FOLLOWUP_SCANNER_BURST_SECONDS must not be negative")
         if settings.retention_sweep_seconds < 1:
             raise SettingError("FOLLOWUP_RETENTION_SWEEP_SECONDS must be at least 1")
         return settings

@@ -366,29 +366,42 @@ class FakeNudges:
         doc.update(changes)
         return True
 
-    def first_open(self, followup: str, now: datetime) -> bool:
+    def first_open(self, followup: str, now: datetime, machine: str | None = None) -> bool:
+        at, count = ("machine_opened_at", "machine_open_count") if machine else ("opened_at", "open_count")
         doc = self.t.docs.get(followup)
-        if doc is None or doc.get("opened_at") is not None:
+        if doc is None or doc.get(at) is not None:
             return False
-        doc.update(opened_at=now, open_count=doc.get("open_count", 0) + 1)
+        doc.update({at: now, count: doc.get(count, 0) + 1})
+        if machine:
+            doc["machine_open_reason"] = machine
         return True
 
-    def count_open(self, followup: str) -> None:
+    def count_open(self, followup: str, machine: bool = False) -> None:
+        count = "machine_open_count" if machine else "open_count"
         doc = self.t.docs[followup]
-        doc["open_count"] = doc.get("open_count", 0) + 1
+        doc[count] = doc.get(count, 0) + 1
 
-    def first_click(self, followup: str, url: str, now: datetime) -> bool:
+    def first_click(self, followup: str, url: str, now: datetime, machine: str | None = None) -> bool:
+        prefix = "machine_" if machine else ""
         doc = self.t.docs.get(followup)
-        if doc is None or url in doc.get("clicked_urls", []):
+        if doc is None or url in doc.get(f"{prefix}clicked_urls", []) or doc.get("tracking_stripped_at"):
             return False
-        doc.setdefault("clicked_urls", []).append(url)
-        doc["clicked_at"] = min(now, doc.get("clicked_at") or now)
-        doc["click_count"] = doc.get("click_count", 0) + 1
+        doc.setdefault(f"{prefix}clicked_urls", []).append(url)
+        doc[f"{prefix}clicked_at"] = min(now, doc.get(f"{prefix}clicked_at") or now)
+        doc[f"{prefix}click_count"] = doc.get(f"{prefix}click_count", 0) + 1
+        if machine:
+            doc["machine_click_reason"] = machine
         return True
 
-    def count_click(self, followup: str) -> None:
+    def count_click(self, followup: str, machine: bool = False) -> None:
+        count = "machine_click_count" if machine else "click_count"
         doc = self.t.docs[followup]
-        doc["click_count"] = doc.get("click_count", 0) + 1
+        doc[count] = doc.get(count, 0) + 1
+
+    def note_fetch(self, followup: str, url: str, now: datetime) -> None:
+        doc = self.t.docs.get(followup)
+        if doc is not None and doc.get("tracking_stripped_at") is None:
+            doc.update(last_click_url=url, last_click_at=now)
 
     def record_feedback(self, followup: str, rating: int, comment: str | None, now: datetime) -> bool:
         doc = self.t.docs.get(followup)
@@ -438,7 +451,8 @@ class FakeNudges:
         for followup in followups:
             doc = self.t.docs.get(followup)
             if doc and doc.get("sent_at") and doc["sent_at"] < before and doc.get("tracking_stripped_at") is None:
-                doc.pop("clicked_urls", None)
+                for name in ("clicked_urls", "machine_clicked_urls", "last_click_url"):
+                    doc.pop(name, None)
                 doc["tracking_stripped_at"] = now
                 changed += 1
         return changed

@@ -419,28 +419,46 @@ class MongoNudges(_Repo):
         result = self.db[NUDGES].update_one({"_id": followup, "state": state}, {"$set": changes}, session=self.session)
         return result.modified_count == 1
 
-    def first_open(self, followup: str, now: datetime) -> bool:
+    def first_open(self, followup: str, now: datetime, machine: str | None = None) -> bool:
+        at, count = ("machine_opened_at", "machine_open_count") if machine else ("opened_at", "open_count")
+        changes: Doc = {at: now, **({"machine_open_reason": machine} if machine else {})}
         first = self.db[NUDGES].update_one(
-            {"_id": followup, "opened_at": None},
-            {"$set": {"opened_at": now}, "$inc": {"open_count": 1}},
-            session=self.session,
+            {"_id": followup, at: None}, {"$set": changes, "$inc": {count: 1}}, session=self.session
         )
         return first.modified_count == 1
 
-    def count_open(self, followup: str) -> None:
-        self.db[NUDGES].update_one({"_id": followup}, {"$inc": {"open_count": 1}}, session=self.session)
+    def count_open(self, followup: str, machine: bool = False) -> None:
+        count = "machine_open_count" if machine else "open_count"
+        self.db[NUDGES].update_one({"_id": followup}, {"$inc": {count: 1}}, session=self.session)
 
-    def first_click(self, followup: str, url: str, now: datetime) -> bool:
+    def first_click(self, followup: str, url: str, now: datetime, machine: str | None = None) -> bool:
+        prefix = "machine_" if machine else ""
+        urls = f"{prefix}clicked_urls"
+        update: Doc = {
+            "$addToSet": {urls: url},
+            "$min": {f"{prefix}clicked_at": now},
+            "$inc": {f"{prefix}click_count": 1},
+        }
+        if machine:
+            update["$set"] = {"machine_click_reason": machine}
         result = self.db[NUDGES].update_one(
             # Past the tracking period (``strip_tracking``) clicks are only counted.
-            {"_id": followup, "clicked_urls": {"$ne": url}, "tracking_stripped_at": None},
-            {"$addToSet": {"clicked_urls": url}, "$min": {"clicked_at": now}, "$inc": {"click_count": 1}},
+            {"_id": followup, urls: {"$ne": url}, "tracking_stripped_at": None},
+            update,
             session=self.session,
         )
         return result.modified_count == 1
 
-    def count_click(self, followup: str) -> None:
-        self.db[NUDGES].update_one({"_id": followup}, {"$inc": {"click_count": 1}}, session=self.session)
+    def count_click(self, followup: str, machine: bool = False) -> None:
+        count = "machine_click_count" if machine else "click_count"
+        self.db[NUDGES].update_one({"_id": followup}, {"$inc": {count: 1}}, session=self.session)
+
+    def note_fetch(self, followup: str, url: str, now: datetime) -> None:
+        self.db[NUDGES].update_one(
+            {"_id": followup, "tracking_stripped_at": None},
+            {"$set": {"last_click_url": url, "last_click_at": now}},
+            session=self.session,
+        )
 
     def record_feedback(self, followup: str, rating: int, comment: str | None, now: datetime) -> bool:
         condition: Doc = {"_id": followup}
@@ -476,7 +494,15 @@ class MongoNudges(_Repo):
         return list(
             self.db[NUDGES].find(
                 {"event_id": event_id, "org_id": org_id},
-                {"state": 1, "opened_at": 1, "clicked_at": 1, "bounced_at": 1, "feedback_at": 1},
+                {
+                    "state": 1,
+                    "opened_at": 1,
+                    "clicked_at": 1,
+                    "bounced_at": 1,
+                    "feedback_at": 1,
+                    "machine_opened_at": 1,
+                    "machine_clicked_at": 1,
+                },
                 session=self.session,
             )
         )
@@ -509,7 +535,10 @@ class MongoNudges(_Repo):
     def strip_tracking(self, followups: Sequence[str], before: datetime, now: datetime) -> int:
         result = self.db[NUDGES].update_many(
             {"_id": {"$in": list(followups)}, "sent_at": {"$lt": before}, "tracking_stripped_at": None},
-            {"$unset": {"clicked_urls": ""}, "$set": {"tracking_stripped_at": now}},
+            {
+                "$unset": {"clicked_urls": "", "machine_clicked_urls": "", "last_click_url": ""},
+                "$set": {"tracking_stripped_at": now},
+            },
             session=self.session,
         )
         return result.modified_count

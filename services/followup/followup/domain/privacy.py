@@ -41,6 +41,8 @@ NUDGE_PERSONAL_FIELDS = (
     "link",
     "feedback_comment",
     "clicked_urls",
+    "machine_clicked_urls",
+    "last_click_url",
     "last_error",
     "bounce_reason",
     "resolution_note",

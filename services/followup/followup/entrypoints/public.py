@@ -1,11 +1,11 @@
 """The links inside follow-up emails: unsubscribe (RFC 8058 one-click), open
 pixel, signed click redirects, feedback ratings and introduction consent.
 
-Anything that changes something is a POST (mail scanners prefetch GET links);
-the GET of an unsubscribe or introduction link shows a page with a button.
-A feedback rating is recorded on GET: a one-click rating is the point, and a
-scanner fetching all five just leaves the last answer, which the person's own
-click then replaces.
+Anything that changes something is a POST (mail scanners prefetch GET links):
+the GET of an unsubscribe, rating or introduction link shows a page with a
+button (the rating chosen in the email preselected). Opens and clicks are
+recorded on GET and HEAD alike, each judged a person's or a machine's
+(``followup.domain.engagement``): a link scanner still gets its redirect.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, redirect, render_template, r
 from werkzeug.wrappers import Response as BaseResponse
 
 from followup.bootstrap import context_of
+from followup.domain.engagement import Fetch
 from followup.service_layer import tracking
 from followup.service_layer.content import load_settings
 from followup.service_layer.context import Services
@@ -48,6 +49,11 @@ def svc() -> Services:
 
 def _org_name(services: Services, org_id: str) -> str:
     return load_settings(services, org_id, None).branding.name
+
+
+def _fetch(services: Services) -> Fetch:
+    """This request as the engagement rules see it (HEAD arrives here as a GET view's request)."""
+    return Fetch(request.method, request.headers.get("User-Agent", ""), services.now())
 
 
 def _no_store(response: BaseResponse) -> BaseResponse:
@@ -96,20 +102,21 @@ def unsubscribe(token: str) -> Any:
 
 @bp.get("/o/<token>.gif")
 @operation(
-    "Open pixel: records the first open (followup.opened)",
+    "Open pixel: records the first open (followup.opened; an image proxy's with machine: true)",
     content="image/gif",
     responses={200: "a transparent GIF", 400: "invalid link", 404: "unknown message"},
     tags=["links"],
 )
 def open_pixel(token: str) -> Any:
     services = svc()
-    tracking.record_open(services, services.links.check_open(token))
+    tracking.record_open(services, services.links.check_open(token), _fetch(services))
     return _no_store(Response(PIXEL, content_type="image/gif"))
 
 
 @bp.get("/c/<token>")
 @operation(
-    "Signed click redirect: records the click (followup.clicked) and redirects; unsigned targets are refused",
+    "Signed click redirect: records the click (followup.clicked; a link scanner's with machine: true) "
+    "and redirects; unsigned targets are refused",
     query={"u": "the destination URL, exactly as signed"},
     responses={
         302: "to the destination",
@@ -126,7 +133,7 @@ def click(token: str) -> Any:
     if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 2000 or any(c.isspace() for c in url):
         raise ApiError(400, "invalid_link", "the destination must be an http(s) URL", field="u")
     followup_id = services.links.check_click(token, url)
-    tracking.record_click(services, followup_id, url)
+    tracking.record_click(services, followup_id, url, _fetch(services))
     return _no_store(redirect(url, 302))
 
 
@@ -138,11 +145,12 @@ def _rating(raw: str | None) -> int:
 
 @bp.get("/f/<token>")
 @operation(
-    "One-click feedback rating (1-5) from a thank-you email (feedback.submitted); shows a comment form",
+    "Feedback page (HTML) from a thank-you email's rating link: the rating preselected, "
+    "a comment box and a Send button (records nothing: the POST does)",
     content=HTML,
     query={"rating": "1-5"},
     responses={
-        200: "thank-you page",
+        200: "the page",
         400: "invalid link or rating",
         404: "unknown message",
         429: "too many requests: see Retry-After",
@@ -154,14 +162,14 @@ def feedback(token: str) -> Any:
     services = svc()
     followup_id = services.links.check_feedback(token)
     rating = _rating(request.args.get("rating"))
-    tracking.record_feedback(services, followup_id, rating)
-    body = render_template("feedback.html", token=token, rating=rating, commented=False)
+    tracking.org_of(services, followup_id)  # an unknown message is a 404 here already
+    body = render_template("feedback.html", token=token, rating=rating, sent=False, commented=False)
     return _no_store(Response(body, content_type="text/html; charset=utf-8"))
 
 
 @bp.post("/f/<token>")
 @operation(
-    "Feedback with a comment (form fields rating, comment)",
+    "Send feedback (form fields rating, optional comment; feedback.submitted)",
     content=HTML,
     responses={
         200: "thank-you page",
@@ -184,7 +192,7 @@ def feedback_comment(token: str) -> Any:
     except UnicodeEncodeError as exc:
         raise ApiError(400, "bad_encoding", "comment is not valid text", field="comment") from exc
     tracking.record_feedback(services, followup_id, rating, comment)
-    body = render_template("feedback.html", token=token, rating=rating, commented=True)
+    body = render_template("feedback.html", token=token, rating=rating, sent=True, commented=bool(comment.strip()))
     return _no_store(Response(body, content_type="text/html; charset=utf-8"))
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from followup.config import Settings
+from followup.domain.engagement import Thresholds
 from followup.domain.links import LinkTokens
 from followup.domain.nudges import RetryPolicy
 from followup.domain.schedule import DaytimeWindow
@@ -62,6 +63,10 @@ class Services:
     def retry_policy(self) -> RetryPolicy:
         s = self.settings
         return RetryPolicy(s.retry_base_seconds, s.retry_max_seconds, s.max_attempts)
+
+    @property
+    def scanner_thresholds(self) -> Thresholds:
+        return Thresholds(self.settings.scanner_soon_seconds, self.settings.scanner_burst_seconds)
 
     @property
     def win_back_rule(self) -> WinBackRule:

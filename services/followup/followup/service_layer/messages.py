@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from followup.domain.engagement import HUMAN, Verdict
 from turnout_common.clock import to_rfc3339
 from turnout_common.envelope import Envelope, schema_uri
 from turnout_common.types import Doc
@@ -85,14 +86,21 @@ def followup_bounced(
     return _envelope("followup.bounced", person_id, data, bounced_at, None)
 
 
-def followup_opened(nudge: Doc, opened_at: datetime) -> Envelope:
-    data = {**_about(nudge), "opened_at": to_rfc3339(opened_at)}
-    return _envelope("followup.opened", nudge["person_id"], data, opened_at, nudge["_id"])
+def _machine(verdict: Verdict) -> dict[str, Any]:
+    # Left out for people: a consumer on the schema before the flag reads those as it always did.
+    return {"machine": True, "machine_reason": verdict.reason} if verdict.machine else {}
 
 
-def followup_clicked(nudge: Doc, clicked_at: datetime, url: str) -> Envelope:
-    data = {**_about(nudge), "clicked_at": to_rfc3339(clicked_at), "url": url}
-    return _envelope("followup.clicked", nudge["person_id"], data, clicked_at, f"{nudge['_id']} {url}")
+def followup_opened(nudge: Doc, opened_at: datetime, verdict: Verdict = HUMAN) -> Envelope:
+    data = {**_about(nudge), "opened_at": to_rfc3339(opened_at), **_machine(verdict)}
+    seed = f"{nudge['_id']} machine" if verdict.machine else nudge["_id"]
+    return _envelope("followup.opened", nudge["person_id"], data, opened_at, seed)
+
+
+def followup_clicked(nudge: Doc, clicked_at: datetime, url: str, verdict: Verdict = HUMAN) -> Envelope:
+    data = {**_about(nudge), "clicked_at": to_rfc3339(clicked_at), "url": url, **_machine(verdict)}
+    seed = f"{nudge['_id']} {url}" + (" machine" if verdict.machine else "")
+    return _envelope("followup.clicked", nudge["person_id"], data, clicked_at, seed)
 
 
 def feedback_submitted(nudge: Doc, submitted_at: datetime, rating: int, comment: str | None) -> Envelope:

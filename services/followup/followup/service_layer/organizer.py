@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from collections.abc import Iterable
 from typing import Any
 
 from followup.domain import consent
@@ -268,6 +269,20 @@ def status_of(doc: Doc) -> str:
     )
 
 
+def engagement_counts(docs: Iterable[Doc]) -> dict[str, int]:
+    """Messages opened and clicked by people, and those only machines opened or clicked
+    (what a naive count would add: "12 clicked · +30 by link scanners")."""
+    out = {"opened": 0, "clicked": 0, "machine_opened": 0, "machine_clicked": 0}
+    for doc in docs:
+        clicked = doc.get("clicked_at") is not None
+        opened = doc.get("opened_at") is not None or clicked
+        out["opened"] += opened
+        out["clicked"] += clicked
+        out["machine_opened"] += not opened and doc.get("machine_opened_at") is not None
+        out["machine_clicked"] += not clicked and doc.get("machine_clicked_at") is not None
+    return out
+
+
 def message_summary(doc: Doc, contact: Doc | None) -> dict[str, Any]:
     contact = contact or {}
     return {
@@ -289,6 +304,9 @@ def message_summary(doc: Doc, contact: Doc | None) -> dict[str, Any]:
         "message_id": doc.get("message_id"),
         "opened_at": _t(doc.get("opened_at")),
         "clicked_at": _t(doc.get("clicked_at")),
+        # Link scanners' and image proxies' fetches (``followup.domain.engagement``): not in the status.
+        "machine_opened_at": _t(doc.get("machine_opened_at")),
+        "machine_clicked_at": _t(doc.get("machine_clicked_at")),
         "bounced_at": _t(doc.get("bounced_at")),
         "feedback_rating": doc.get("feedback_rating"),
     }
@@ -308,7 +326,8 @@ def list_messages(
     docs = svc.store.nudges.listing(org_id, event_id, status=status, kind=kind, limit=limit, offset=offset)
     contacts = {doc["_id"]: doc for doc in svc.store.contacts.by_ids(d["person_id"] for d in docs)}
     counts: dict[str, int] = {}
-    for doc in svc.store.nudges.status_fields(org_id, event_id):
+    fields = svc.store.nudges.status_fields(org_id, event_id)
+    for doc in fields:
         status_name = status_of(doc)
         counts[status_name] = counts.get(status_name, 0) + 1
     plan = svc.store.plans.get(event_id) or {}
@@ -316,6 +335,7 @@ def list_messages(
         "event": {"id": event["_id"], "title": event["title"], "kind": event["kind"], "status": event.get("status")},
         "plan": {"state": plan.get("state"), "due_at": _t(plan.get("due_at"))} if plan else None,
         "counts": counts,
+        "engagement": engagement_counts(fields),
         "messages": [message_summary(doc, contacts.get(doc["person_id"])) for doc in docs],
     }
 
@@ -359,7 +379,14 @@ def message_detail(svc: Services, org_id: str, followup: str) -> dict[str, Any]:
     )
     detail["transport_response"] = (journal or {}).get("response")
     detail["open_count"] = doc.get("open_count", 0)
+    detail["click_count"] = doc.get("click_count", 0)
     detail["clicked_urls"] = doc.get("clicked_urls", [])
+    detail["machine_open_count"] = doc.get("machine_open_count", 0)
+    detail["machine_click_count"] = doc.get("machine_click_count", 0)
+    detail["machine_clicked_urls"] = doc.get("machine_clicked_urls", [])
+    detail["machine_reasons"] = sorted(
+        {str(r) for r in (doc.get("machine_open_reason"), doc.get("machine_click_reason")) if r}
+    )
     return detail
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from followup.domain import consent
+from followup.domain import consent, engagement
+from followup.domain.engagement import Fetch
 from followup.domain.nudges import NudgeKind, NudgeState, followup_from_message_id, is_followup
 from followup.domain.privacy import ERASED_INTRODUCTION
 from followup.domain.schedule import zone
@@ -133,37 +134,55 @@ def erased(nudge: Doc) -> bool:
     return is_pseudonym(str(nudge["person_id"]))
 
 
-def record_open(svc: Services, followup: str) -> bool:
-    """The open pixel was fetched; the first open publishes ``followup.opened``."""
+def record_open(svc: Services, followup: str, fetch: Fetch | None = None) -> bool:
+    """The open pixel was fetched; the first open publishes ``followup.opened``.
+
+    A machine's fetch (``followup.domain.engagement``) is kept apart: its first
+    publishes ``followup.opened`` with ``machine: true``. ``fetch`` None (not a
+    web request) counts as a person's."""
     nudge = _nudge(svc, followup)
     now = svc.now()
     if erased(nudge):
         return False
+    verdict = engagement.classify_open(fetch) if fetch is not None else engagement.HUMAN
 
     def work(tx: Tx) -> bool:
-        if not tx.store.nudges.first_open(followup, now):
-            tx.store.nudges.count_open(followup)
+        if not tx.store.nudges.first_open(followup, now, verdict.reason):
+            tx.store.nudges.count_open(followup, verdict.machine)
             return False
         _proves_delivery(tx, nudge, now, "opened")
-        tx.publish(messages.followup_opened(nudge, now))
+        tx.publish(messages.followup_opened(nudge, now, verdict))
         return True
 
     return svc.transaction(work)
 
 
-def record_click(svc: Services, followup: str, url: str) -> bool:
-    """A signed link was followed; each destination publishes ``followup.clicked`` once."""
+def record_click(svc: Services, followup: str, url: str, fetch: Fetch | None = None) -> bool:
+    """A signed link was followed; each destination publishes ``followup.clicked`` once
+    for people and once for machines (``machine: true``, see ``followup.domain.engagement``).
+    ``fetch`` None (not a web request) counts as a person's."""
     nudge = _nudge(svc, followup)
     now = svc.now()
     if erased(nudge):
         return False
+    verdict = engagement.HUMAN
+    if fetch is not None:
+        last = nudge.get("last_click_at")
+        verdict = engagement.classify_click(
+            fetch,
+            url,
+            delivered_at=nudge.get("sent_at") or nudge.get("unknown_at"),
+            last_click=engagement.LastClick(str(nudge.get("last_click_url") or ""), last) if last else None,
+            thresholds=svc.scanner_thresholds,
+        )
 
     def work(tx: Tx) -> bool:
-        if not tx.store.nudges.first_click(followup, url, now):
-            tx.store.nudges.count_click(followup)
+        tx.store.nudges.note_fetch(followup, url, now)
+        if not tx.store.nudges.first_click(followup, url, now, verdict.reason):
+            tx.store.nudges.count_click(followup, verdict.machine)
             return False
         _proves_delivery(tx, nudge, now, "clicked")
-        tx.publish(messages.followup_clicked(nudge, now, url))
+        tx.publish(messages.followup_clicked(nudge, now, url, verdict))
         return True
 
     return svc.transaction(work)
