@@ -185,3 +185,20 @@ def test_any_order_any_batches_and_duplicates_give_the_same_figures(scripted: Sc
     shuffled = messages + rng.sample(messages, 25)  # some messages twice
     rng.shuffle(shuffled)
     assert project(shuffled, rng.randint(1, 40)).figures() == expected
+
+
+def test_funnel_counts_people_only_and_shows_scanners_and_proxies_apart() -> None:
+    state = PersonState("p1", "o1")
+    base = {"followup_id": "f1", "nudge_kind": "thank_you", "event_id": "e1"}
+    scanner = {"machine": True, "machine_reason": "too_soon"}
+    fold_person(state, "followup.sent", {**base, "sent_at": "2026-02-01T10:00:00Z"}, (NOW, "m1"))
+    fold_person(state, "followup.clicked", {**base, "clicked_at": "2026-02-01T10:00:02Z", **scanner}, (NOW, "m2"))
+    proxy = {"machine": True, "machine_reason": "image_proxy"}
+    fold_person(state, "followup.opened", {**base, "opened_at": "2026-02-01T10:00:03Z", **proxy}, (NOW, "m3"))
+    cells = funnel_counters(state)
+    assert cells == {"2026-02|thank_you": {"sent": 1, "machine_opened": 1, "machine_clicked": 1}}
+    assert summarize(state)["followups_acted"] == 0
+    # The person's own click, later: counted, and no longer among the machines' extras.
+    fold_person(state, "followup.clicked", {**base, "clicked_at": "2026-02-02T08:00:00Z"}, (NOW, "m4"))
+    assert funnel_counters(state) == {"2026-02|thank_you": {"sent": 1, "opened": 1, "clicked": 1}}
+    assert summarize(state)["followups_acted"] == 1

@@ -308,13 +308,16 @@ def test_click_feedback_and_introduction_links(client: FlaskClient, svc: Service
     assert client.get(f"/c/{token}").status_code == 400
     assert client.get(f"/c/{token}?u=javascript:alert(1)").status_code == 400
     feedback = svc.links.feedback(nudge["_id"])
-    assert client.get(f"/f/{feedback}?rating=4").status_code == 200
+    # The rating link's GET shows the rating preselected and records nothing; the Send button does.
+    page = client.get(f"/f/{feedback}?rating=4")
+    assert page.status_code == 200 and b'value="4" checked' in page.data and b">Send</button>" in page.data
     for rating in ("0", "6", "x", ""):
         assert client.get(f"/f/{feedback}?rating={rating}").status_code == 400
+    assert not list(svc.db[OUTBOX].find({"type": "feedback.submitted"}))
     comment = client.post(f"/f/{feedback}", data={"rating": "5", "comment": "Lovely evening"})
-    assert comment.status_code == 200
+    assert comment.status_code == 200 and b"We read every comment" in comment.data
     ratings = [bytes(doc["payload"]) for doc in svc.db[OUTBOX].find({"type": "feedback.submitted"})]
-    assert len(ratings) == 2 and b"Lovely evening" in ratings[1]
+    assert len(ratings) == 1 and b"Lovely evening" in ratings[0]
     request = nudge_of(svc, "a-ann", "introduction_request")
     raw = client.get(f"/api/v1/messages/{request['_id']}", headers=auth(sent.org_id)).get_json()["rendered"]["text"]
     accept = re.search(r"https://followup\.example\.org(/i/\S+)", raw)

@@ -220,11 +220,16 @@ class FollowupFact:
     bounced: bool = False
     failed: bool = False
     feedback: bool = False
+    # Fetches by image proxies and link scanners (``machine: true``): proof the
+    # message arrived somewhere, never engagement.
+    machine_opened_at: datetime | None = None
+    machine_clicked_at: datetime | None = None
 
     @property
     def reached(self) -> datetime | None:
         """When the message is known to have left: sent, or failing that its first sign of life."""
-        known = [moment for moment in (self.sent_at, self.opened_at, self.clicked_at) if moment is not None]
+        signs = (self.sent_at, self.opened_at, self.clicked_at, self.machine_opened_at, self.machine_clicked_at)
+        known = [moment for moment in signs if moment is not None]
         return min(known) if known else None
 
     @property
@@ -242,6 +247,8 @@ class FollowupFact:
             self.bounced,
             self.failed,
             self.feedback,
+            self.machine_opened_at,
+            self.machine_clicked_at,
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -262,6 +269,8 @@ _FOLLOWUP_FIELDS: dict[str, Any] = {
     "bounced": False,
     "failed": False,
     "feedback": False,
+    "machine_opened_at": None,
+    "machine_clicked_at": None,
 }
 
 
@@ -418,11 +427,15 @@ def fold_person(state: PersonState, message_type: str, data: dict[str, Any], sta
             fact.sent_at = _min(fact.sent_at, parse_time(data["sent_at"]))
     elif message_type == "followup.opened":
         fact = _followup(state, data)
-        if fact is not None:
+        if fact is not None and data.get("machine"):
+            fact.machine_opened_at = _min(fact.machine_opened_at, parse_time(data["opened_at"]))
+        elif fact is not None:
             fact.opened_at = _min(fact.opened_at, parse_time(data["opened_at"]))
     elif message_type == "followup.clicked":
         fact = _followup(state, data)
-        if fact is not None:
+        if fact is not None and data.get("machine"):
+            fact.machine_clicked_at = _min(fact.machine_clicked_at, parse_time(data["clicked_at"]))
+        elif fact is not None:
             fact.clicked_at = _min(fact.clicked_at, parse_time(data["clicked_at"]))
     elif message_type == "feedback.submitted":
         fact = _followup(state, data)
@@ -473,6 +486,8 @@ def merged(one: PersonState, other: PersonState) -> PersonState:
         fact.sent_at = _earliest(fact.sent_at, theirs_fact.sent_at)
         fact.opened_at = _earliest(fact.opened_at, theirs_fact.opened_at)
         fact.clicked_at = _earliest(fact.clicked_at, theirs_fact.clicked_at)
+        fact.machine_opened_at = _earliest(fact.machine_opened_at, theirs_fact.machine_opened_at)
+        fact.machine_clicked_at = _earliest(fact.machine_clicked_at, theirs_fact.machine_clicked_at)
         fact.bounced = fact.bounced or theirs_fact.bounced
         fact.failed = fact.failed or theirs_fact.failed
         fact.feedback = fact.feedback or theirs_fact.feedback
@@ -592,11 +607,15 @@ def loyalty_counters(state: PersonState | None) -> dict[str, Counters]:
 
 
 def funnel_counters(state: PersonState | None) -> dict[str, Counters]:
-    """``<month>|<nudge kind>`` -> {sent, opened, clicked, returned, bounced} of this person's follow-ups.
+    """``<month>|<nudge kind>`` -> {sent, opened, clicked, returned, bounced, machine_opened,
+    machine_clicked} of this person's follow-ups.
 
     Opening is implied by a click (tracking pixels are often blocked);
     "returned" means the person checked in at a gathering after the follow-up
-    left. The month is the month the follow-up left.
+    left. The month is the month the follow-up left. Opens and clicks are a
+    person's only; ``machine_opened``/``machine_clicked`` count the follow-ups
+    that only an image proxy opened or only a link scanner clicked (what a
+    count of every fetch would add).
     """
     if state is None:
         return {}
@@ -607,12 +626,15 @@ def funnel_counters(state: PersonState | None) -> dict[str, Counters]:
         if reached is None or fact.nudge_kind is None:
             continue
         cell = out.setdefault(f"{month_of(reached)}|{fact.nudge_kind}", {})
+        opened = fact.opened_at is not None or fact.clicked_at is not None
         stages = {
             "sent": True,
-            "opened": fact.opened_at is not None or fact.clicked_at is not None,
+            "opened": opened,
             "clicked": fact.clicked_at is not None,
             "returned": any(moment > reached for moment in checkins),
             "bounced": fact.bounced,
+            "machine_opened": not opened and fact.machine_opened_at is not None,
+            "machine_clicked": fact.clicked_at is None and fact.machine_clicked_at is not None,
         }
         for name, reached_stage in stages.items():
             if reached_stage:

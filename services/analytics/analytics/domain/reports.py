@@ -330,6 +330,9 @@ class FunnelRow:
     clicked: int
     returned: int
     bounced: int
+    # Follow-ups only machines opened (image proxies) or clicked (link scanners): shown, never in the rates.
+    machine_opened: int = 0
+    machine_clicked: int = 0
 
     def rates(self) -> dict[str, float | None]:
         return {
@@ -339,16 +342,19 @@ class FunnelRow:
         }
 
 
+FUNNEL_STAGES = ("sent", "opened", "clicked", "returned", "bounced", "machine_opened", "machine_clicked")
+
+
 def funnel(cells: Iterable[Mapping[str, Any]]) -> list[FunnelRow]:
     """Sum the monthly cells per nudge kind (kinds in their usual order)."""
     totals: dict[str, dict[str, int]] = {}
     for cell in cells:
         target = totals.setdefault(str(cell["kind"]), {})
-        for name in ("sent", "opened", "clicked", "returned", "bounced"):
+        for name in FUNNEL_STAGES:
             target[name] = target.get(name, 0) + int(cell.get(name, 0))
     order = {kind: index for index, kind in enumerate(NUDGE_KINDS)}
     return [
-        FunnelRow(kind, **{name: values.get(name, 0) for name in ("sent", "opened", "clicked", "returned", "bounced")})
+        FunnelRow(kind, **{name: values.get(name, 0) for name in FUNNEL_STAGES})
         for kind, values in sorted(totals.items(), key=lambda item: (order.get(item[0], 99), item[0]))
         if values.get("sent", 0) > 0
     ]

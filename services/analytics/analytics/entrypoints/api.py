@@ -112,6 +112,8 @@ FUNNEL_COLUMNS = [
     ("clicked", "clicked"),
     ("came_back", "came_to_a_later_event"),
     ("bounced", "bounced"),
+    ("machine_opened", "opened_only_by_image_proxies"),
+    ("machine_clicked", "clicked_only_by_link_scanners"),
     ("open_rate", "open_rate"),
     ("click_rate", "click_rate"),
     ("return_rate", "return_rate"),

@@ -408,6 +408,8 @@ def person(queries: DashboardQueries, org_id: str, person_id: str, now: datetime
                 "sent_at": _t(f.get("sent_at")),
                 "opened_at": _t(f.get("opened_at")),
                 "clicked_at": _t(f.get("clicked_at")),
+                "machine_opened_at": _t(f.get("machine_opened_at")),
+                "machine_clicked_at": _t(f.get("machine_clicked_at")),
                 "bounced": bool(f.get("bounced")),
             }
             for f in doc.get("followups", [])
@@ -428,6 +430,8 @@ def followup_funnel(queries: DashboardQueries, org_id: str, date_range: reports.
                 "clicked": row.clicked,
                 "came_back": row.returned,
                 "bounced": row.bounced,
+                "machine_opened": row.machine_opened,
+                "machine_clicked": row.machine_clicked,
                 **row.rates(),
             }
             for row in rows
