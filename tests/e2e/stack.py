@@ -87,6 +87,9 @@ def stack_with_mail(
             "FOLLOWUP_WINDOW_END": "24:00",
             "FOLLOWUP_SCHEDULER_INTERVAL_SECONDS": scheduler_interval,
             "FOLLOWUP_SENDER_IDLE_SECONDS": "0.2",
+            # A click this soon after delivery is a link scanner's (10 s by default): short here,
+            # so that a test's person can click without waiting long.
+            "FOLLOWUP_SCANNER_SOON_SECONDS": "3",
         },
     )
     stack = Stack(config)

@@ -6,6 +6,8 @@ learns everything from Kafka. The SMTP server must receive exactly the
 expected messages (who got what), each with a plain-text and an HTML part,
 the organization's footer and the RFC 8058 headers; a one-click unsubscribe
 stops the next nudge; both sides accepting an introduction introduces them.
+A link scanner fetching every link of a delivered message unsubscribes nobody,
+rates nothing and counts as no click, in follow-up and in analytics' funnel.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -30,6 +33,8 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "followup-e2e-password"
 ORG_NAME = "Riverside Mutual Aid"
 POSTAL = "12 Dock Street, Springfield"
+# A person's browser (a script's own user agent is a machine's, see followup.domain.engagement).
+BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 
 
 @dataclass
@@ -236,7 +241,7 @@ def test_gatherings_end_and_exactly_the_right_people_hear_from_us(followup_stack
     assert detail["rendered"]["raw"].replace("\r\n", "\n") == alice_thanks.raw.decode().replace("\r\n", "\n")
     pixel = re.search(r'src="(http://[^"]+/o/[^"]+\.gif)"', alice_thanks.message.get_body(("html",)).get_content())
     assert pixel is not None
-    assert requests.get(pixel.group(1), timeout=10).status_code == 200
+    assert requests.get(pixel.group(1), timeout=10, headers={"User-Agent": BROWSER}).status_code == 200
     wait_for(
         lambda: any(m["status"] == "opened" for m in messages_of(fs, evening) if m["id"] == alice_thanks.followup_id),
         10,
@@ -261,3 +266,79 @@ def test_gatherings_end_and_exactly_the_right_people_hear_from_us(followup_stack
     frank_got = sorted(r.kind for r in fs.smtp.handler.received if r.to.startswith("frank@"))
     assert frank_got == ["first_timer_welcome", "thank_you"]  # only from before the unsubscribe
     assert len(fs.smtp.handler.received) == 4 + 10
+
+
+SCANNER = "Mozilla/5.0 (compatible; Proofpoint URL Defense)"
+
+
+def funnel_clicks(fs: FollowupStack) -> tuple[int, int]:
+    """(people's clicks, follow-ups only link scanners clicked) over analytics' funnel."""
+    kinds = call(fs, "GET", "analytics", "/api/v1/funnel")["kinds"]
+    return sum(k["clicked"] for k in kinds), sum(k["machine_clicked"] for k in kinds)
+
+
+def test_a_link_scanner_fetching_every_link_unsubscribes_nobody_and_clicks_nothing(
+    followup_stack: FollowupStack,
+) -> None:
+    fs = followup_stack
+    branding = {"name": ORG_NAME, "postal_address": POSTAL, "primary_color": "#0b6e4f"}
+    call(
+        fs,
+        "PATCH",
+        "followup",
+        "/api/v1/settings",
+        json={"branding": {**branding, "website_url": "https://riverside.example.org/"}},
+    )
+    workshop = open_event(fs, "Bike repair workshop", "workshop")
+    gwen = register(fs, workshop, "Gwen")
+    check_in(fs, workshop, gwen)
+    call(fs, "POST", "checkin", f"/api/v1/events/{workshop}/end")
+
+    def delivered() -> list[Received]:
+        sent = {m["id"] for m in messages_of(fs, workshop) if m["sent_at"]}
+        return received_for(fs, sent) if len(sent) == 2 else []
+
+    wait_for(lambda: len(delivered()) == 2, 60, "gwen's thank-you and welcome")
+    mail = delivered()
+    clicks_before = funnel_clicks(fs)[0]
+
+    # Seconds after delivery, the gateway fetches every link of both messages, HEAD then GET.
+    links: set[str] = set()
+    for item in mail:
+        for part in ("plain", "html"):
+            body = item.message.get_body((part,)).get_content().replace("&amp;", "&")
+            links |= set(re.findall(r"http://127\.0\.0\.1:\d+/[cfuoi]/[^\s\"<>]+", body))
+        links.add(item.message["List-Unsubscribe"].strip("<>"))
+    assert {"/c/", "/f/", "/u/", "/o/"} <= {re.sub(r".*(/[a-z]/).*", r"\1", url) for url in links}
+    for url in sorted(links):
+        for method in ("HEAD", "GET"):
+            answer = requests.request(method, url, headers={"User-Agent": SCANNER}, timeout=10, allow_redirects=False)
+            assert answer.status_code in (200, 302), (method, url, answer.status_code)
+    scanned = datetime.now(UTC)
+
+    # Still subscribed, nothing rated, no click by a person: only the scanner's, apart.
+    consent = call(fs, "GET", "followup", f"/api/v1/contacts/{gwen['person_id']}/consent")["consent"]
+    assert consent["given"] and not consent["unsubscribed"]
+    ids = {item.kind: item.followup_id for item in mail}
+    welcome = call(fs, "GET", "followup", f"/api/v1/messages/{ids['first_timer_welcome']}")
+    thanks = call(fs, "GET", "followup", f"/api/v1/messages/{ids['thank_you']}")
+    assert thanks["feedback_rating"] is None and thanks["status"] == "sent" and welcome["status"] == "sent"
+    assert welcome["click_count"] == 0 and welcome["machine_click_count"] >= 2  # HEAD and GET
+    assert welcome["open_count"] + thanks["open_count"] == 0 and welcome["machine_open_count"] >= 2
+    engagement = call(fs, "GET", "followup", f"/api/v1/events/{workshop}/messages")["engagement"]
+    assert engagement["opened"] == 0 and engagement["clicked"] == 0 and engagement["machine_clicked"] >= 1
+    wait_for(lambda: funnel_clicks(fs)[1] >= 1, 30, "analytics to count the scanner apart")
+    assert funnel_clicks(fs)[0] == clicks_before
+
+    # Later, Gwen herself follows the link in her browser: one click, in both services.
+    website = next(url for url in links if "/c/" in url and "riverside.example.org" in unquote(url))
+    # Past the stack's 3 s after delivery, and 2 s after the scanner's last fetch (a burst).
+    earliest = max(
+        datetime.fromisoformat(welcome["sent_at"]) + timedelta(seconds=3.5), scanned + timedelta(seconds=2.5)
+    )
+    wait_for(lambda: datetime.now(UTC) >= earliest, 10, "a person's pace")
+    answer = requests.get(website, headers={"User-Agent": BROWSER}, timeout=10, allow_redirects=False)
+    assert answer.status_code == 302 and answer.headers["Location"] == "https://riverside.example.org/"
+    engagement = call(fs, "GET", "followup", f"/api/v1/events/{workshop}/messages")["engagement"]
+    assert engagement["clicked"] == 1 and engagement["machine_clicked"] == 0
+    wait_for(lambda: funnel_clicks(fs)[0] == clicks_before + 1, 30, "analytics to count her click")
