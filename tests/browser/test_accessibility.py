@@ -644,6 +644,7 @@ def test_followup_pages_and_its_email_links_pass_the_audit(
     expect(page.locator("h1")).to_have_text("You are unsubscribed")
     audit.run(page, "followup public", "unsubscribed")
     page.goto(running_stack.url("followup", f"/f/{mint_link(secret, 'feedback', thanks[1]['id'])}?rating=5"))
+    expect(page.locator("input[name=rating][value='5']")).to_be_checked()  # preselected; nothing recorded yet
     audit.run(page, "followup public", "feedback rating, with the comment form")
     page.fill("#comment", "Lovely evening")
     page.click("form button[type=submit]")
