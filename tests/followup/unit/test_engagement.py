@@ -90,7 +90,8 @@ def test_a_click_seconds_after_delivery_is_a_scanner_even_with_a_browser_agent()
     assert click(at=10.0) == HUMAN
     # Configurable; and with no delivery time known the rule does not apply.
     fetch = Fetch("GET", FIREFOX, later(20))
-    assert classify_click(fetch, URL, delivered_at=SENT, last_click=None, thresholds=Thresholds(30, 2)).reason == TOO_SOON
+    slower = Thresholds(soon_seconds=30, burst_seconds=2)
+    assert classify_click(fetch, URL, delivered_at=SENT, last_click=None, thresholds=slower).reason == TOO_SOON
     assert classify_click(Fetch("GET", FIREFOX, later(1)), URL, delivered_at=None, last_click=None) == HUMAN
 
 
