@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from followup.config import Settings
+from followup.domain.engagement import Fetch
 from followup.domain.mail import OutgoingMail, Rejected
 from followup.service_layer import tracking
 from followup.service_layer.context import Services
@@ -223,3 +224,41 @@ def test_the_sender_tells_its_probe_each_step(wired: tuple[Services, FakeStore, 
     steps = probe.seen[1:]
     assert steps == [step for n in range(4) for step in (("before_send", n), ("after_send_before_record", n))]
     assert sender.handed_over == 4
+
+
+def test_a_link_scanner_is_recorded_apart_and_a_person_later_counts(
+    wired: tuple[Services, FakeStore, FakeTransactions], clock: Clock
+) -> None:
+    svc, store, transactions = wired
+    ended_meeting(svc)
+    run_scheduler_once(svc, "unit")
+    assert send_due_nudges(svc).sent == 4
+    ann = next(d for d in store.tables["nudges"].all() if d["person_id"] == "p-ann")
+    photos, donate = "https://example.org/photos", "https://example.org/donate"
+    browser = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+
+    # The gateway, a second after delivery: HEAD and GET of both links, then the pixel.
+    clock.advance(1)
+    for url in (photos, donate):
+        assert tracking.record_click(svc, ann["_id"], url, Fetch("HEAD", browser, svc.now()))
+        assert not tracking.record_click(svc, ann["_id"], url, Fetch("GET", browser, svc.now()))
+    assert tracking.record_open(svc, ann["_id"], Fetch("GET", "Mozilla/5.0", svc.now()))
+    doc = store.tables["nudges"].docs[ann["_id"]]
+    assert doc.get("clicked_at") is None and doc.get("opened_at") is None
+    assert (doc["machine_click_count"], doc["machine_clicked_urls"]) == (4, [photos, donate])
+    clicked = [m.data for m in transactions.published if m.type == "followup.clicked"]
+    assert [(c["machine"], c["machine_reason"]) for c in clicked] == [(True, "head"), (True, "head")]
+    opened = [m.data for m in transactions.published if m.type == "followup.opened"]
+    assert [(o["machine"], o["machine_reason"]) for o in opened] == [(True, "image_proxy")]
+
+    # A browser a second after another link is still the scanner; Ann herself, an hour later, counts.
+    clock.advance(1)
+    assert not tracking.record_click(svc, ann["_id"], photos, Fetch("GET", browser, svc.now()))
+    doc = store.tables["nudges"].docs[ann["_id"]]
+    assert doc.get("clicked_at") is None and doc["machine_click_count"] == 5
+    clock.advance(3600)
+    assert tracking.record_click(svc, ann["_id"], photos, Fetch("GET", browser, svc.now()))
+    doc = store.tables["nudges"].docs[ann["_id"]]
+    assert doc["clicked_at"] == svc.now() and doc["clicked_urls"] == [photos] and doc["click_count"] == 1
+    person = [m.data for m in transactions.published if m.type == "followup.clicked"][-1]
+    assert "machine" not in person and person["url"] == photos
