@@ -50,8 +50,9 @@ class Settings(config.ServiceSettings):
     # -- rules ----------------------------------------------------------------
     introductions_per_person: int = 3
     win_back_min_events: int = 3
-    win_back_quiet_days: int = 60
-    win_back_scan_seconds: float = 3600.0
+    win_back_quiet_days: int = 45
+    win_back_scan_seconds: float = 86400.0
+    win_back_cooldown_days: int = 90
     # -- engagement ------------------------------------------------------------
     # A click this soon after the message was handed over, or this soon after a
     # click on another link of it, is a link scanner's (followup.domain.engagement).
@@ -118,8 +119,9 @@ class Settings(config.ServiceSettings):
             idle_poll_seconds=config.env_float("FOLLOWUP_IDLE_POLL_SECONDS", 30.0),
             introductions_per_person=config.env_int("FOLLOWUP_INTRODUCTIONS_PER_PERSON", 3, minimum=0),
             win_back_min_events=config.env_int("FOLLOWUP_WINBACK_MIN_EVENTS", 3, minimum=1),
-            win_back_quiet_days=config.env_int("FOLLOWUP_WINBACK_QUIET_DAYS", 60, minimum=1),
-            win_back_scan_seconds=config.env_float("FOLLOWUP_WINBACK_SCAN_SECONDS", 3600.0),
+            win_back_quiet_days=config.env_int("FOLLOWUP_WINBACK_QUIET_DAYS", 45, minimum=1),
+            win_back_scan_seconds=config.env_float("FOLLOWUP_WINBACK_SCAN_SECONDS", 86400.0),
+            win_back_cooldown_days=config.env_int("FOLLOWUP_WINBACK_COOLDOWN_DAYS", 90, minimum=1),
             scanner_soon_seconds=config.env_float("FOLLOWUP_SCANNER_SOON_SECONDS", 10.0),
             scanner_burst_seconds=config.env_float("FOLLOWUP_SCANNER_BURST_SECONDS", 2.0),
             retention_sweep_seconds=config.env_float("FOLLOWUP_RETENTION_SWEEP_SECONDS", 3600.0),

@@ -149,6 +149,7 @@ class FakeAttendance:
             entry = by_person.setdefault(row["person_id"], {"_id": row["person_id"], "attended": 0})
             entry.update(org_id=row["org_id"], last=row["checked_in_at"], last_event=row["event_id"])
             entry["attended"] += 1
+            entry.setdefault("times", []).append(row["checked_in_at"])
         return list(by_person.values())
 
     def of_person(self, org_id: str, person_id: str) -> list[Doc]:
@@ -433,6 +434,10 @@ class FakeNudges:
     def of_person(self, person_id: str, event_ids: Iterable[str | None]) -> list[Doc]:
         events = set(event_ids)
         return [copy.deepcopy(d) for d in self.t.where(person_id=person_id) if d.get("event_id") in events]
+
+    def win_backs(self, org_id: str) -> list[Doc]:
+        found = self.t.where(event_id=None, org_id=org_id, kind="win_back")
+        return [copy.deepcopy(d) for d in sorted(found, key=lambda d: (d["created_at"], d["_id"]))]
 
     def people_of(self, followups: Sequence[str]) -> dict[str, str]:
         return {f: self.t.docs[f]["person_id"] for f in followups if f in self.t.docs}

@@ -8,11 +8,9 @@ import pytest
 
 from followup.domain.audience import (
     AttendanceFacts,
-    AttendanceHistory,
     ContactFacts,
     SendFacts,
     decide_at_send_time,
-    drifted_regulars,
     event_nudges,
     unreachable_reason,
 )
@@ -100,12 +98,3 @@ def test_send_time_decision(send_facts: SendFacts, action: str, reason: str | No
     assert (decision.action, decision.reason) == (action, reason)
     if action == "wait":
         assert decision.until is not None and decision.until > NOW
-
-
-def test_drifted_regulars() -> None:
-    def h(person: str, attended: int, days_ago: int) -> AttendanceHistory:
-        return AttendanceHistory(person, "org", attended, NOW - timedelta(days=days_ago), f"e-{person}")
-
-    history = [h("regular-gone", 5, 90), h("regular-here", 5, 10), h("once", 1, 90), h("ancient", 9, 900)]
-    found = drifted_regulars(history, min_events=3, quiet_days=60, max_quiet_days=365, now=NOW)
-    assert [x.person_id for x in found] == ["regular-gone"]

@@ -20,13 +20,13 @@ archive gives exactly the state the erasure left (``anonymised``).
 from __future__ import annotations
 
 import itertools
-import statistics
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from analytics.domain.facts import Counters, Stamp, later, month_index, month_of, parse_time
 from turnout_common.privacy import ERASED_NAME, is_pseudonym
+from turnout_common.regulars import DEFAULT_RULE, risk_from, typical_gap_days
 
 PERSON_TYPES = frozenset(
     {
@@ -47,11 +47,9 @@ PERSON_TYPES = frozenset(
     }
 )
 FOLLOWUP_STAGES = ("sent", "opened", "clicked", "returned")
-REGULAR_VISITS = 3
-# When a regular starts to count as "at risk": this long without a visit, and
-# twice their usual gap (see ``analytics.domain.reports.at_risk``, which decides).
-QUIET_DAYS = 45
-GAP_FACTOR = 2.0
+# A regular, and when a regular starts to count as "at risk": the rule shared with
+# follow-up (``turnout_common.regulars``; ``analytics.domain.reports.at_risk`` decides).
+REGULAR_VISITS = DEFAULT_RULE.min_visits
 
 
 @dataclass(slots=True)
@@ -551,14 +549,12 @@ def summarize(state: PersonState) -> dict[str, Any]:
     starts = [visit_time(v) for v in visits]
     months = sorted({month_of(moment) for moment in starts})
     longest, last_run = month_streaks(months)
-    gaps = [(b - a).total_seconds() / 86400 for a, b in itertools.pairwise(starts)]
     followups = [f for f in state.followups.values() if f.reached is not None]
-    typical_gap = round(statistics.median(gaps), 1) if gaps else None
+    typical_gap = typical_gap_days(starts)
     regular = len(visits) >= REGULAR_VISITS
     last_seen = max(checkins) if checkins else None
-    risk_from = None
-    if regular and last_seen is not None:
-        risk_from = last_seen + timedelta(days=max(QUIET_DAYS, GAP_FACTOR * (typical_gap or 0)))
+    # The shared rule (follow-up's win-back drafts use it too): when this regular turns "at risk".
+    at_risk_from = risk_from(len(visits), last_seen, typical_gap)
     return {
         "events_attended": len(visits),
         "first_seen": min(checkins) if checkins else None,
@@ -572,7 +568,7 @@ def summarize(state: PersonState) -> dict[str, Any]:
         "streak_last_month": months[-1] if months else None,
         "regular": regular,
         "typical_gap_days": typical_gap,
-        "risk_from": risk_from,
+        "risk_from": at_risk_from,
         "centihours": sum(v.centihours for v in state.visits.values()),
         "followups_received": len(followups),
         "followups_acted": sum(1 for f in followups if f.acted_on),

@@ -15,6 +15,7 @@ from typing import Any
 from analytics.domain.facts import month_from_index, month_index, month_of
 from analytics.domain.registrations import BUCKET_MINUTES, NO_KIOSK
 from turnout_common.clock import as_utc
+from turnout_common.regulars import RiskRule, days_quiet_at_risk
 
 # A lane's capacity when no kiosk recorded any check-in: one check-in every 15 seconds.
 DEFAULT_LANE_PER_BUCKET = 20
@@ -226,14 +227,6 @@ def current_streak(streak_last: int, streak_last_month: str | None, now: datetim
 
 
 @dataclass(frozen=True, slots=True)
-class RiskRule:
-    min_visits: int = 3
-    quiet_days: int = 45  # never flagged before this many days without a visit
-    gap_factor: float = 2.0  # ... nor before twice their usual gap between visits
-    lost_after_days: int = 365  # after a year they are gone, not at risk
-
-
-@dataclass(frozen=True, slots=True)
 class Risk:
     days_quiet: int
     usual_gap_days: float | None
@@ -254,11 +247,9 @@ def at_risk(
     ``event_starts`` are the organization's held events, sorted, in UTC; those
     that started after the last event the person came to are reported as missed.
     """
-    if last_seen is None or events_attended < rule.min_visits:
-        return None
-    quiet = (as_utc(now) - as_utc(last_seen)).total_seconds() / 86400
-    threshold = max(rule.quiet_days, rule.gap_factor * (typical_gap_days or 0))
-    if quiet < threshold or quiet > rule.lost_after_days:
+    # The rule itself is shared with follow-up's win-back drafts (``turnout_common.regulars``).
+    quiet = days_quiet_at_risk(events_attended, last_seen, typical_gap_days, now, rule)
+    if quiet is None or last_seen is None:
         return None
     since = as_utc(last_event_at or last_seen)
     # ``event_starts`` is sorted: count the starts in (since, now] by bisection.

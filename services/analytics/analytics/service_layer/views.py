@@ -13,6 +13,7 @@ from analytics.domain.facts import month_index, month_of
 from analytics.domain.series import series_figures
 from analytics.service_layer.ports import DashboardQueries
 from turnout_common.clock import to_rfc3339_or_none as _t
+from turnout_common.regulars import RiskRule
 from turnout_common.types import Doc
 
 MAX_EVENTS = 2000
@@ -265,7 +266,7 @@ def _person_row(doc: Mapping[str, Any], now: datetime) -> Doc:
 
 def people_at_risk(queries: DashboardQueries, org_id: str, now: datetime, limit: int = 200) -> list[Doc]:
     """Regulars who stopped coming: most loyal first, among the most recently drifted."""
-    rule = reports.RiskRule()
+    rule = RiskRule()
     starts = queries.held_event_starts(org_id, now, MAX_EVENTS)
     # Only people whose quiet spell passed their own threshold (``risk_from``)
     # within the last year, read a stretch of time at a time from the most

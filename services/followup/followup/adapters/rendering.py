@@ -28,7 +28,7 @@ SUBJECTS = {
     "first_timer_welcome": "Welcome to {{ org.name }}, {{ person.first_name }}!",
     "introduction_request": "Someone at {{ event.title }} you might like to meet",
     "introduction": "Meet {{ introduction.first_name }}",
-    "win_back": "It's been a while, {{ person.first_name }}",
+    "win_back": "{% if winback %}{{ winback.subject }}{% else %}It's been a while, {{ person.first_name }}{% endif %}",
     "volunteer_hours": "Your volunteer hours at {{ event.title }}",
     "data_link": "{% if purpose == 'erasure' %}Confirm erasing your data at {{ org.name }}"
     "{% else %}Your data at {{ org.name }}{% endif %}",

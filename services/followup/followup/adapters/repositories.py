@@ -207,6 +207,7 @@ class MongoAttendance(_Repo):
                             "attended": {"$sum": 1},
                             "last": {"$last": "$checked_in_at"},
                             "last_event": {"$last": "$event_id"},
+                            "times": {"$push": "$checked_in_at"},
                         }
                     },
                 ],
@@ -515,6 +516,11 @@ class MongoNudges(_Repo):
             for doc in self.db[NUDGES].find({"event_id": event_id, "person_id": person_id}, session=self.session):
                 found[doc["_id"]] = doc
         return list(found.values())
+
+    def win_backs(self, org_id: str) -> list[Doc]:
+        # Tied to no gathering: the (event_id, person_id) index's ``None`` prefix.
+        found = self.db[NUDGES].find({"event_id": None, "org_id": org_id, "kind": "win_back"}, session=self.session)
+        return list(found.sort([("created_at", 1), ("_id", 1)]))
 
     def people_of(self, followups: Sequence[str]) -> dict[str, str]:
         found = self.db[NUDGES].find({"_id": {"$in": list(followups)}}, {"person_id": 1}, session=self.session)

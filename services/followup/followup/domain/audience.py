@@ -223,29 +223,3 @@ def missed_you_after_all(kind: NudgeKind, thank_you_state: str | None) -> bool:
     """Whether a reconsidered nudge may be added: after an undone check-in the person is
     a no-show again, but one who already got the thank-you hears nothing more."""
     return not (kind == NudgeKind.WE_MISSED_YOU and thank_you_state in WENT_OUT)
-
-
-@dataclass(frozen=True, slots=True)
-class AttendanceHistory:
-    """One person's attendance across an organization's gatherings."""
-
-    person_id: str
-    org_id: str
-    attended: int
-    last_attended_at: datetime
-    last_event_id: str
-
-
-def drifted_regulars(
-    history: list[AttendanceHistory],
-    *,
-    min_events: int,
-    quiet_days: int,
-    max_quiet_days: int,
-    now: datetime,
-) -> list[AttendanceHistory]:
-    """Win-back: attended at least ``min_events``, none in the last ``quiet_days`` days
-    (but not so long ago, ``max_quiet_days``, that an email would come out of nowhere)."""
-    newest = now - timedelta(days=quiet_days)
-    oldest = now - timedelta(days=max_quiet_days)
-    return [h for h in history if h.attended >= min_events and oldest <= h.last_attended_at < newest]

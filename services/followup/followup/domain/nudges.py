@@ -7,7 +7,8 @@ matched pair); the key is unique in the database, and the follow-up id and
 the email's ``Message-ID`` are derived from it, so the same nudge always has
 the same ids, however often it is scheduled or retried.
 
-The sending state machine (see docs/followup.md)::
+The sending state machine (see docs/followup.md; a win-back the organization
+approves first starts as a ``draft``, outside it, until approved)::
 
     scheduled ──claim──▶ claimed ──▶ sending ──▶ sent
         ▲   ▲               │           │  ├──▶ retry ──(due)──▶ claimed …
@@ -71,6 +72,8 @@ def is_followup(kind: str) -> bool:
 
 
 class NudgeState(StrEnum):
+    # A win-back waiting for an organizer's approval: in no send batch, never picked up.
+    DRAFT = "draft"
     SCHEDULED = "scheduled"
     CLAIMED = "claimed"
     SENDING = "sending"

@@ -46,6 +46,8 @@ NUDGE_PERSONAL_FIELDS = (
     "last_error",
     "bounce_reason",
     "resolution_note",
+    "winback_note",  # a win-back's personal note (it names the person and their habits)
+    "at_risk",
 )
 # Fields of a kept attendance row that are about the person.
 ATTENDANCE_PERSONAL_FIELDS = ("registration_id", "offers", "seeks", "consent_email")
@@ -98,7 +100,7 @@ class NudgeErasure:
     in_flight: bool  # handed to the transport already: it cannot be recalled
 
 
-PENDING_STATES = frozenset({"scheduled", "retry"})
+PENDING_STATES = frozenset({"draft", "scheduled", "retry"})  # a win-back draft is never sent either
 
 
 def erase_nudge(nudge: Mapping[str, Any], stand_in: str, now: datetime, handed_over: bool) -> NudgeErasure:

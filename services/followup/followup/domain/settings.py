@@ -41,9 +41,14 @@ class Branding:
 
 @dataclass(frozen=True, slots=True)
 class WinBackRule:
+    """Who gets a win-back (the at-risk rule shared with analytics, ``turnout_common.regulars``),
+    how often, and whether an organizer approves each one before it goes out."""
+
     min_events: int = 3
-    quiet_days: int = 60
+    quiet_days: int = 45
     max_quiet_days: int = 365
+    mode: str = "approval"  # off | approval | automatic (see ``followup.domain.winback``)
+    cooldown_days: int = 90  # at most one win-back per person in this many days
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,8 @@ class FollowupSettings:
 
     def enabled(self, kind: NudgeKind | str) -> bool:
         name = str(kind)
+        if name == NudgeKind.WIN_BACK.value and self.win_back.mode == "off":
+            return False
         if name in self.event_switches:
             return bool(self.event_switches[name])
         return bool(self.org_switches.get(name, True))
@@ -87,6 +94,8 @@ class FollowupSettings:
                 min_events=int(win.get("min_events", win_back.min_events)),
                 quiet_days=int(win.get("quiet_days", win_back.quiet_days)),
                 max_quiet_days=int(win.get("max_quiet_days", win_back.max_quiet_days)),
+                mode=str(win.get("mode") or win_back.mode),
+                cooldown_days=int(win.get("cooldown_days", win_back.cooldown_days)),
             ),
             note=str(content.get("note") or ""),
             photos_url=content.get("photos_url") or None,

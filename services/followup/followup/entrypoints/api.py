@@ -15,10 +15,12 @@ import followup
 from followup.bootstrap import Context, context_of
 from followup.domain.links import InvalidLink
 from followup.domain.nudges import ALL_KINDS, CALENDAR_KINDS, SWITCHABLE_KINDS, NudgeKind
-from followup.service_layer import organizer, tracking
+from followup.domain.winback import BODY_MAX, MODES, SUBJECT_MAX
+from followup.service_layer import organizer, tracking, winback
 from followup.service_layer.context import Services
 from followup.service_layer.organizer import RESOLUTIONS, STATUSES, Conflict
 from followup.service_layer.tracking import NotFound
+from followup.service_layer.winback import MAX_BULK
 from turnout_common.limits import init_rate_limits
 from turnout_common.metrics import MongoFiguresCollector
 from turnout_common.revocations import RevokedSubjects
@@ -72,6 +74,11 @@ ORG_SETTINGS_BODY = {
                 "min_events": {"type": "integer", "minimum": 1, "maximum": 1000},
                 "quiet_days": {"type": "integer", "minimum": 1, "maximum": 3650},
                 "max_quiet_days": {"type": "integer", "minimum": 2, "maximum": 3650},
+                "mode": {
+                    "enum": list(MODES),
+                    "description": "off, approval (an organizer approves each note; the default) or automatic",
+                },
+                "cooldown_days": {"type": "integer", "minimum": 1, "maximum": 3650},
             },
         },
     },
@@ -103,6 +110,29 @@ RESOLUTION_BODY = {
     "additionalProperties": False,
     "required": ["action"],
     "properties": {"action": {"enum": list(RESOLUTIONS)}, "note": {"type": "string", "maxLength": 500}},
+}
+WINBACK_NOTE_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["subject", "body"],
+    "properties": {
+        "subject": {"type": "string", "minLength": 1, "maxLength": SUBJECT_MAX},
+        "body": {"type": "string", "minLength": 1, "maxLength": BODY_MAX},
+    },
+}
+WINBACK_APPROVALS_BODY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["ids"],
+    "properties": {
+        "ids": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": MAX_BULK,
+            "items": {"type": "string", "minLength": 1, "maxLength": 64},
+            "description": "the win-back drafts to approve",
+        }
+    },
 }
 BOUNCE_BODY = {
     "type": "object",
@@ -289,6 +319,94 @@ def get_event_settings(event_id: str) -> Any:
 )
 def patch_event_settings(event_id: str) -> Any:
     return organizer.update_event_settings(svc(), g.principal.org_id, event_id, g.body)
+
+
+def principal_label() -> str:
+    """Who did it, as kept on the nudge: the user's (or token's) id and name."""
+    who = g.principal
+    return f"{who.kind}:{who.subject_id} {who.name}".strip()[:200]
+
+
+def _refused(error: winback.Refused) -> ApiError:
+    return ApiError(409, "conflict", str(error), field=error.field)
+
+
+@bp.get("/winback")
+@operation(
+    "Win-back: the drafts waiting for approval (who, why at risk, the note), "
+    "the organization's choice (off, approval, automatic) and the funnel (drafted, approved, sent, came back)",
+    auth="view",
+    tags=["win-back"],
+)
+def winback_overview() -> Any:
+    return winback.overview(svc(), g.principal.org_id)
+
+
+@bp.patch("/winback/<followup_id>")
+@operation(
+    "Edit a win-back draft's subject and note",
+    body=WINBACK_NOTE_BODY,
+    auth="manage",
+    responses={200: "the draft", 404: "not in your organization", 409: "not a draft any more"},
+    tags=["win-back"],
+)
+def winback_edit(followup_id: str) -> Any:
+    try:
+        return winback.edit(
+            svc(), g.principal.org_id, followup_id, g.body["subject"], g.body["body"], principal_label()
+        )
+    except winback.Refused as error:
+        raise _refused(error) from error
+
+
+@bp.post("/winback/<followup_id>/approval")
+@operation(
+    "Approve one win-back draft: it goes out once, at the next daytime opening",
+    auth="manage",
+    responses={200: "approved", 404: "not in your organization", 409: "not a draft any more, or win-back is off"},
+    tags=["win-back"],
+)
+def winback_approve(followup_id: str) -> Any:
+    try:
+        done = winback.approve(svc(), g.principal.org_id, [followup_id], principal_label())
+    except winback.Refused as error:
+        raise _refused(error) from error
+    if not done["approved"]:
+        reason = done["refused"][0]["reason"]
+        if reason.startswith("no such"):
+            raise ApiError(404, "not_found", reason)
+        raise ApiError(409, "conflict", reason)
+    return done
+
+
+@bp.post("/winback/approvals")
+@operation(
+    "Approve several win-back drafts at once; says which were approved and why the others were not",
+    body=WINBACK_APPROVALS_BODY,
+    auth="manage",
+    responses={200: "approved and refused ids", 409: "win-back is off"},
+    tags=["win-back"],
+)
+def winback_approve_many() -> Any:
+    try:
+        return winback.approve(svc(), g.principal.org_id, g.body["ids"], principal_label())
+    except winback.Refused as error:
+        raise _refused(error) from error
+
+
+@bp.delete("/winback/<followup_id>")
+@operation(
+    "Discard a win-back draft (it is never sent; the person may get one for a later drift)",
+    auth="manage",
+    responses={204: "discarded", 404: "not in your organization", 409: "not a draft any more"},
+    tags=["win-back"],
+)
+def winback_discard(followup_id: str) -> Any:
+    try:
+        winback.discard(svc(), g.principal.org_id, followup_id, principal_label())
+    except winback.Refused as error:
+        raise _refused(error) from error
+    return "", 204
 
 
 @bp.get("/suppressions")

@@ -1,5 +1,6 @@
 """Organizer pages (server-rendered, no CDN): a gathering's messages with
-their status, and one message exactly as sent. Sign in on checkin: the
+their status, one message exactly as sent, and the win-back drafts (a plain
+form: edit, approve one or the selected ones, discard; no script). Sign in on checkin: the
 session cookie is shared by every service on the same host."""
 
 from __future__ import annotations
@@ -8,10 +9,12 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from followup.bootstrap import context_of
-from followup.service_layer import organizer
+from followup.service_layer import organizer, winback
 from followup.service_layer.organizer import STATUSES
+from followup.service_layer.tracking import NotFound
 from turnout_common.web import ApiError, operation
 
 bp = Blueprint("pages", __name__)
@@ -89,4 +92,97 @@ def message_preview(followup_id: str) -> Response:
     response = Response(html if html is not None else NOT_RENDERED, mimetype=HTML)
     response.headers["Content-Security-Policy"] = PREVIEW_CSP
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+# What the drafts page says after a change (``?done=``).
+WINBACK_DONE = {
+    "saved": "Saved.",
+    "approved": "Approved: it goes out at the next daytime opening.",
+    "discarded": "Discarded: it will not be sent.",
+}
+
+
+def _winback_page(status: int = 200, error: str | None = None, edits: dict[str, tuple[str, str]] | None = None) -> Any:
+    overview = winback.overview(context_of(current_app).services, g.principal.org_id)
+    for draft in overview["drafts"]:
+        if edits and draft["id"] in edits:
+            draft["subject"], draft["body"] = edits[draft["id"]]
+    done = request.args.get("done", "")
+    count = request.args.get("n", "")
+    notice = WINBACK_DONE.get(done)
+    if done == "approved" and count.isdigit() and int(count) != 1:
+        notice = f"Approved {int(count)}: they go out at the next daytime opening."
+    page = render_template("winback.html", overview=overview, notice=notice, error=error, can_manage=_can_manage())
+    return page, status
+
+
+def _can_manage() -> bool:
+    return bool(g.principal.can("manage"))
+
+
+@bp.get("/winback")
+@operation(
+    "Win-back drafts (HTML): each regular at risk, why, the note to edit; approve one, the selected or discard; "
+    "and the funnel (drafted, approved, sent, came back)",
+    content=HTML,
+    auth="view",
+    query={"done": "what was just done (saved, approved, discarded)", "n": "how many"},
+    responses={200: "the page", 403: "door staff and kiosks may not see it"},
+    tags=["pages"],
+)
+def winback_page() -> Any:
+    return _winback_page()
+
+
+@bp.post("/winback")
+@operation(
+    "Act on win-back drafts from the page's form (HTML): action save:<id>, approve:<id>, discard:<id> "
+    "or approve_selected (with ids); subject-<id> and body-<id> carry each draft's note as edited",
+    content=HTML,
+    auth="manage",
+    responses={
+        303: "done: back to the drafts",
+        400: "the page again, with what to fix",
+        409: "the page again: a draft was no longer one, or win-back is off",
+    },
+    tags=["pages"],
+)
+def winback_act() -> Any:
+    svc = context_of(current_app).services
+    org_id = g.principal.org_id
+    by = f"{g.principal.kind}:{g.principal.subject_id} {g.principal.name}".strip()[:200]
+    action, _, target = request.form.get("action", "").partition(":")
+    if action == "approve_selected":
+        ids = [i for i in request.form.getlist("ids") if i][: winback.MAX_BULK]
+        if not ids:
+            return _winback_page(400, "Select at least one draft to approve.")
+    elif action in ("save", "approve", "discard") and target:
+        ids = [target[:64]]
+    else:
+        return _winback_page(400, "Choose what to do: save, approve or discard a draft, or approve the selected ones.")
+    edits = {
+        fid: (request.form.get(f"subject-{fid}", ""), request.form.get(f"body-{fid}", ""))
+        for fid in ids
+        if f"subject-{fid}" in request.form
+    }
+    try:
+        if action == "discard":
+            winback.discard(svc, org_id, ids[0], by)
+            return redirect("/winback?done=discarded", code=303)
+        current = {d["id"]: d for d in winback.overview(svc, org_id)["drafts"]}
+        for fid, (subject, body) in edits.items():
+            draft = current.get(fid)
+            if draft is not None and (subject, body) != (draft["subject"], draft["body"]):
+                winback.edit(svc, org_id, fid, subject, body, by)
+        if action == "save":
+            return redirect("/winback?done=saved", code=303)
+        done = winback.approve(svc, org_id, ids, by)
+    except winback.Refused as error:
+        return _winback_page(400 if error.field in ("subject", "body") else 409, str(error), edits)
+    except NotFound:
+        return _winback_page(409, "That draft is not in your organization any more.")
+    if not done["approved"]:
+        return _winback_page(409, "; ".join(r["reason"] for r in done["refused"]) or "Nothing was approved.")
+    response: BaseResponse = redirect(f"/winback?done=approved&n={len(done['approved'])}", code=303)
     return response

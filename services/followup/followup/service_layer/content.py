@@ -337,6 +337,13 @@ def render_context(svc: Services, facts: BatchFacts, nudge: Doc) -> dict[str, An
         similar = [doc for doc in upcoming if doc["kind"] == event["kind"] and doc["_id"] != event["_id"]]
         context["next_similar"] = _event_view(similar[0]) if similar else None
     row = facts.attendance.get((nudge.get("event_id") or "", nudge["person_id"])) or {}
+    note = nudge.get("winback_note") if kind == NudgeKind.WIN_BACK else None
+    # A win-back's personal note, as drafted from the person's history (and edited by an organizer).
+    context["winback"] = None
+    if note:
+        text = str(note.get("body") or "").replace("\r\n", "\n")
+        paragraphs = [[line.strip() for line in p.strip().split("\n")] for p in text.split("\n\n") if p.strip()]
+        context["winback"] = {"subject": str(note.get("subject") or ""), "paragraphs": paragraphs}
     if kind == NudgeKind.VOLUNTEER_HOURS:
         context["hours"] = {
             "event": float(row.get("hours") or 0.0),

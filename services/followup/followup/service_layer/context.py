@@ -70,4 +70,8 @@ class Services:
 
     @property
     def win_back_rule(self) -> WinBackRule:
-        return WinBackRule(self.settings.win_back_min_events, self.settings.win_back_quiet_days)
+        return WinBackRule(
+            self.settings.win_back_min_events,
+            self.settings.win_back_quiet_days,
+            cooldown_days=self.settings.win_back_cooldown_days,
+        )

@@ -34,6 +34,7 @@ from followup.domain.suppression import (
     suppression_id,
     suppression_ids,
 )
+from followup.domain.winback import mode_of
 from followup.service_layer import messages
 from followup.service_layer.content import (
     contact_facts,
@@ -137,6 +138,8 @@ def _settings_view(settings: FollowupSettings, event_level: bool) -> dict[str, A
             "min_events": settings.win_back.min_events,
             "quiet_days": settings.win_back.quiet_days,
             "max_quiet_days": settings.win_back.max_quiet_days,
+            "mode": mode_of(settings.win_back, settings.enabled(NudgeKind.WIN_BACK)).value,
+            "cooldown_days": settings.win_back.cooldown_days,
         }
     return view
 

@@ -247,6 +247,10 @@ class NudgeRepository(Protocol):
         """The person's nudges about these gatherings (None: those tied to no gathering)."""
         ...
 
+    def win_backs(self, org_id: str) -> list[Doc]:
+        """The organization's win-back nudges (drafts included), oldest first."""
+        ...
+
     def people_of(self, followups: Sequence[str]) -> dict[str, str]:
         """Whom each nudge is for now (an erasure may have replaced the person's id)."""
         ...

@@ -12,7 +12,8 @@ For each ended gathering the scheduler
 4. after that, matches people who check in late (*late rounds*), within the
    gathering's follow-up window, against everyone who attended, and asks both
    sides of each new pair in a request of that round.
-Separately, a periodic scan schedules win-back nudges for drifted regulars.
+Separately, a daily scan drafts win-back notes for regulars at risk (``scan_win_back``;
+see ``followup.domain.winback``).
 
 Nudges are inserted in chunks, one transaction each (nudges + their send
 batch + their ``followup.scheduled`` messages), skipping keys that exist, so
@@ -31,8 +32,6 @@ from typing import Any
 
 from followup.domain.audience import (
     INTRODUCTION_EVENT_KINDS,
-    AttendanceHistory,
-    drifted_regulars,
     event_nudges,
     missed_you_after_all,
     unreachable_reason,
@@ -49,6 +48,18 @@ from followup.domain.plans import AWAITING_INTRODUCTIONS, PENDING_PLAN, PLANNED,
 from followup.domain.privacy import ERASED_INTRODUCTION
 from followup.domain.schedule import first_send_time, zone
 from followup.domain.settings import FollowupSettings
+from followup.domain.winback import (
+    AtRisk,
+    AttendanceHistory,
+    PastVisit,
+    WinbackMode,
+    compose_note,
+    cooled_down,
+    describe_habit,
+    first_state,
+    mode_of,
+    regulars_at_risk,
+)
 from followup.service_layer import messages
 from followup.service_layer.content import (
     attendance_facts,
@@ -60,6 +71,7 @@ from followup.service_layer.content import (
 from followup.service_layer.context import Services
 from followup.service_layer.ports import pause_until_due
 from followup.service_layer.repositories import DuplicateRecord, Tx
+from turnout_common.clock import as_utc
 from turnout_common.types import Doc
 
 log = logging.getLogger("followup.scheduler")
@@ -80,6 +92,7 @@ class NudgeSpec:
     anchor_event_id: str | None = None
     introduction_id: str | None = None
     introduction_round: str | None = None  # an introduction_request of a late round
+    extra: Doc | None = None  # more fields of the nudge (a win-back's note and why)
 
     @property
     def key(self) -> str:
@@ -138,7 +151,7 @@ def create_nudges(
     return created
 
 
-def _nudge_doc(svc: Services, spec: NudgeSpec, batch_id: str, send_at: datetime, now: datetime) -> Doc:
+def _nudge_doc(svc: Services, spec: NudgeSpec, batch_id: str | None, send_at: datetime | None, now: datetime) -> Doc:
     fid = followup_id(spec.key)
     doc: Doc = {
         "_id": fid,
@@ -159,6 +172,8 @@ def _nudge_doc(svc: Services, spec: NudgeSpec, batch_id: str, send_at: datetime,
     }
     if spec.introduction_round is not None:
         doc["introduction_round"] = spec.introduction_round
+    if spec.extra:
+        doc.update(spec.extra)
     return doc
 
 
@@ -440,61 +455,120 @@ def _introduction_doc(
 
 
 def scan_win_back(svc: Services, now: datetime, force: bool = False) -> int:
-    """Schedule win-back nudges for regulars who drifted (at most one scan per interval)."""
+    """Draft (or, when the organization chose ``automatic``, schedule) one win-back per
+    regular at risk who may be emailed and had none within the cool-down (at most one
+    scan per interval); how many were created."""
     interval = timedelta(seconds=svc.settings.win_back_scan_seconds)
     if not force and not svc.store.scans.claim("win_back", now, now + interval):
         return 0
-    history = [
-        AttendanceHistory(
+    by_org: dict[str, list[AttendanceHistory]] = {}
+    for row in svc.store.attendance.history():
+        entry = AttendanceHistory(
             person_id=row["_id"],
             org_id=row["org_id"],
             attended=int(row["attended"]),
             last_attended_at=row["last"],
             last_event_id=row["last_event"],
+            visit_times=tuple(row.get("times") or ()),
         )
-        for row in svc.store.attendance.history()
-    ]
-    by_org: dict[str, list[AttendanceHistory]] = {}
-    for entry in history:
         by_org.setdefault(entry.org_id, []).append(entry)
     created = 0
     for org_id, entries in by_org.items():
         settings = load_settings(svc, org_id, None)
-        if not settings.enabled(NudgeKind.WIN_BACK):
+        mode = mode_of(settings.win_back, settings.enabled(NudgeKind.WIN_BACK))
+        if mode == WinbackMode.OFF:
             continue
-        rule = settings.win_back
-        drifted = drifted_regulars(
-            entries,
-            min_events=rule.min_events,
-            quiet_days=rule.quiet_days,
-            max_quiet_days=rule.max_quiet_days,
-            now=now,
-        )
-        if not drifted:
-            continue
-        _, reachable = _reachable_people(svc, org_id, (h.person_id for h in drifted))
-        anchors = {doc["_id"]: doc for doc in svc.store.events.by_ids(h.last_event_id for h in drifted)}
-        by_zone: dict[str, list[NudgeSpec]] = {}
-        for entry in drifted:
-            if entry.person_id not in reachable:
-                continue
-            tz_name = anchors.get(entry.last_event_id, {}).get("timezone", "UTC")
-            by_zone.setdefault(tz_name, []).append(
-                NudgeSpec(
-                    org_id,
-                    None,
-                    entry.person_id,
-                    NudgeKind.WIN_BACK,
-                    discriminator=entry.last_event_id,
-                    anchor_event_id=entry.last_event_id,
-                )
-            )
-        for tz_name, specs in by_zone.items():
-            send_at = svc.window.next_allowed(now, zone(tz_name))
-            created += create_nudges(svc, specs, send_at, now, batch_event=None)
+        created += _draft_win_backs(svc, org_id, settings, mode, regulars_at_risk(entries, settings.win_back, now), now)
     if created:
-        log.info("scheduled win-back nudges", extra={"count": created})
+        log.info("drafted win-back notes", extra={"count": created})
     return created
+
+
+def _draft_win_backs(
+    svc: Services, org_id: str, settings: FollowupSettings, mode: WinbackMode, at_risk: list[AtRisk], now: datetime
+) -> int:
+    if not at_risk:
+        return 0
+    contacts, reachable = _reachable_people(svc, org_id, (r.history.person_id for r in at_risk))
+    previous: dict[str, list[datetime]] = {}
+    for doc in svc.store.nudges.win_backs(org_id):
+        previous.setdefault(doc["person_id"], []).append(doc["created_at"])
+    chosen = [
+        r
+        for r in at_risk
+        if r.history.person_id in reachable
+        and cooled_down(previous.get(r.history.person_id, []), now, settings.win_back.cooldown_days)
+    ]
+    if not chosen:
+        return 0
+    rows = svc.store.attendance.of_people(r.history.person_id for r in chosen)
+    events = {doc["_id"]: doc for doc in svc.store.events.by_ids({row["event_id"] for row in rows})}
+    visits: dict[str, list[PastVisit]] = {}
+    for row in rows:
+        event = events.get(row["event_id"])
+        if row.get("checked_in_at") is None or event is None:
+            continue
+        local = as_utc(event.get("starts_at") or row["checked_in_at"]).astimezone(zone(event.get("timezone", "UTC")))
+        visits.setdefault(row["person_id"], []).append(PastVisit(event["title"], event["kind"], local))
+    by_zone: dict[str, list[NudgeSpec]] = {}
+    for risk in chosen:
+        person = risk.history.person_id
+        tz_name = events.get(risk.history.last_event_id, {}).get("timezone", "UTC")
+        subject, body = compose_note(
+            str(contacts[person].get("first_name") or ""),
+            settings.branding.name,
+            visits.get(person, []),
+            now.astimezone(zone(tz_name)),
+        )
+        extra: Doc = {
+            "winback_note": {"subject": subject, "body": body},
+            "at_risk": {
+                "days_quiet": risk.days_quiet,
+                "usual_gap_days": risk.usual_gap_days,
+                "threshold_days": risk.threshold_days,
+                "visits": risk.history.attended,
+                "last_seen": risk.history.last_attended_at,
+                "habit": describe_habit(visits.get(person, [])),
+            },
+        }
+        if mode == WinbackMode.AUTOMATIC:
+            extra.update(approved_at=now, approved_by="automatic")
+        by_zone.setdefault(tz_name, []).append(
+            NudgeSpec(
+                org_id,
+                None,
+                person,
+                NudgeKind.WIN_BACK,
+                discriminator=risk.history.last_event_id,
+                anchor_event_id=risk.history.last_event_id,
+                extra=extra,
+            )
+        )
+    created = 0
+    for tz_name, specs in by_zone.items():
+        if first_state(mode) == NudgeState.DRAFT:
+
+            def store(tx: Tx, specs: list[NudgeSpec] = specs) -> int:
+                return insert_drafts(tx, svc, specs, now)
+
+            created += svc.transaction(store)
+        else:
+            created += create_nudges(svc, specs, svc.window.next_allowed(now, zone(tz_name)), now, batch_event=None)
+    return created
+
+
+def insert_drafts(tx: Tx, svc: Services, specs: Sequence[NudgeSpec], now: datetime) -> int:
+    """Inside ``tx``: the win-backs whose keys are new, as drafts: in no send batch (no sender
+    sees them) and not announced (``followup.scheduled`` goes out when one is approved)."""
+    existing = tx.store.nudges.existing_keys([spec.key for spec in specs])
+    docs = [
+        {**_nudge_doc(svc, spec, None, None, now), "state": NudgeState.DRAFT.value, "drafted_at": now}
+        for spec in specs
+        if spec.key not in existing
+    ]
+    if docs:
+        tx.store.nudges.add(docs)
+    return len(docs)
 
 
 # -- the loop ----------------------------------------------------------------------
