@@ -237,6 +237,8 @@ def test_win_back_for_a_drifted_regular(svc: Services, smtp: SmtpServer, org_id:
     recent = Gathering(org_id, kind="meeting", starts_at=datetime.now(UTC) - timedelta(days=120))
     messages += [recent.registered("p-kim", "Kim", "kim@example.org"), recent.checked_in("p-kim")]
     apply(svc, messages)
+    # An organization that chose automatic win-backs (the default, approval, is in test_winback.py).
+    svc.store.settings.update(f"org:{org_id}", {"win_back.mode": "automatic", "org_id": org_id})
     assert scan_win_back(svc, datetime.now(UTC), force=True) == 1  # Kim came only once
     assert scan_win_back(svc, datetime.now(UTC), force=True) == 0  # one per drift
     send_due_nudges(svc)

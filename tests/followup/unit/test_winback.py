@@ -198,7 +198,7 @@ def test_drafted_approved_sent_once(wired: tuple[Services, FakeStore, FakeTransa
     assert send_due_nudges(svc).sent == 1
     assert [m.subject for m in transport.delivered] == ["Come back, Jo"]
     assert "We saved you a seat." in transport.delivered[0].text
-    assert "<p style=\"margin:0 0 16px;\">We saved you a seat.</p>" in transport.delivered[0].html
+    assert '<p style="margin:0 0 16px;">We saved you a seat.</p>' in transport.delivered[0].html
     assert send_due_nudges(svc).sent == 0
     again = winback.approve(svc, "org-1", [jo["id"]], "user:u1 Ann")
     assert again["approved"] == [] and "no longer a draft (sent)" in again["refused"][0]["reason"]
