@@ -664,6 +664,7 @@ def test_followup_pages_and_its_email_links_pass_the_audit(
         "home": "/",
         "messages": f"/events/{event['id']}/messages",
         "message": f"/messages/{thanks[0]['id']}",
+        "win-back drafts": "/winback",
     }.items():
         page.goto(running_stack.url("followup", path))
         expect(page.locator("h1").first).to_be_visible()

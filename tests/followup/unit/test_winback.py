@@ -193,7 +193,7 @@ def test_drafted_approved_sent_once(wired: tuple[Services, FakeStore, FakeTransa
     winback.edit(svc, "org-1", jo["id"], "Come back, Jo", "We saved you a seat.", "user:u1 Ann")
     done = winback.approve(svc, "org-1", [jo["id"], "nope"], "user:u1 Ann")
     assert done["approved"] == [jo["id"]]
-    assert done["refused"] == [{"id": "nope", "reason": "no such win-back in your organization"}]
+    assert (done["refused"], done["not_found"]) == ([], 1)
     assert transactions.types().count("followup.scheduled") == 1
     assert send_due_nudges(svc).sent == 1
     assert [m.subject for m in transport.delivered] == ["Come back, Jo"]

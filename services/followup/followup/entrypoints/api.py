@@ -371,17 +371,17 @@ def winback_approve(followup_id: str) -> Any:
         done = winback.approve(svc(), g.principal.org_id, [followup_id], principal_label())
     except winback.Refused as error:
         raise _refused(error) from error
+    if done["not_found"]:
+        raise ApiError(404, "not_found", "no such win-back in your organization")
     if not done["approved"]:
-        reason = done["refused"][0]["reason"]
-        if reason.startswith("no such"):
-            raise ApiError(404, "not_found", reason)
-        raise ApiError(409, "conflict", reason)
+        raise ApiError(409, "conflict", done["refused"][0]["reason"])
     return done
 
 
 @bp.post("/winback/approvals")
 @operation(
-    "Approve several win-back drafts at once; says which were approved and why the others were not",
+    "Approve several win-back drafts at once; says which were approved, why others of yours were not, "
+    "and how many ids named no win-back of yours",
     body=WINBACK_APPROVALS_BODY,
     auth="manage",
     responses={200: "approved and refused ids", 409: "win-back is off"},

@@ -183,6 +183,9 @@ def winback_act() -> Any:
     except NotFound:
         return _winback_page(409, "That draft is not in your organization any more.")
     if not done["approved"]:
-        return _winback_page(409, "; ".join(r["reason"] for r in done["refused"]) or "Nothing was approved.")
+        reasons = [r["reason"] for r in done["refused"]]
+        if done["not_found"]:
+            reasons.append("that draft is not in your organization")
+        return _winback_page(409, "Nothing was approved: " + "; ".join(reasons) + ".")
     response: BaseResponse = redirect(f"/winback?done=approved&n={len(done['approved'])}", code=303)
     return response

@@ -159,16 +159,18 @@ def discard(svc: Services, org_id: str, followup: str, by: str) -> None:
 
 def approve(svc: Services, org_id: str, followups: Iterable[str], by: str) -> dict[str, Any]:
     """Approve drafts: each goes out once, through the normal sender. Returns the ids
-    approved and, for the others, why not (not found, not a draft any more)."""
+    approved, the others of the organization's with why not (not a draft any more),
+    and how many ids named no win-back of the organization."""
     wanted = list(dict.fromkeys(followups))
     if mode(svc, org_id) == WinbackMode.OFF:
         raise Refused("win-back is switched off for your organization: nothing can be approved", "mode")
     docs: dict[str, Doc] = {}
     refused: list[dict[str, str]] = []
+    unknown = 0  # not echoed back: an id of another organization's stays unconfirmed
     for fid in wanted:
         doc = svc.store.nudges.in_org(org_id, fid)
         if doc is None or doc.get("kind") != NudgeKind.WIN_BACK:
-            refused.append({"id": fid, "reason": "no such win-back in your organization"})
+            unknown += 1
         elif (why := draft_refusal(doc["state"], "approve")) is not None:
             refused.append({"id": fid, "reason": why})
         elif is_pseudonym(str(doc["person_id"])):
@@ -216,4 +218,4 @@ def approve(svc: Services, org_id: str, followups: Iterable[str], by: str) -> di
 
     approved = svc.transaction(work) if docs else []
     refused += [{"id": fid, "reason": "the draft changed meanwhile; look again"} for fid in docs if fid not in approved]
-    return {"approved": approved, "refused": refused}
+    return {"approved": approved, "refused": refused, "not_found": unknown}
