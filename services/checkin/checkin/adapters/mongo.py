@@ -22,6 +22,7 @@ API_TOKENS = "api_tokens"
 ENDED_SESSIONS = "ended_sessions"
 IMPORTS = "imports"
 IMPORT_ROWS = "import_rows"
+HOUR_ENTRIES = "hour_entries"
 
 
 def ensure_indexes(db: Database[dict[str, Any]]) -> None:
@@ -66,6 +67,9 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     db[IMPORTS].create_index([("status", ASCENDING), ("lease_until", ASCENDING), ("created_at", ASCENDING)])
     db[IMPORTS].create_index([("event_id", ASCENDING), ("created_at", DESCENDING)])
     db[IMPORT_ROWS].create_index([("job_id", ASCENDING)])
+    # A volunteer's off-site hours (their page, their statement, their erasure); the pending list.
+    db[HOUR_ENTRIES].create_index([("org_id", ASCENDING), ("person_id", ASCENDING), ("date", DESCENDING)])
+    db[HOUR_ENTRIES].create_index([("org_id", ASCENDING), ("state", ASCENDING), ("logged_at", ASCENDING)])
     ensure_outbox_indexes(db)
     from checkin.adapters.mongo_privacy import ensure_privacy_indexes  # it imports the names above
 

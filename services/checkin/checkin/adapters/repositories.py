@@ -1,7 +1,7 @@
 """checkin's repositories on MongoDB: every query of the service, next to the
 indexes in ``checkin.adapters.mongo`` that serve it, one module per part
 (``mongo_access``, ``mongo_events``, ``mongo_registrations``, ``mongo_kiosks``,
-``mongo_audit``, ``mongo_imports``), gathered here in one ``MongoStore``.
+``mongo_audit``, ``mongo_imports``, ``mongo_hours``), gathered here in one ``MongoStore``.
 
 Each repository is bound to the database and to a session source: the session
 of the running unit of work (``MongoUnitOfWork.store``), or none
@@ -17,6 +17,7 @@ from pymongo.database import Database
 from checkin.adapters.mongo_access import MongoApiTokens, MongoEndedSessions, MongoOrganizations, MongoUsers
 from checkin.adapters.mongo_audit import MongoAuditLog
 from checkin.adapters.mongo_events import MongoEvents
+from checkin.adapters.mongo_hours import MongoHourEntries
 from checkin.adapters.mongo_imports import MongoImports
 from checkin.adapters.mongo_kiosks import MongoKiosks
 from checkin.adapters.mongo_privacy import MongoDataRequests, MongoErasedPeople, MongoExportParts, MongoPersonData
@@ -46,3 +47,4 @@ class MongoStore:
         self.erased_people = MongoErasedPeople(db, session)
         self.person_data = MongoPersonData(db, session)
         self.retention = MongoRetention(db, session)
+        self.hour_entries = MongoHourEntries(db, session)

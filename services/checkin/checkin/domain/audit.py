@@ -37,6 +37,8 @@ USER_DEACTIVATED = "user.deactivated"
 KIOSK_PAIRED = "kiosk.paired"
 KIOSK_REVOKED = "kiosk.revoked"
 RETENTION_CHANGED = "retention.changed"
+HOURS_REVIEWED = "hours.reviewed"
+HOURS_LOGGED = "hours.logged"
 
 ACTIONS: tuple[str, ...] = (
     PERSONAL_DATA_VIEWED,
@@ -51,6 +53,8 @@ ACTIONS: tuple[str, ...] = (
     KIOSK_PAIRED,
     KIOSK_REVOKED,
     RETENTION_CHANGED,
+    HOURS_REVIEWED,
+    HOURS_LOGGED,
 )
 
 ACTION_LABELS: dict[str, str] = {
@@ -66,6 +70,8 @@ ACTION_LABELS: dict[str, str] = {
     KIOSK_PAIRED: "Kiosk paired",
     KIOSK_REVOKED: "Kiosk revoked",
     RETENTION_CHANGED: "Retention changed",
+    HOURS_REVIEWED: "Volunteer hours reviewed",
+    HOURS_LOGGED: "Off-site hours logged",
 }
 
 # The names older entries were stored under, by the action they are now.
@@ -93,7 +99,7 @@ class Actor:
 @dataclass(frozen=True, slots=True)
 class Subject:
     """What the action was done to: ("person", id), ("registration", id), ("user", id),
-    ("kiosk", id), ("organization", id), ("data_request", id)."""
+    ("kiosk", id), ("organization", id), ("data_request", id), ("hour_entry", id)."""
 
     kind: str
     id: str
@@ -234,6 +240,10 @@ def summary(doc: Doc) -> str:
         return f"{label}: {details['from']} → {details['to']}"
     if action == CHECKIN_UNDONE and details.get("reason"):
         return f"{label}: {details['reason']}"
+    if action == HOURS_REVIEWED and details.get("decision"):
+        hours = f" ({details['hours']:g} h)" if isinstance(details.get("hours"), int | float) else ""
+        reason = f": {details['reason']}" if details.get("reason") else ""
+        return f"{label}: {details['decision']}{hours}{reason}"
     if action == RETENTION_CHANGED and isinstance(details.get("changed"), dict) and details["changed"]:
         parts = [
             f"{kind} {change.get('from')}→{change.get('to')} months" for kind, change in details["changed"].items()

@@ -11,7 +11,7 @@ from checkin.domain import admission, labels
 from checkin.domain.admission import MAX_OFFLINE_AGE, CheckinOutcome, door_time
 from checkin.domain.audit import CHECKIN_OVERRIDE, Actor, Subject
 from checkin.domain.model import RuleBroken, display_name
-from checkin.service_layer import audit
+from checkin.service_layer import audit, hours
 from checkin.service_layer.context import Context
 from checkin.service_layer.messages import checked_in_message, checked_out_message
 from checkin.service_layer.ports import AlreadyStored, Transaction
@@ -515,11 +515,29 @@ def record_checkout(ctx: Context, command: CheckoutCommand) -> CheckinAnswer:
         command.org_id,
         command.event_id,
         command.client_key,
-        lambda tx, key, event: _check_out(tx, key, event, command),
+        lambda tx, key, event: _check_out(tx, key, event, command, hours_link_for(ctx)),
     )
 
 
-def _check_out(tx: Transaction, request_id: str, event: Doc, command: CheckoutCommand) -> CheckinAnswer:
+# The volunteer's signed hours page for a check-out's message: (event, person_id) -> URL or None.
+HoursLinkFor = Callable[[Doc, str], str | None]
+
+
+def hours_link_for(ctx: Context) -> HoursLinkFor:
+    """A volunteer shift's check-out carries the person's hours page (followup's volunteer-hours
+    email links to it); other kinds of event count no hours and carry none."""
+
+    def link(event: Doc, person_id: str) -> str | None:
+        if not admission.closes_forgotten_checkouts(event):
+            return None
+        return hours.hours_link_url(ctx, event["org_id"], person_id)
+
+    return link
+
+
+def _check_out(
+    tx: Transaction, request_id: str, event: Doc, command: CheckoutCommand, hours_link: HoursLinkFor
+) -> CheckinAnswer:
     now = utcnow()
     registration = tx.store.registrations.by_badge_or_id(command.badge_code, command.registration_id)
     scanned = command.scanned_at or now
@@ -555,7 +573,7 @@ def _check_out(tx: Transaction, request_id: str, event: Doc, command: CheckoutCo
     stored_total = people.volunteer_hours(registration["person_id"])
     total = round(stored_total if stored_total is not None else hours, 2)
     registration["checkout"] = checkout
-    tx.publish(checked_out_message(registration, event))
+    tx.publish(checked_out_message(registration, event, hours_link(event, registration["person_id"])))
     answer = CheckinAnswer(
         CheckinOutcome.CHECKED_OUT,
         {
@@ -571,8 +589,11 @@ def _check_out(tx: Transaction, request_id: str, event: Doc, command: CheckoutCo
     return answer
 
 
-def close_forgotten_checkouts(tx: Transaction, event: Doc, ended_at: datetime) -> int:
-    """At a volunteer event's end, check out everyone still in, at the end time (rule recorded)."""
+def close_forgotten_checkouts(
+    tx: Transaction, event: Doc, ended_at: datetime, hours_link: HoursLinkFor | None = None
+) -> int:
+    """At a volunteer event's end, check out everyone still in, at the end time (rule recorded;
+    the hours review flags these check-outs: ``checkin.domain.hours.needs_review``)."""
     if not admission.closes_forgotten_checkouts(event):
         return 0
     still_in = admission.still_in(tx.store.registrations.of_event(event["_id"]))
@@ -581,5 +602,6 @@ def close_forgotten_checkouts(tx: Transaction, event: Doc, ended_at: datetime) -
         tx.store.registrations.set_fields(registration["_id"], {"checkout": checkout})
         tx.store.people.add_hours(registration["person_id"], checkout["hours"])
         registration["checkout"] = checkout
-        tx.publish(checked_out_message(registration, event))
+        link = hours_link(event, registration["person_id"]) if hours_link is not None else None
+        tx.publish(checked_out_message(registration, event, link))
     return len(still_in)

@@ -8,7 +8,7 @@ from typing import Any
 
 from checkin.adapters.ids import new_id
 from checkin.domain.model import EventStatus, RuleBroken, check_timezone, plan_schedule
-from checkin.service_layer.checkins import close_forgotten_checkouts
+from checkin.service_layer.checkins import close_forgotten_checkouts, hours_link_for
 from checkin.service_layer.context import Context
 from checkin.service_layer.messages import event_message
 from checkin.service_layer.ports import EventsOverview, Transaction
@@ -107,7 +107,7 @@ def end_event(ctx: Context, org_id: str, event_id: str, ended_by: str, now: date
                 return existing  # ended before: nothing new to publish
             raise RuleBroken("event_cancelled", "a cancelled event cannot be ended")
         tx.publish(event_message("event.ended", event))
-        close_forgotten_checkouts(tx, event, moment)
+        close_forgotten_checkouts(tx, event, moment, hours_link_for(ctx))
         return event
 
     ended = ctx.uow().run(work)

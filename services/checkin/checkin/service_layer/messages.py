@@ -95,28 +95,27 @@ def checked_in_message(
     )
 
 
-def checked_out_message(registration: Doc, event: Doc) -> Envelope:
+def checked_out_message(registration: Doc, event: Doc, hours_link: str | None = None) -> Envelope:
+    """attendee.checked_out; ``hours_link``: the volunteer's signed hours page, for followup's email."""
     checkin = registration["checkin"]
     checkout = registration["checkout"]
-    return new_envelope(
-        "attendee.checked_out",
-        source=SOURCE,
-        subject=event["_id"],
-        data={
-            "org_id": event["org_id"],
-            "event_id": event["_id"],
-            "registration_id": registration["_id"],
-            "person_id": registration["person_id"],
-            "kiosk_id": checkout.get("kiosk_id"),
-            "method": checkout["method"],
-            "scanned_at": _t(checkout["scanned_at"]),
-            "received_at": _t(checkout["received_at"]),
-            "checked_in_at": _t(checkin["scanned_at"]),
-            "hours": checkout["hours"],
-            "closed_by": checkout["closed_by"],
-            "event_kind": event["kind"],
-        },
-    )
+    data: Doc = {
+        "org_id": event["org_id"],
+        "event_id": event["_id"],
+        "registration_id": registration["_id"],
+        "person_id": registration["person_id"],
+        "kiosk_id": checkout.get("kiosk_id"),
+        "method": checkout["method"],
+        "scanned_at": _t(checkout["scanned_at"]),
+        "received_at": _t(checkout["received_at"]),
+        "checked_in_at": _t(checkin["scanned_at"]),
+        "hours": checkout["hours"],
+        "closed_by": checkout["closed_by"],
+        "event_kind": event["kind"],
+    }
+    if hours_link is not None:
+        data["hours_link"] = hours_link
+    return new_envelope("attendee.checked_out", source=SOURCE, subject=event["_id"], data=data)
 
 
 def access_revoked_message(

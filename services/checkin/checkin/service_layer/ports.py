@@ -296,6 +296,17 @@ class PersonData(Protocol):
     def organizations(self) -> list[Doc]: ...  # _id and retention_periods of each
 
 
+class HourEntries(Protocol):
+    """Off-site hours the volunteers logged themselves (``checkin.domain.hours``)."""
+
+    def add(self, entry: Doc) -> None: ...
+    def get_in_org(self, entry_id: str, org_id: str) -> Doc | None: ...
+    def set_review(self, entry_id: str, review: Doc) -> None: ...
+    def of_person(self, org_id: str, person_id: str) -> list[Doc]: ...  # newest day first
+    def pending_of_org(self, org_id: str, limit: int) -> list[Doc]: ...  # oldest logged first
+    def remove_of_person(self, org_id: str, person_id: str) -> int: ...  # how many removed
+
+
 class Store(Protocol):
     """Every repository, bound to one transaction or to none."""
 
@@ -331,6 +342,8 @@ class Store(Protocol):
     def person_data(self) -> PersonData: ...
     @property
     def retention(self) -> Retention: ...
+    @property
+    def hour_entries(self) -> HourEntries: ...
 
 
 class Transaction(Protocol):

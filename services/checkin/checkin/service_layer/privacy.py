@@ -150,7 +150,7 @@ def request_erasure(
 
     Kept, under the pseudonym and stripped of everything personal: the
     registrations (the events' counts). Deleted: the person, their door
-    answers (``checkin_requests``), their exports; rewritten: the audit
+    answers (``checkin_requests``), their off-site hours, their exports; rewritten: the audit
     entries naming them, import reports listing their address. Remembered: a
     tombstone (the pseudonym and a digest of the address). The request, its
     audit entry and every later answer name the pseudonym only; the message to
@@ -175,6 +175,7 @@ def request_erasure(
             "checkin_requests": store.person_data.forget_checkin_requests(org_id, [reg["_id"] for reg in found]),
             "import_reports": _scrub_imports(store, org_id, email_norm) if email_norm else 0,
             "audit_entries": store.audit.pseudonymize_person(org_id, person_id, stand_in),
+            "hour_entries": store.hour_entries.remove_of_person(org_id, person_id),
         }
         exports = store.data_requests.remove_exports_of(org_id, person_id)
         store.export_parts.remove_of_requests(exports)

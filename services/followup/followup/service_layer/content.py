@@ -348,6 +348,8 @@ def render_context(svc: Services, facts: BatchFacts, nudge: Doc) -> dict[str, An
         context["hours"] = {
             "event": float(row.get("hours") or 0.0),
             "total": facts.hours_total.get(nudge["person_id"], float(row.get("hours") or 0.0)),
+            # checkin's signed page of the person's hours, where they get their hour statement.
+            "statement_url": row.get("hours_link"),
         }
     if kind == NudgeKind.INTRODUCTION_REQUEST:
         suggestions = []

@@ -110,13 +110,15 @@ def _attendance_update(message: Envelope) -> dict[str, Any]:
                 "event_kind": data["event_kind"],
             }
         }
-    return {
-        "$set": {
-            "org_id": data["org_id"],
-            "hours": data["hours"],
-            "checked_out_at": _time(data["received_at"]),
-        }
+    checked_out: Doc = {
+        "org_id": data["org_id"],
+        "hours": data["hours"],
+        "checked_out_at": _time(data["received_at"]),
     }
+    if data.get("hours_link"):
+        # checkin's signed page of the volunteer's hours (their statement): the email links to it.
+        checked_out["hours_link"] = data["hours_link"]
+    return {"$set": checked_out}
 
 
 def apply_checkin_messages(tx: Tx, messages: Sequence[Envelope]) -> None:
