@@ -146,7 +146,7 @@ def _verification(pdf: FPDF, verify_url: str, width: float) -> None:
 
 def _qr(pdf: FPDF, data: str, x: float, y: float, size: float) -> None:
     code = segno.make(data, error="m", micro=False)
-    rows = list(code.matrix_iter(scale=1, border=2))
+    rows = [list(row) for row in code.matrix_iter(scale=1, border=2)]
     module = size / len(rows)
     pdf.set_fill_color(*INK)
     for row_index, row in enumerate(rows):
