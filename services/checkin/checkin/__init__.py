@@ -26,12 +26,14 @@ def create_app(config: Settings | None = None) -> Flask:
         api_access,
         api_audit,
         api_badges,
+        api_hours,
         api_imports,
         api_kiosks,
         api_privacy,
         kiosk_page,
         pages,
         pages_audit,
+        pages_hours,
         pages_privacy,
         public,
     )
@@ -48,9 +50,11 @@ def create_app(config: Settings | None = None) -> Flask:
     api_badges.init_app(app)
     api_privacy.init_app(app)
     api_audit.init_app(app)
+    api_hours.init_app(app)
     pages.init_app(app)
     pages_privacy.init_app(app)
     pages_audit.init_app(app)
+    pages_hours.init_app(app)
     kiosk_page.init_app(app)
     public.init_app(app)
     return app
