@@ -89,7 +89,7 @@ def statement_pdf(found: Statement, verify_url: str) -> bytes:
         ) as table:
             table.row(["Date", "Activity", "Hours", "Approved by"])
             for line in found.lines:
-                table.row([f"{line.day:%-d %b %Y}", pdf_text(line.what), _hours(line.hours), pdf_text(line.approver)])
+                table.row([f"{line.day:%-d %b %Y}", pdf_text(line.shown), _hours(line.hours), pdf_text(line.approver)])
         pdf.ln(2)
     else:
         pdf.set_text_color(*MUTED)

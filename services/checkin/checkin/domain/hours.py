@@ -361,10 +361,15 @@ def period(first: Any, last: Any, today: date) -> Period:
 @dataclass(frozen=True, slots=True)
 class StatementLine:
     day: date
-    what: str  # the event's title, or "Off-site: <note>"
+    what: str  # the event's title, or the off-site entry's note
     hours: float
     approver: str
     off_site: bool
+
+    @property
+    def shown(self) -> str:
+        """The activity as the statement prints it."""
+        return f"Off-site: {self.what}" if self.off_site else self.what
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,19 +421,22 @@ def statement(
         day = date.fromisoformat(entry["date"])
         if wanted.first <= day <= wanted.last:
             approver = str(((review_of(entry) or {}).get("by") or {}).get("label") or "")
-            lines.append(StatementLine(day, f"Off-site: {entry.get('note') or ''}", hours, approver, True))
+            lines.append(StatementLine(day, str(entry.get("note") or ""), hours, approver, True))
     lines.sort(key=lambda line: (line.day, line.what))
     return Statement(organization, person, wanted, tuple(lines), as_of)
 
 
-STATEMENT_COLUMNS = ("date", "activity", "hours", "approved_by")
+STATEMENT_COLUMNS = ("date", "where", "activity", "hours", "approved_by")
 
 
 def statement_rows(found: Statement) -> list[list[str]]:
     """The statement as CSV rows (header, one row per shift, the total); cells not yet escaped."""
     rows = [list(STATEMENT_COLUMNS)]
-    rows += [[line.day.isoformat(), line.what, f"{line.hours:g}", line.approver] for line in found.lines]
-    rows.append(["", "Total", f"{found.total:g}", ""])
+    rows += [
+        [line.day.isoformat(), "off-site" if line.off_site else "event", line.what, f"{line.hours:g}", line.approver]
+        for line in found.lines
+    ]
+    rows.append(["", "", "Total", f"{found.total:g}", ""])
     return rows
 
 
