@@ -25,11 +25,18 @@ RULE = (218, 220, 224)
 HEADING_FILL = (241, 243, 244)
 
 
+# Latin letters that have no decomposition to a Latin-1 base.
+_NO_DECOMPOSITION = str.maketrans(
+    {"Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Œ": "OE", "œ": "oe", "ı": "i", "Ħ": "H", "ħ": "h"}
+)
+
+
 def pdf_text(text: str) -> str:
     """``text`` in the PDF's Latin-1 font: dashes and quotes as their plain forms, accents dropped
     from letters outside Latin-1, anything else left as "?"."""
     plain = text.replace("–", "-").replace("—", "-").replace("‘", "'").replace("’", "'")
     plain = plain.replace("“", '"').replace("”", '"').replace("…", "...")
+    plain = plain.translate(_NO_DECOMPOSITION)
     out = []
     for ch in plain:
         if ord(ch) < 256 and ch.isprintable():
