@@ -178,3 +178,18 @@ def test_non_ascii_names_and_subjects_are_encoded(svc: Services) -> None:
     assert parsed["From"].addresses[0].display_name == "Café Ünïon"
     assert "Hi Zoë," in parsed.get_body(("plain",)).get_content()
     assert b"\r\n" in mail.raw and b"\n" not in mail.raw.replace(b"\r\n", b"")
+
+
+def test_the_volunteer_hours_email_links_to_the_persons_hours_page_when_checkin_sent_one(svc: Services) -> None:
+    facts, nudge = facts_for("volunteer_hours")
+    link = "https://checkin.example.org/hours/me/eyJvIjoibzEifQ.c2ln"
+    facts.attendance[("e1", "p1")]["hours_link"] = link
+    mail = svc.renderer.render(draft_for(svc, facts, nudge))
+    parsed = email.message_from_bytes(mail.raw, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    text = parsed.get_body(("plain",)).get_content()
+    html = parsed.get_body(("html",)).get_content()
+    assert link in text and f'href="{link}"' in html and "hour statement" in html
+    assert "Reply to this email" not in text
+    # Without a link (an older check-out), the email offers a reply as before.
+    assert "Reply to this email" in render(svc, "volunteer_hours").get_body(("plain",)).get_content()
