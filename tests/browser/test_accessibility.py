@@ -48,7 +48,7 @@ from checkin.service_layer.organizations import slugify
 from tests.browser.conftest import Kiosk
 from tests.browser.helpers import create_event, create_kiosk, register, registrations, wait_for_checked_in
 from tests.e2e.stack import RunningStack
-from tests.security.links import mint_link
+from tests.security.links import hours_link, mint_link, statement_link
 from tests.security.world import stack_secret
 from turnout_local.stack import DEMO_EMAIL, DEMO_PASSWORD
 
@@ -488,6 +488,27 @@ def test_every_checkin_page_passes_the_audit(browser: Browser, running_stack: Ru
     audit.run(page, "checkin public", "privacy requests form")
     page.goto(running_stack.url("checkin", "/privacy/requests/not-a-real-link"))
     audit.run(page, "checkin public", "privacy link, invalid")
+    # The volunteer's signed hours page (an off-site entry logged, then a form with errors) and a
+    # statement's verification page.
+    org_id = str(_api(running_stack, "GET", "checkin", "/api/v1/me")["org_id"])
+    mine = hours_link(stack_secret(running_stack), org_id, person["person_id"])
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    logged = requests.post(
+        running_stack.url("checkin", mine),
+        data={"date": yesterday, "hours": "2", "note": "Sorted donations at home"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert logged.status_code == 303, logged.text[:300]
+    page.goto(running_stack.url("checkin", mine))
+    audit.run(page, "checkin public", "volunteer hours")
+    page.click("form.log-form button[type=submit]")
+    expect(page.locator(".log-form .error").first).to_be_visible()
+    audit.run(page, "checkin public", "volunteer hours, with errors")
+    page.goto(running_stack.url("checkin", statement_link(stack_secret(running_stack), org_id, person["person_id"])))
+    audit.run(page, "checkin public", "hour statement verification")
+    page.goto(running_stack.url("checkin", "/hours/verify/not-a-real-link"))
+    audit.run(page, "checkin public", "hour statement verification, invalid")
 
     _sign_in(page, running_stack)
     page.goto(running_stack.url("checkin", f"/events/{event['id']}"))
@@ -508,6 +529,8 @@ def test_every_checkin_page_passes_the_audit(browser: Browser, running_stack: Ru
         "data request": f"/data-requests/{exported['id']}",
         "audit trail": "/audit",
         "retention": "/retention",
+        "volunteer hours": f"/events/{event['id']}/hours",
+        "off-site hours to review": "/hours",
     }
     for name, path in pages.items():
         page.goto(running_stack.url("checkin", path))

@@ -20,3 +20,30 @@ def mint_link(secret: str, purpose: str, value: str, *, url: str | None = None, 
         assert person is not None, "an introduction link names its person"
         value = f"{value}.{person}"
     return f"{value}.{signer.sign(value)}"
+
+
+def hours_link(secret: str, org_id: str, person_id: str) -> str:
+    """The path of a volunteer's own hours page, signed as checkin signs it (``service_layer.hours``)."""
+    from datetime import UTC, datetime, timedelta
+
+    from itsdangerous import URLSafeSerializer
+
+    from checkin.domain.hours import HoursLink, hours_link_claims
+    from checkin.service_layer.hours import HOURS_LINK_SALT
+
+    link = HoursLink(org_id, person_id, datetime.now(UTC) + timedelta(hours=1))
+    return f"/hours/me/{URLSafeSerializer(secret, salt=HOURS_LINK_SALT).dumps(hours_link_claims(link))}"
+
+
+def statement_link(secret: str, org_id: str, person_id: str) -> str:
+    """The path of an hour statement's verification page (this year so far), signed as checkin signs it."""
+    from datetime import UTC, date, datetime
+
+    from itsdangerous import URLSafeSerializer
+
+    from checkin.domain.hours import Period, StatementClaims, statement_claims
+    from checkin.service_layer.hours import STATEMENT_SALT
+
+    today = datetime.now(UTC).date()
+    claims = StatementClaims(org_id, person_id, Period(date(today.year, 1, 1), today), datetime.now(UTC), 0.0)
+    return f"/hours/verify/{URLSafeSerializer(secret, salt=STATEMENT_SALT).dumps(statement_claims(claims))}"
