@@ -38,7 +38,7 @@ import pytest
 
 from tests.e2e.stack import RunningStack
 from tests.security.conftest import SUMMARY
-from tests.security.links import mint_link
+from tests.security.links import hours_link, mint_link, statement_link
 from tests.security.world import PASSWORD, PRINCIPALS, USER_ROLES, Org, bearer, call
 from turnout_common.auth import SESSION_COOKIE, TokenSigner
 from turnout_common.privacy import DEFAULT_RETENTION
@@ -339,6 +339,32 @@ def privacy_link(c: Cell) -> str:
     return f"/privacy/requests/{token}"
 
 
+def org_id_of(c: Cell) -> str:
+    return str(c.org.api("GET", "checkin", "/api/v1/me")["org_id"])
+
+
+def hours_page(c: Cell) -> str:
+    """The org's attendee's own hours page, signed as checkin signs it."""
+    return hours_link(c.org.secret, org_id_of(c), c.org.person_id)
+
+
+def off_site_entry(c: Cell) -> str:
+    """A pending off-site entry of the org's attendee, logged through their signed page."""
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    logged = call("POST", c.org.url("checkin", hours_page(c)), data={"date": yesterday, "hours": "1", "note": "matrix"})
+    assert logged.status_code == 303, logged.text[:300]
+    return str(c.org.api("GET", "checkin", "/api/v1/hours/pending")["entries"][-1]["entry_id"])
+
+
+def hours_review(c: Cell, with_event: bool) -> Req:
+    """own: a registration of the open event not checked out (allowed, but no hours yet: 409) or a fresh
+    off-site entry (200); other: B's."""
+    if with_event:
+        item = {"registration_id": c.org.now_regs[0]["id"], "action": "approve"}
+        return Req(f"/api/v1/events/{now_event(c)}/hours/review", json={"items": [item]})
+    return Req("/api/v1/hours/review", json={"items": [{"entry_id": off_site_entry(c), "action": "approve"}]})
+
+
 # -- the table ----------------------------------------------------------------------------------------
 # Columns: owner organizer door_staff viewer kiosk api anonymous.
 # The kiosk holds the "kiosk" permission only; the API token has the organizer role;
@@ -495,6 +521,16 @@ ROWS: list[Row] = [
         "200 200 403 403 403 200 401", fixed("/api/v1/retention")),
     Row("checkin", "PUT", "/api/v1/retention", "api", OWNER_ONLY, OWNER_ONLY,
         fixed("/api/v1/retention", json={"periods": DEFAULT_PERIODS})),
+    # ---- checkin JSON API: volunteer hours (owners and organizers review them)
+    Row("checkin", "GET", "/api/v1/events/<event_id>/hours", "api", "200 200 403 403 403 200 401",
+        "404 404 403 403 403 404 401", lambda c: Req(f"/api/v1/events/{now_event(c)}/hours")),
+    Row("checkin", "POST", "/api/v1/events/<event_id>/hours/review", "api", "409 409 403 403 403 409 401",
+        "404 404 403 403 403 404 401", lambda c: hours_review(c, True),
+        "own: allowed, but the registration has no check-out yet (409 not_checked_out)"),
+    Row("checkin", "POST", "/api/v1/hours/review", "api", "200 200 403 403 403 200 401",
+        "404 404 403 403 403 404 401", lambda c: hours_review(c, False)),
+    Row("checkin", "GET", "/api/v1/hours/pending", "api", "200 200 403 403 403 200 401",
+        "200 200 403 403 403 200 401", fixed("/api/v1/hours/pending"), "other: nothing of B's (leak check)"),
     # ---- checkin organizer pages (session cookie)
     Row("checkin", "GET", "/events", "page", CHECKIN_PAGE_VIEW, CHECKIN_PAGE_VIEW, fixed("/events")),
     Row("checkin", "POST", "/events", "page", "303 303 403 403 302 302 302", "303 303 403 403 302 302 302",
@@ -529,6 +565,16 @@ ROWS: list[Row] = [
         fixed("/retention")),
     Row("checkin", "POST", "/retention", "page", "303 403 403 403 302 302 302", "303 403 403 403 302 302 302",
         fixed("/retention", data={kind: str(months) for kind, months in DEFAULT_PERIODS.items()})),
+    Row("checkin", "GET", "/events/<event_id>/hours", "page", "200 200 403 403 302 302 302",
+        "404 404 403 403 302 302 302", lambda c: Req(f"/events/{now_event(c)}/hours")),
+    Row("checkin", "POST", "/events/<event_id>/hours", "page", "409 409 403 403 302 302 302",
+        "404 404 403 403 302 302 302",
+        lambda c: Req(f"/events/{now_event(c)}/hours", data={"selected": c.org.now_regs[0]["id"], "action": "approve"}),
+        "own: allowed, but the registration has no check-out yet (409)"),
+    Row("checkin", "GET", "/hours", "page", "200 200 403 403 302 302 302", "200 200 403 403 302 302 302",
+        fixed("/hours")),
+    Row("checkin", "POST", "/hours", "page", "303 303 403 403 302 302 302", "404 404 403 403 302 302 302",
+        lambda c: Req("/hours", data={"selected": off_site_entry(c), "action": "approve"})),
     # ---- checkin: people and their data requests (owners and organizers)
     Row("checkin", "GET", "/api/v1/people", "api", "200 200 403 403 403 200 401", "200 200 403 403 403 200 401",
         lambda c: Req("/api/v1/people", params={"q": c.org.surname}), "other: B's surname finds nobody (leak check)"),
@@ -568,6 +614,17 @@ ROWS: list[Row] = [
     Row("checkin", "GET", "/privacy/requests/<token>/archive.json", "public", "409 409 409 409 409 409 409",
         "409 409 409 409 409 409 409", lambda c: Req(f"{privacy_link(c)}/archive.json"),
         "a link not confirmed yet has no export to download"),
+    # ---- checkin: the volunteer's signed hours page and a statement's verification link (the link is the credential)
+    Row("checkin", "GET", "/hours/me/<token>", "public", ALL_200, ALL_200, lambda c: Req(hours_page(c))),
+    Row("checkin", "POST", "/hours/me/<token>", "public", "303 303 303 303 303 303 303",
+        "303 303 303 303 303 303 303",
+        lambda c: Req(hours_page(c), data={"date": datetime.now(UTC).date().isoformat(), "hours": "1", "note": "m"})),
+    Row("checkin", "GET", "/hours/me/<token>/statement.pdf", "public", ALL_200, ALL_200,
+        lambda c: Req(f"{hours_page(c)}/statement.pdf")),
+    Row("checkin", "GET", "/hours/me/<token>/statement.csv", "public", ALL_200, ALL_200,
+        lambda c: Req(f"{hours_page(c)}/statement.csv")),
+    Row("checkin", "GET", "/hours/verify/<token>", "public", ALL_200, ALL_200,
+        lambda c: Req(statement_link(c.org.secret, org_id_of(c), c.org.person_id))),
     # ---- followup: operations, static, landing page (public)
     Row("followup", "GET", "/healthz", "public", ALL_200, ALL_200, fixed("/healthz")),
     Row("followup", "GET", "/readyz", "public", ALL_200, ALL_200, fixed("/readyz")),

@@ -338,6 +338,7 @@ def test_an_erasure_leaves_no_name_email_or_id_in_any_checkin_collection(
         "checkin_requests": 1,
         "import_reports": 1,
         "audit_entries": 3,  # viewed, corrected, exported
+        "hour_entries": 0,
         "export_requests": 1,
     }
 

@@ -311,3 +311,19 @@ def test_a_registration_counts_as_activity_when_made_or_checked_in_since_the_cut
     assert not rules.active_since(registration(registered_at=NOW - timedelta(days=90), checkin=None), cutoff)
     naive = (NOW - timedelta(days=2)).replace(tzinfo=None)  # as MongoDB hands times back
     assert rules.active_since(registration(registered_at=naive, checkin=None), cutoff)
+
+
+def test_checkin_part_holds_the_reviews_of_hours_and_the_off_site_hours_logged() -> None:
+    review = {"state": "adjusted", "hours": 2.5, "reason": "left early", "at": NOW, "by": {"label": "Grace"}}
+    reg = {**registration(), "checkout": {"received_at": NOW, "hours": 3.0}, "hours_review": review}
+    entry = {"date": "2026-04-30", "hours": 2.0, "note": "flyers", "logged_at": NOW, "review": None}
+    part = rules.checkin_part(person(), [reg], {}, [], [], [entry])
+    assert part["registrations"][0]["checked_out"]["review"] == {
+        "state": "adjusted",
+        "hours": 2.5,
+        "reason": "left early",
+        "at": "2026-05-01T18:00:00.000Z",
+    }
+    assert part["off_site_hours"] == [
+        {"date": "2026-04-30", "hours": 2.0, "note": "flyers", "logged_at": "2026-05-01T18:00:00.000Z", "review": None}
+    ]

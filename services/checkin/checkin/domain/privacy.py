@@ -329,7 +329,12 @@ def _t(moment: Any) -> str | None:
 
 
 def checkin_part(
-    person: Doc, registrations: list[Doc], events: dict[str, Doc], audit_entries: list[Doc], requests: list[Doc]
+    person: Doc,
+    registrations: list[Doc],
+    events: dict[str, Doc],
+    audit_entries: list[Doc],
+    requests: list[Doc],
+    off_site_hours: list[Doc] | None = None,
 ) -> Doc:
     """Everything checkin holds about the person, as one JSON object (times in RFC 3339)."""
     return {
@@ -358,6 +363,28 @@ def checkin_part(
             {"id": request["_id"], "kind": request["kind"], "at": _t(request.get("requested_at"))}
             for request in requests
         ],
+        "off_site_hours": [
+            {
+                "date": entry.get("date"),
+                "hours": entry.get("hours"),
+                "note": entry.get("note"),
+                "logged_at": _t(entry.get("logged_at")),
+                "review": _review_part(entry.get("review")),
+            }
+            for entry in off_site_hours or []
+        ],
+    }
+
+
+def _review_part(review: Any) -> Doc | None:
+    """A coordinator's decision about hours: the state, the hours that count, the reason, when."""
+    if not isinstance(review, dict):
+        return None
+    return {
+        "state": review.get("state"),
+        "hours": review.get("hours"),
+        "reason": review.get("reason"),
+        "at": _t(review.get("at")),
     }
 
 
@@ -391,7 +418,11 @@ def _registration_part(reg: Doc, event: Doc | None) -> Doc:
         },
         "checked_out": None
         if checkout is None
-        else {"at": _t(checkout.get("received_at")), "hours": checkout.get("hours")},
+        else {
+            "at": _t(checkout.get("received_at")),
+            "hours": checkout.get("hours"),
+            "review": _review_part(reg.get("hours_review")),
+        },
     }
 
 

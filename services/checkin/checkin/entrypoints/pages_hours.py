@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
@@ -73,6 +74,13 @@ def _items(kind: str) -> tuple[list[dict[str, Any]], str | None]:
     return items, None
 
 
+def _status(broken: RuleBroken) -> int:
+    """As the JSON API answers: not found 404, bad input 400, anything else (no check-out yet) 409."""
+    if broken.code.endswith("_not_found"):
+        return 404
+    return 400 if broken.code.startswith("invalid") else 409
+
+
 def _message(broken: RuleBroken) -> str:
     if broken.field and broken.field.endswith(".reason"):
         return "An adjustment needs a reason: say why the hours changed."
@@ -119,7 +127,8 @@ def event_hours_page(event_id: str) -> Any:
         303: "decided: back to the shifts",
         400: "the page again, saying what to fix",
         403: "your role cannot review hours",
-        404: "no such event in your organization",
+        404: "no such event, or a selected shift is not of this event",
+        409: "a selected registration has no check-out yet",
     },
     tags=["pages"],
 )
@@ -133,8 +142,7 @@ def review_event_hours(event_id: str) -> Any:
     try:
         decided = hours.review(ctx(), principal.org_id, actor_of(principal), items, event_id=event_id)
     except RuleBroken as broken:
-        status = 404 if broken.code.endswith("_not_found") else 400
-        return _event_page(principal, event_id, status, _message(broken))
+        return _event_page(principal, event_id, _status(broken), _message(broken))
     note = f"{ACTIONS[items[0]['action']]}: {len(decided)}"
     return redirect(url_for("hours_pages.event_hours_page", event_id=event_id, done=note), code=303)
 
@@ -143,6 +151,7 @@ def _pending_page(principal: Principal, status: int = 200, error: str | None = N
     return render(
         "hours_pending.html",
         status,
+        day_label=day_label,
         entries=hours.pending_entries(ctx(), principal.org_id),
         error=error,
         done=request.args.get("done", "") if status == 200 else "",
@@ -183,8 +192,7 @@ def review_pending_hours() -> Any:
     try:
         decided = hours.review(ctx(), principal.org_id, actor_of(principal), items)
     except RuleBroken as broken:
-        status = 404 if broken.code.endswith("_not_found") else 400
-        return _pending_page(principal, status, _message(broken))
+        return _pending_page(principal, _status(broken), _message(broken))
     note = f"{ACTIONS[items[0]['action']]}: {len(decided)}"
     return redirect(url_for("hours_pages.pending_hours_page", done=note), code=303)
 
@@ -217,8 +225,13 @@ def _refusal(error: rules.LinkRefused | RuleBroken) -> _Refused:
     return _Refused(400, "That didn't work", error.message)
 
 
+def day_label(iso_day: str) -> str:
+    """An off-site entry's day as the pages show days: "3 Dec 2026"."""
+    return date.fromisoformat(iso_day).strftime("%-d %b %Y")
+
+
 def _public(template: str, status: int = 200, **data: Any) -> tuple[str, int]:
-    return render_template(template, state_labels=rules.STATE_LABELS, **data), status
+    return render_template(template, state_labels=rules.STATE_LABELS, day_label=day_label, **data), status
 
 
 def _volunteer_page(token: str, status: int = 200, **data: Any) -> tuple[str, int]:

@@ -107,7 +107,8 @@ def request_export(
         events = store.person_data.events(org_id, sorted({reg["event_id"] for reg in found}))
         entries = store.audit.of_person(org_id, person_id, AUDIT_ENTRIES_EXPORTED)
         earlier = store.data_requests.of_person(org_id, person_id, REQUESTS_EXPORTED)
-        part = rules.checkin_part(person, found, events, entries, earlier)
+        off_site = store.hour_entries.of_person(org_id, person_id)
+        part = rules.checkin_part(person, found, events, entries, earlier, off_site)
         request_id = new_id()
         store.export_parts.add(rules.chunk_docs(request_id, org_id, "checkin", rules.part_text(part), moment))
         request = rules.new_request(
