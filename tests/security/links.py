@@ -24,14 +24,14 @@ def mint_link(secret: str, purpose: str, value: str, *, url: str | None = None, 
 
 def hours_link(secret: str, org_id: str, person_id: str) -> str:
     """The path of a volunteer's own hours page, signed as checkin signs it (``service_layer.hours``)."""
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, datetime
 
     from itsdangerous import URLSafeSerializer
 
-    from checkin.domain.hours import HoursLink, hours_link_claims
+    from checkin.domain.hours import HOURS_LINK_LIFETIME, HoursLink, hours_link_claims
     from checkin.service_layer.hours import HOURS_LINK_SALT
 
-    link = HoursLink(org_id, person_id, datetime.now(UTC) + timedelta(hours=1))
+    link = HoursLink(org_id, person_id, datetime.now(UTC) + HOURS_LINK_LIFETIME)
     return f"/hours/me/{URLSafeSerializer(secret, salt=HOURS_LINK_SALT).dumps(hours_link_claims(link))}"
 
 

@@ -198,3 +198,27 @@ def test_the_volunteer_logs_off_site_hours_and_gets_a_statement_a_school_can_ver
     )
     changed = client.get(verify_path).get_data(as_text=True)
     assert "changed since" in changed and "Genuine" not in changed
+
+
+def test_the_review_page_adjusts_the_selected_shifts_only_with_a_reason(
+    app: Flask, client: FlaskClient, org: Org
+) -> None:
+    event, (ada, grace, edsger) = _shift(app, client, org)
+    client.set_cookie("turnout_session", org.token)
+    path = f"/events/{event['id']}/hours"
+    page = client.get(path).get_data(as_text=True)
+    assert 'class="flagged"' in page and "never checked out" in page
+    form = {
+        "selected": [ada["id"], grace["id"]],
+        "action": "adjust",
+        f"hours-{ada['id']}": "2",
+        f"hours-{grace['id']}": "2,75",
+    }
+    refused = client.post(path, data=form, headers={"Origin": "http://localhost"})
+    assert refused.status_code == 400 and "needs a reason" in refused.get_data(as_text=True)
+    done = client.post(path, data={**form, "reason": "the van was late"}, headers={"Origin": "http://localhost"})
+    assert done.status_code == 303 and "done=Adjusted" in done.headers["Location"]
+    shifts = {s["registration_id"]: s for s in client.get(f"/api/v1/events/{event['id']}/hours").get_json()["shifts"]}
+    assert (shifts[ada["id"]]["state"], shifts[ada["id"]]["hours"]) == ("adjusted", 2.0)
+    assert (shifts[grace["id"]]["state"], shifts[grace["id"]]["hours"]) == ("adjusted", 2.75)
+    assert shifts[edsger["id"]]["state"] == "pending" and shifts[edsger["id"]]["needs_review"]
