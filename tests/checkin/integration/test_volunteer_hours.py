@@ -125,6 +125,28 @@ def test_a_coordinator_reviews_a_shift_in_bulk_all_or_nothing_and_every_decision
     missing = _review(client, org, path, [{"registration_id": "nope", "action": "approve"}])
     assert missing.status_code == 404 and missing.get_json()["error"]["field"] == "items[0].registration_id"
 
+    # The review page does the same from a form: the selected rows, each with its own hours, one reason.
+    client.set_cookie("turnout_session", org.token)
+    page_path = f"/events/{event['id']}/hours"
+    shown = client.get(page_path).get_data(as_text=True)
+    assert "Reason: went home at noon" in shown and "by Owner Alpha" in shown
+    form = {
+        "selected": [ada["id"], grace["id"]],
+        "action": "adjust",
+        f"hours-{ada['id']}": "2",
+        f"hours-{grace['id']}": "2,75",
+    }
+    same_site = {"Origin": "http://localhost"}
+    without_reason = client.post(page_path, data=form, headers=same_site)
+    assert without_reason.status_code == 400 and "needs a reason" in without_reason.get_data(as_text=True)
+    done = client.post(page_path, data={**form, "reason": "the van was late"}, headers=same_site)
+    assert done.status_code == 303 and "done=Adjusted" in done.headers["Location"]
+    shifts = {s["registration_id"]: s for s in client.get(f"/api/v1/events/{event['id']}/hours").get_json()["shifts"]}
+    assert (shifts[ada["id"]]["state"], shifts[ada["id"]]["hours"]) == ("adjusted", 2.0)
+    assert (shifts[grace["id"]]["state"], shifts[grace["id"]]["hours"]) == ("adjusted", 2.75)
+    assert shifts[edsger["id"]]["state"] == "rejected"
+    assert ctx.store.people.volunteer_hours(ada["person_id"]) == 2.0
+
 
 def test_the_volunteer_logs_off_site_hours_and_gets_a_statement_a_school_can_verify(
     app: Flask, client: FlaskClient, org: Org
@@ -163,7 +185,8 @@ def test_the_volunteer_logs_off_site_hours_and_gets_a_statement_a_school_can_ver
     # Pending hours are not on the statement yet.
     before = client.get(f"{page_path}/statement.csv")
     assert before.status_code == 200 and "flyers" not in before.get_data(as_text=True)
-    approved = _review(client, org, "/api/v1/hours/review", [{"entry_id": entry["entry_id"], "action": "approve"}])
+    review_path = f"/api/v1/events/{event['id']}/hours/review"
+    approved = _review(client, org, review_path, [{"entry_id": entry["entry_id"], "action": "approve"}])
     assert approved.status_code == 200, approved.get_json()
 
     pdf = client.get(f"{page_path}/statement.pdf")
@@ -193,32 +216,8 @@ def test_the_volunteer_logs_off_site_hours_and_gets_a_statement_a_school_can_ver
     _review(
         client,
         org,
-        "/api/v1/hours/review",
+        review_path,
         [{"entry_id": entry["entry_id"], "action": "reject", "reason": "duplicate"}],
     )
     changed = client.get(verify_path).get_data(as_text=True)
     assert "changed since" in changed and "Genuine" not in changed
-
-
-def test_the_review_page_adjusts_the_selected_shifts_only_with_a_reason(
-    app: Flask, client: FlaskClient, org: Org
-) -> None:
-    event, (ada, grace, edsger) = _shift(app, client, org)
-    client.set_cookie("turnout_session", org.token)
-    path = f"/events/{event['id']}/hours"
-    page = client.get(path).get_data(as_text=True)
-    assert 'class="flagged"' in page and "never checked out" in page
-    form = {
-        "selected": [ada["id"], grace["id"]],
-        "action": "adjust",
-        f"hours-{ada['id']}": "2",
-        f"hours-{grace['id']}": "2,75",
-    }
-    refused = client.post(path, data=form, headers={"Origin": "http://localhost"})
-    assert refused.status_code == 400 and "needs a reason" in refused.get_data(as_text=True)
-    done = client.post(path, data={**form, "reason": "the van was late"}, headers={"Origin": "http://localhost"})
-    assert done.status_code == 303 and "done=Adjusted" in done.headers["Location"]
-    shifts = {s["registration_id"]: s for s in client.get(f"/api/v1/events/{event['id']}/hours").get_json()["shifts"]}
-    assert (shifts[ada["id"]]["state"], shifts[ada["id"]]["hours"]) == ("adjusted", 2.0)
-    assert (shifts[grace["id"]]["state"], shifts[grace["id"]]["hours"]) == ("adjusted", 2.75)
-    assert shifts[edsger["id"]]["state"] == "pending" and shifts[edsger["id"]]["needs_review"]

@@ -103,39 +103,23 @@ def event_hours(event_id: str) -> Any:
     }
 
 
-def _review(event_id: str | None) -> Any:
-    principal = g.principal
-    try:
-        decided = hours.review(ctx(), principal.org_id, actor_of(principal), g.body["items"], event_id=event_id)
-    except RuleBroken as error:
-        raise api_error(error) from error
-    return {"decided": plain(decided)}
-
-
 @bp.post("/events/<event_id>/hours/review")
 @operation(
     "Review volunteer hours in bulk: approve, adjust (hours and a reason) or reject each shift of the event "
-    "(registration_id) or off-site entry (entry_id); all or nothing, each decision audited (hours.reviewed)",
+    "(registration_id) or any off-site entry of the organization (entry_id); all or nothing, each decision "
+    "audited (hours.reviewed)",
     body=REVIEW_BODY,
     auth="manage",
     responses=REVIEW_RESPONSES,
     tags=["hours"],
 )
 def review_event_hours(event_id: str) -> Any:
-    return _review(event_id)
-
-
-@bp.post("/hours/review")
-@operation(
-    "Review volunteer hours in bulk across the organization: shifts of any event (registration_id) and "
-    "off-site entries (entry_id); all or nothing, each decision audited (hours.reviewed)",
-    body=REVIEW_BODY,
-    auth="manage",
-    responses=REVIEW_RESPONSES,
-    tags=["hours"],
-)
-def review_hours() -> Any:
-    return _review(None)
+    principal = g.principal
+    try:
+        decided = hours.review(ctx(), principal.org_id, actor_of(principal), g.body["items"], event_id=event_id)
+    except RuleBroken as error:
+        raise api_error(error) from error
+    return {"decided": plain(decided)}
 
 
 @bp.get("/hours/pending")
