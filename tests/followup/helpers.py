@@ -125,8 +125,8 @@ class Gathering:
         }
         return new_envelope("attendee.checked_in", source=SOURCE, subject=self.event_id, data=data)
 
-    def checked_out(self, person_id: str, hours: float) -> Envelope:
-        data = {
+    def checked_out(self, person_id: str, hours: float, hours_link: str | None = None) -> Envelope:
+        data: dict[str, Any] = {
             "org_id": self.org_id,
             "event_id": self.event_id,
             "registration_id": f"r-{person_id}-{self.event_id}"[:64],
@@ -140,6 +140,8 @@ class Gathering:
             "closed_by": "event_end",
             "event_kind": self.kind,
         }
+        if hours_link is not None:
+            data["hours_link"] = hours_link
         return new_envelope("attendee.checked_out", source=SOURCE, subject=self.event_id, data=data)
 
     def checkin_undone(

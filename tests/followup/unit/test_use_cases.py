@@ -262,3 +262,26 @@ def test_a_link_scanner_is_recorded_apart_and_a_person_later_counts(
     assert doc["clicked_at"] == svc.now() and doc["clicked_urls"] == [photos] and doc["click_count"] == 1
     person = [m.data for m in transactions.published if m.type == "followup.clicked"][-1]
     assert "machine" not in person and person["url"] == photos
+
+
+def test_a_check_out_keeps_the_volunteers_hours_page_for_the_hours_email(
+    wired: tuple[Services, FakeStore, FakeTransactions],
+) -> None:
+    svc, store, _ = wired
+    g = Gathering("org-1", kind="volunteer_shift", title="Pantry sort")
+    link = "https://checkin.example.org/hours/me/eyJvIjoib3JnLTEifQ.c2ln"
+    consume(
+        svc,
+        [
+            g.scheduled(),
+            g.registered("p-ann", "Ann", "ann@example.org"),
+            g.registered("p-bo", "Bo", "bo@example.org"),
+            g.checked_in("p-ann"),
+            g.checked_in("p-bo"),
+            g.checked_out("p-ann", 3.0, hours_link=link),
+            g.checked_out("p-bo", 2.0),  # an older checkin sends none
+        ],
+    )
+    rows = {row["person_id"]: row for row in store.attendance.of_event(g.event_id)}
+    assert rows["p-ann"]["hours_link"] == link and rows["p-ann"]["hours"] == 3.0
+    assert "hours_link" not in rows["p-bo"] and rows["p-bo"]["hours"] == 2.0
