@@ -26,6 +26,7 @@ PURE_COMMON = {
     "turnout_common.types",
     "turnout_common.auth",
     "turnout_common.privacy",
+    "turnout_common.regulars",
 }
 DATABASE = ("pymongo", "bson", "motor")
 WEB_AND_WIRE = ("flask", "werkzeug", "jinja2", "kafka", "requests", "gunicorn", "smtplib")
