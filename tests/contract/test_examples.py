@@ -28,6 +28,7 @@ CHECKIN_TYPES = (
     "attendee.checked_in",
     "attendee.checked_out",
     "attendee.checkin_undone",
+    "attendee.welcomed",
 )
 # On turnout.checkin too, but about an organization's access, not a gathering:
 # keyed by org_id, with the revoked subject as the envelope's subject.

@@ -26,6 +26,7 @@ def create_app(config: Settings | None = None) -> Flask:
         api_access,
         api_audit,
         api_badges,
+        api_greeters,
         api_hours,
         api_imports,
         api_kiosks,
@@ -51,6 +52,7 @@ def create_app(config: Settings | None = None) -> Flask:
     api_privacy.init_app(app)
     api_audit.init_app(app)
     api_hours.init_app(app)
+    api_greeters.init_app(app)
     pages.init_app(app)
     pages_privacy.init_app(app)
     pages_audit.init_app(app)

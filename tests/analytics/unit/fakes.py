@@ -291,6 +291,7 @@ class FakeDashboard:
         self.lane_docs: list[Doc] = []
         self.summaries: list[Doc] = []
         self.facts: list[Doc] = []
+        self.registration_facts: list[Doc] = []
         self.loyalty: list[Doc] = []
         self.cohorts: list[Doc] = []
         self.funnel: list[Doc] = []
@@ -347,13 +348,21 @@ class FakeDashboard:
         self.queries.append(("event_titles", sorted(wanted)))
         return {doc["_id"]: doc.get("title") for doc in self._org(self.event_docs, org_id) if doc["_id"] in wanted}
 
-    def first_timers_attended(self, org_id: str, event_id: str) -> list[int]:
+    def first_timers_attended(self, org_id: str, event_id: str) -> dict[str, int]:
         self.queries.append(("first_timers_attended", event_id))
-        return [
-            int(doc.get("events_attended", 0))
+        return {
+            doc["_id"]: int(doc.get("events_attended", 0))
             for doc in self._org(self.summaries, org_id)
             if doc.get("first_event") == event_id
-        ]
+        }
+
+    def welcomed_people(self, org_id: str, event_id: str) -> set[str]:
+        self.queries.append(("welcomed_people", event_id))
+        return {
+            doc["person_id"]
+            for doc in self._org(self.registration_facts, org_id)
+            if doc.get("welcomed_event") == event_id
+        }
 
     def risk_from_between(self, org_id: str, lower: datetime, upper: datetime, limit: int) -> list[Doc]:
         self.queries.append(("risk_from_between", lower, upper, limit))

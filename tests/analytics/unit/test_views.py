@@ -123,7 +123,13 @@ def test_an_event_report_makes_the_same_five_reads_as_on_mongodb() -> None:
     assert report["event"]["show_rate"] == 0.8
     assert report["peak"] == {"window": "0 to +5 min", "arrivals": 10, "per_minute": 2.0}
     assert [lane["kiosk_id"] for lane in report["lanes"]] == ["door-a", "door-b"]
-    assert report["first_timers_returned"] == {"first_timers": 2, "came_back": 1, "rate": 0.5}
+    assert report["first_timers_returned"] == {
+        "first_timers": 2,
+        "came_back": 1,
+        "rate": 0.5,
+        "welcomed": {"first_timers": 0, "came_back": 0, "rate": None},  # nobody welcomed: not even asked
+        "not_welcomed": {"first_timers": 2, "came_back": 1, "rate": 0.5},
+    }
     hint = report["staffing_hint"]
     assert hint["based_on_events"] == 2 and hint["lane_capacity_5min"] == 8
     assert hint["next_event"]["event_id"] == "next" and hint["next_event"]["registered"] == 30
@@ -175,3 +181,26 @@ def test_the_overview_counts_held_events_in_the_range() -> None:
     assert (figures["registered"], figures["checked_in"], figures["no_shows"]) == (14, 9, 2)
     assert [event["event_id"] for event in figures["live_events"]] == ["now"]
     assert [query[0] for query in fake.queries] == ["events", "cohort_cells"]
+
+
+def test_an_event_report_splits_the_first_timers_who_came_back_by_welcomed() -> None:
+    fake = FakeDashboard()
+    fake.event_docs = [_event("e1", 1, registered=5, checked_in=4, first_timers=4, first_timers_welcomed=2)]
+    fake.summaries = [
+        _person("p1", 2, first_event="e1"),  # welcomed, came back
+        _person("p2", 1, first_event="e1"),  # welcomed, not yet
+        _person("p3", 1, first_event="e1"),  # not welcomed, not back
+        _person("p4", 1, first_event="e1"),
+    ]
+    fake.registration_facts = [
+        {"_id": "r1", "org_id": ORG, "person_id": "p1", "welcomed_event": "e1"},
+        {"_id": "r2", "org_id": ORG, "person_id": "p2", "welcomed_event": "e1"},
+        {"_id": "r9", "org_id": "another-org", "person_id": "p3", "welcomed_event": "e1"},  # never another's
+    ]
+    report = views.event_report(fake, ORG, "e1", NOW)
+    assert report is not None
+    assert report["event"]["first_timers_welcomed"] == 2 and report["event"]["welcomed_share"] == 0.5
+    back = report["first_timers_returned"]
+    assert back["welcomed"] == {"first_timers": 2, "came_back": 1, "rate": 0.5}
+    assert back["not_welcomed"] == {"first_timers": 2, "came_back": 0, "rate": 0.0}
+    assert (back["first_timers"], back["came_back"]) == (4, 1)

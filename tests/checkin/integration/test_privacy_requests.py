@@ -339,6 +339,8 @@ def test_an_erasure_leaves_no_name_email_or_id_in_any_checkin_collection(
         "import_reports": 1,
         "audit_entries": 3,  # viewed, corrected, exported
         "hour_entries": 0,
+        "welcomes": 0,
+        "greeters": 0,
         "export_requests": 1,
     }
 

@@ -117,7 +117,8 @@ def test_staff_override_opens_the_window_but_not_a_cancelled_event() -> None:
 def test_a_first_visit_is_admitted_with_a_first_time_welcome() -> None:
     decision = decide(registration())
     assert isinstance(decision, Admit)
-    assert decision.changes == {"checkin": CHECKIN}
+    # The check-in carries the first-timer mark (greeters are told by it).
+    assert decision.changes == {"checkin": {**CHECKIN, "first_time": True}}
     assert (decision.visit_number, decision.first_time_ever) == (1, True)
     assert decision.welcome == "Welcome, Ada! First time here"
 
@@ -126,13 +127,14 @@ def test_a_returning_visitor_is_welcomed_back_with_the_visit_number() -> None:
     decision = decide(registration(), visits=4)
     assert isinstance(decision, Admit)
     assert (decision.visit_number, decision.first_time_ever) == (5, False)
+    assert decision.changes["checkin"]["first_time"] is False
     assert decision.welcome == "Welcome, Ada! Welcome back, visit number 5"
 
 
 def test_the_waitlist_is_lifted_at_the_door() -> None:
     decision = decide(registration(status="waitlisted"))
     assert isinstance(decision, Admit)
-    assert decision.changes == {"checkin": CHECKIN, "status": "registered"}
+    assert decision.changes == {"checkin": {**CHECKIN, "first_time": True}, "status": "registered"}
 
 
 def test_someone_already_in_is_told_so() -> None:

@@ -46,6 +46,7 @@ EVENT_FIELDS = {
         "cancelled",
         "checked_in",
         "first_timers",
+        "first_timers_welcomed",
         "returning",
         "checked_out",
         "not_arrived",
@@ -165,11 +166,16 @@ class MongoDashboard:
 
     # -- people ---------------------------------------------------------------------------------
 
-    def first_timers_attended(self, org_id: str, event_id: str) -> list[int]:
+    def first_timers_attended(self, org_id: str, event_id: str) -> dict[str, int]:
         # One indexed read of this event's first-timers (a second condition on
         # events_attended can make a planner walk that index instead).
         found = self._c(PEOPLE_SUMMARY).find({"org_id": org_id, "first_event": event_id}, {"events_attended": 1})
-        return [int(item.get("events_attended", 0)) for item in found]
+        return {item["_id"]: int(item.get("events_attended", 0)) for item in found}
+
+    def welcomed_people(self, org_id: str, event_id: str) -> set[str]:
+        # The sparse welcomed_event index: only the event's welcomed first-timers.
+        found = self._c(REGISTRATION_FACTS).find({"welcomed_event": event_id}, {"person_id": 1, "org_id": 1})
+        return {item["person_id"] for item in found if item.get("org_id") == org_id}
 
     def risk_from_between(self, org_id: str, lower: datetime, upper: datetime, limit: int) -> list[Doc]:
         # One indexed range on (org_id, risk_from): a second condition, on

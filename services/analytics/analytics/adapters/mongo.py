@@ -71,6 +71,12 @@ INDEXES: dict[str, list[list[tuple[str, int]]]] = {
     COHORTS: [[("org_id", ASCENDING), ("cohort", ASCENDING)]],
     FUNNEL: [[("org_id", ASCENDING), ("month", ASCENDING)]],
 }
+# Sparse: only the documents with the field are in it (a registration fact has
+# ``welcomed_event`` once a greeter welcomed that first-timer), so it costs the
+# other registrations nothing.
+SPARSE_INDEXES: dict[str, list[list[tuple[str, int]]]] = {
+    REGISTRATION_FACTS: [[("welcomed_event", ASCENDING)]],
+}
 
 
 def generation_name(name: str, generation: int) -> str:
@@ -131,6 +137,8 @@ def ensure_indexes(db: Database[Doc], names: dict[str, str] | None = None) -> No
     for name, actual in names.items():
         for keys in INDEXES.get(name, []):
             db[actual].create_index(keys)
+        for keys in SPARSE_INDEXES.get(name, []):
+            db[actual].create_index(keys, sparse=True)
 
 
 class ProjectionStore:

@@ -7,6 +7,10 @@ cancellation stays, the *first* check-in and the *last* check-out win (ties
 broken by message id). A second scan without an undo between is still one
 arrival.
 
+A welcome (``attendee.welcomed``, a greeter's tap) turns a flag on; a
+first-timer whose check-in stands and who was welcomed adds to the event's
+``first_timers_welcomed``.
+
 An undone check-in (``attendee.checkin_undone``, staff's audited undo) voids
 every check-in and check-out the server received up to the moment of the undo
 (``received_at`` <= ``undone_at``): the person counts as not arrived again,
@@ -40,6 +44,7 @@ REGISTRATION_TYPES = frozenset(
         "attendee.checked_in",
         "attendee.checked_out",
         "attendee.checkin_undone",
+        "attendee.welcomed",
     }
 )
 
@@ -122,6 +127,8 @@ class RegistrationState:
     # one that counts, and then the next one counts); usually empty.
     other_checkins: list[Scan] = field(default_factory=list)
     other_checkouts: list[Scan] = field(default_factory=list)
+    # A greeter marked this first-timer welcomed (``attendee.welcomed``): a flag that only turns on.
+    welcomed: bool = False
 
     @property
     def checked_in(self) -> bool:
@@ -146,6 +153,9 @@ class RegistrationState:
             doc["other_checkins"] = [scan.to_doc() for scan in self.other_checkins]
         if self.other_checkouts:
             doc["other_checkouts"] = [scan.to_doc() for scan in self.other_checkouts]
+        if self.welcomed:
+            # Named by its event (only then): the sparse index of welcomed first-timers per event.
+            doc["welcomed_event"] = self.event_id
         return doc
 
     @classmethod
@@ -163,6 +173,7 @@ class RegistrationState:
             undone_at=doc.get("undone_at"),
             other_checkins=_scans(doc.get("other_checkins")),
             other_checkouts=_scans(doc.get("other_checkouts")),
+            welcomed=bool(doc.get("welcomed_event")),
         )
 
     def settle(self, checkins: list[Scan], checkouts: list[Scan]) -> None:
@@ -230,6 +241,8 @@ def fold_registration(state: RegistrationState, message_type: str, data: dict[st
             received=_received(data),
         )
         state.settle(state.all_checkins(), [*state.all_checkouts(), scan])
+    elif message_type == "attendee.welcomed":
+        state.welcomed = True
     elif message_type == "attendee.checkin_undone":
         undone_at = parse_time(data["undone_at"])
         if state.undone_at is None or undone_at > state.undone_at:
@@ -259,6 +272,9 @@ def event_counters(state: RegistrationState | None) -> Counters:
         return out
     out["checked_in"] = 1
     out["first_timers" if checkin.first_time else "returning"] = 1
+    if checkin.first_time and state.welcomed:
+        # Welcomed counts only a first-timer whose check-in stands (an undone one is not here).
+        out["first_timers_welcomed"] = 1
     out[f"methods.{checkin.method}"] = 1
     if checkin.starts_at is not None:
         out[f"arrivals.{arrival_bucket(checkin.at, checkin.starts_at)}"] = 1

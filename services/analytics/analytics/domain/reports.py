@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import statistics
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -412,3 +412,21 @@ class DateRange:
         if self.end is None or self.end >= date.max:
             return None
         return self.end + timedelta(days=1)
+
+
+def first_timers_came_back(attended: Mapping[str, int], welcomed: Collection[str]) -> dict[str, dict[str, Any]]:
+    """An event's first-timers who came to a later event, all of them and split by
+    whether a greeter welcomed them: {all, welcomed, not_welcomed} -> {first_timers, came_back, rate}.
+
+    ``attended``: person -> events attended, for each person whose first event it was;
+    ``welcomed``: the people welcomed there."""
+
+    def row(people: list[int]) -> dict[str, Any]:
+        back = sum(1 for count in people if count > 1)
+        return {"first_timers": len(people), "came_back": back, "rate": share(back, len(people))}
+
+    return {
+        "all": row(list(attended.values())),
+        "welcomed": row([count for person, count in attended.items() if person in welcomed]),
+        "not_welcomed": row([count for person, count in attended.items() if person not in welcomed]),
+    }

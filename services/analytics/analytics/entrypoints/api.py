@@ -58,6 +58,7 @@ EVENT_COLUMNS = [
     ("show_rate", "show_rate"),
     ("walk_ins", "walk_ins"),
     ("first_timers", "first_timers"),
+    ("first_timers_welcomed", "first_timers_welcomed"),
     ("returning", "returning"),
     ("no_shows", "no_shows"),
     ("checked_out", "checked_out"),

@@ -174,8 +174,12 @@ class DashboardQueries(Protocol):
         ...
 
     def event_titles(self, org_id: str, event_ids: Iterable[str]) -> dict[str, str | None]: ...
-    def first_timers_attended(self, org_id: str, event_id: str) -> list[int]:
-        """How many events each person whose first event this was has attended."""
+    def first_timers_attended(self, org_id: str, event_id: str) -> dict[str, int]:
+        """Person id -> how many events they attended, for each person whose first event this was."""
+        ...
+
+    def welcomed_people(self, org_id: str, event_id: str) -> set[str]:
+        """The people a greeter welcomed at this event (``attendee.welcomed``)."""
         ...
 
     def risk_from_between(self, org_id: str, lower: datetime, upper: datetime, limit: int) -> list[Doc]:

@@ -42,6 +42,7 @@ def event_summary(doc: Mapping[str, Any]) -> Doc:
             "cancelled",
             "checked_in",
             "first_timers",
+            "first_timers_welcomed",
             "returning",
             "checked_out",
         )
@@ -61,6 +62,7 @@ def event_summary(doc: Mapping[str, Any]) -> Doc:
         **counts,
         "no_shows": int(doc.get("not_arrived", 0) or 0) if ended else None,
         "show_rate": reports.show_rate(counts["registered"], counts["checked_in"]),
+        "welcomed_share": reports.share(counts["first_timers_welcomed"], counts["first_timers"]),
         "volunteer_hours": _hours(doc.get("volunteer_centihours")),
         "methods": {key: value for key, value in (doc.get("methods") or {}).items() if value},
     }
@@ -158,8 +160,9 @@ def event_report(queries: DashboardQueries, org_id: str, event_id: str, now: dat
     hint = reports.staffing_hint(peaks, lane_peaks, int(upcoming.get("registered", 0)) if upcoming else None)
     top = reports.peak(doc.get("arrivals") or {})
     attended = queries.first_timers_attended(org_id, event_id)
-    first_timers = len(attended)
-    came_back = sum(1 for count in attended if count > 1)
+    came_back = reports.first_timers_came_back(
+        attended, queries.welcomed_people(org_id, event_id) if summary["first_timers_welcomed"] else set()
+    )
     return {
         "event": summary,
         "arrivals": _curve(doc.get("arrivals") or {}),
@@ -168,9 +171,10 @@ def event_report(queries: DashboardQueries, org_id: str, event_id: str, now: dat
         else None,
         "lanes": _lane_rows(lanes),
         "first_timers_returned": {
-            "first_timers": first_timers,
-            "came_back": came_back,
-            "rate": reports.share(came_back, first_timers),
+            **came_back["all"],
+            # Welcomed by a greeter at this event, or not: who came to a later event.
+            "welcomed": came_back["welcomed"],
+            "not_welcomed": came_back["not_welcomed"],
         },
         "staffing_hint": None
         if hint is None
@@ -460,6 +464,10 @@ def overview(
         "checked_in": checked_in,
         "show_rate": reports.show_rate(registered, checked_in),
         "first_timers": sum(e["first_timers"] for e in held),
+        "first_timers_welcomed": sum(e["first_timers_welcomed"] for e in held),
+        "welcomed_share": reports.share(
+            sum(e["first_timers_welcomed"] for e in held), sum(e["first_timers"] for e in held)
+        ),
         "returning": sum(e["returning"] for e in held),
         "walk_ins": sum(e["walk_ins"] for e in held),
         "no_shows": sum(e["no_shows"] or 0 for e in ended),

@@ -74,3 +74,6 @@ def ensure_indexes(db: Database[dict[str, Any]]) -> None:
     from checkin.adapters.mongo_privacy import ensure_privacy_indexes  # it imports the names above
 
     ensure_privacy_indexes(db)
+    from checkin.adapters.mongo_greeters import ensure_greeter_indexes
+
+    ensure_greeter_indexes(db)

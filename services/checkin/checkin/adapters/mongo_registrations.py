@@ -345,6 +345,14 @@ class MongoRegistrations(Repository):
         found = self._coll.find(query, session=self._s).sort([("checkin.received_at", -1), ("_id", 1)]).limit(limit)
         return list(found)
 
+    def first_timers_arrived(self, org_id: str, event_id: str, since: datetime | None, limit: int) -> list[Doc]:
+        # The arrivals' (event_id, checkin.received_at) index; the first-timer mark filters its range.
+        query: Doc = {"event_id": event_id, "org_id": org_id, "checkin.first_time": True}
+        if since is not None:
+            query["checkin.received_at"] = {"$gt": since}
+        found = self._coll.find(query, session=self._s).sort([("checkin.received_at", -1), ("_id", 1)]).limit(limit)
+        return list(found)
+
 
 class MongoCheckinRequests(Repository):
     collection_name = CHECKIN_REQUESTS

@@ -17,6 +17,7 @@ from pymongo.database import Database
 from checkin.adapters.mongo_access import MongoApiTokens, MongoEndedSessions, MongoOrganizations, MongoUsers
 from checkin.adapters.mongo_audit import MongoAuditLog
 from checkin.adapters.mongo_events import MongoEvents
+from checkin.adapters.mongo_greeters import MongoGreeters, MongoWelcomes
 from checkin.adapters.mongo_hours import MongoHourEntries
 from checkin.adapters.mongo_imports import MongoImports
 from checkin.adapters.mongo_kiosks import MongoKiosks
@@ -48,3 +49,5 @@ class MongoStore:
         self.person_data = MongoPersonData(db, session)
         self.retention = MongoRetention(db, session)
         self.hour_entries = MongoHourEntries(db, session)
+        self.greeters = MongoGreeters(db, session)
+        self.welcomes = MongoWelcomes(db, session)

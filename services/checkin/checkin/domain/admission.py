@@ -117,10 +117,12 @@ def admit(
         return AlreadyIn(display_name(registration["first_name"], registration["last_name"]), registration["checkin"])
     if refused is not None:
         raise refused
-    changes: Doc = {"checkin": checkin}
+    visit_number = visits_before + 1
+    # The first-timer mark travels with the check-in (greeters are told of first-timers
+    # by it): one more field of the same update, no other write on the door's path.
+    changes: Doc = {"checkin": {**checkin, "first_time": visit_number == 1}}
     if registration["status"] == "waitlisted":
         changes["status"] = "registered"
-    visit_number = visits_before + 1
     return Admit(changes, visit_number, visit_number == 1, welcome(registration["first_name"], visit_number))
 
 

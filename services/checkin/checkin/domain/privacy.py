@@ -388,6 +388,30 @@ def _review_part(review: Any) -> Doc | None:
     }
 
 
+def greeting_part(welcomes: list[Doc], greeter_roles: list[Doc], events: dict[str, Doc]) -> Doc:
+    """The greeters' side of checkin: when the person was welcomed as a first-timer (and by
+    which greeter), and where they were named a volunteer greeter themselves."""
+
+    def title(event_id: str) -> str:
+        return str((events.get(event_id) or {}).get("title") or "")
+
+    return {
+        "welcomes": [
+            {
+                "event_id": welcome["event_id"],
+                "event_title": title(welcome["event_id"]),
+                "welcomed_at": _t(welcome.get("welcomed_at")),
+                "welcomed_by": welcome.get("greeter_name"),
+            }
+            for welcome in welcomes
+        ],
+        "greeter_of": [
+            {"event_id": greeter["event_id"], "name": greeter.get("name"), "named_at": _t(greeter.get("created_at"))}
+            for greeter in greeter_roles
+        ],
+    }
+
+
 def _registration_part(reg: Doc, event: Doc | None) -> Doc:
     event = event or {}
     checkin = reg.get("checkin") or None

@@ -43,6 +43,7 @@ STATUS_BY_CODE = {
     "invalid_role": 400,
     "weak_password": 400,
     "missing_field": 400,
+    "greeter_not_found": 404,
 }
 
 TIMESTAMP = {

@@ -15,11 +15,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from checkin.entrypoints import pages_auth, pages_badges, pages_event, pages_event_edit, pages_events
+from checkin.entrypoints import (
+    pages_auth,
+    pages_badges,
+    pages_event,
+    pages_event_edit,
+    pages_events,
+    pages_greeters,
+)
 from checkin.entrypoints.pages_common import bp
 
 # The route modules add their views to ``bp`` when imported.
-ROUTES = (pages_auth, pages_events, pages_event, pages_event_edit, pages_badges)
+ROUTES = (pages_auth, pages_events, pages_event, pages_event_edit, pages_badges, pages_greeters)
 
 
 def init_app(app: Flask) -> None:

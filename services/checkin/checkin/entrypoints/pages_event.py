@@ -24,7 +24,7 @@ from checkin.entrypoints.pages_common import (
     require,
     yes_no_arg,
 )
-from checkin.service_layer import badges, events, registrations, series
+from checkin.service_layer import badges, events, greeters, registrations, series
 from turnout_common.auth import Principal
 from turnout_common.clock import utcnow
 from turnout_common.pages import PageError
@@ -89,6 +89,13 @@ def _event_page(principal: Principal, event_id: str, status: int = 200, **extra:
         found = registrations.get_registration(ctx(), principal.org_id, registered_id)
         if found is not None and found["event_id"] == event_id:
             notice = {"registration": found, "existing": request.args.get("existing") == "1"}
+    if principal.can("manage"):
+        named = greeters.of_event(ctx(), principal.org_id, event_id)
+        extra.update(
+            greeters=named,
+            greeter_links=greeters.links(ctx(), named),
+            greeter_candidates=greeters.candidates(ctx(), principal.org_id),
+        )
     extra.setdefault("reg_values", {"consent_email": ""})
     extra.setdefault("reg_errors", {})
     extra.setdefault("edit_values", edit_values(event))

@@ -139,3 +139,21 @@ def access_revoked_message(
     if expires_at is not None:
         data["expires_at"] = to_rfc3339(expires_at)
     return new_envelope("access.revoked", source=SOURCE, subject=subject_id, data=data)
+
+
+def welcomed_message(welcome: Doc) -> Envelope:
+    """attendee.welcomed: a greeter marked a first-timer welcomed (the greeter by id and kind only)."""
+    return new_envelope(
+        "attendee.welcomed",
+        source=SOURCE,
+        subject=welcome["event_id"],
+        data={
+            "org_id": welcome["org_id"],
+            "event_id": welcome["event_id"],
+            "registration_id": welcome["registration_id"],
+            "person_id": welcome["person_id"],
+            "greeter_id": welcome["greeter_id"],
+            "greeter_kind": welcome["greeter_kind"],
+            "welcomed_at": _t(welcome["welcomed_at"]),
+        },
+    )

@@ -109,6 +109,14 @@ def request_export(
         earlier = store.data_requests.of_person(org_id, person_id, REQUESTS_EXPORTED)
         off_site = store.hour_entries.of_person(org_id, person_id)
         part = rules.checkin_part(person, found, events, entries, earlier, off_site)
+        email_norm = person.get("email_norm") or ""
+        part.update(
+            rules.greeting_part(
+                store.welcomes.of_person(org_id, person_id),
+                store.greeters.with_email(org_id, email_norm) if email_norm else [],
+                events,
+            )
+        )
         request_id = new_id()
         store.export_parts.add(rules.chunk_docs(request_id, org_id, "checkin", rules.part_text(part), moment))
         request = rules.new_request(
@@ -177,6 +185,10 @@ def request_erasure(
             "import_reports": _scrub_imports(store, org_id, email_norm) if email_norm else 0,
             "audit_entries": store.audit.pseudonymize_person(org_id, person_id, stand_in),
             "hour_entries": store.hour_entries.remove_of_person(org_id, person_id),
+            # Welcomed as a first-timer: kept for the welcomed counts, under the pseudonym.
+            "welcomes": store.welcomes.pseudonymize_person(org_id, person_id, stand_in),
+            # Named as a volunteer greeter with this address: removed (their link stops working).
+            "greeters": store.greeters.remove_with_email(org_id, email_norm) if email_norm else 0,
         }
         exports = store.data_requests.remove_exports_of(org_id, person_id)
         store.export_parts.remove_of_requests(exports)
