@@ -81,17 +81,20 @@ async function poll(full) {
   return true;
 }
 
-function schedule() {
+/* One ask a second, start to start (a slow answer does not push the next one back),
+   so a first-timer shows within a second plus one answer of their check-in. */
+function schedule(delay = EVERY_MS) {
   clearTimeout(timer);
   timer = setTimeout(async () => {
+    const began = Date.now();
     let again = true;
     if (!document.hidden && !busy) {
       busy = true;
       polls += 1;
       try { again = await poll(polls % FULL_EVERY === 0); } finally { busy = false; }
     }
-    if (again) schedule();
-  }, EVERY_MS);
+    if (again) schedule(Math.max(0, EVERY_MS - (Date.now() - began)));
+  }, delay);
 }
 
 list.addEventListener("click", async (event) => {
@@ -111,5 +114,5 @@ list.addEventListener("click", async (event) => {
   button.replaceWith(doneLine(answer.data));
 });
 
-document.addEventListener("visibilitychange", () => { if (!document.hidden) { polls = 0; schedule(); } });
+document.addEventListener("visibilitychange", () => { if (!document.hidden) { polls = 0; schedule(0); } });
 schedule();
