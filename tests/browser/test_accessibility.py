@@ -476,6 +476,11 @@ def test_every_checkin_page_passes_the_audit(browser: Browser, running_stack: Ru
     )
     create_kiosk(running_stack, event["id"], "Side door")
     exported = _api(running_stack, "POST", "checkin", f"/api/v1/people/{person['person_id']}/export", 201)
+    greeters = f"/api/v1/events/{event['id']}/greeters"
+    rosa = {"name": "Rosa", "email": "rosa@example.org"}
+    volunteer = _api(running_stack, "POST", "checkin", greeters, 201, json=rosa)
+    me = _api(running_stack, "GET", "checkin", "/api/v1/me")
+    _api(running_stack, "POST", "checkin", greeters, 201, json={"user_id": me["id"]})
     context = _context(browser)
     page = context.new_page()
 
@@ -507,6 +512,14 @@ def test_every_checkin_page_passes_the_audit(browser: Browser, running_stack: Ru
     audit.run(page, "checkin public", "volunteer hours, with errors")
     page.goto(running_stack.url("checkin", statement_link(stack_secret(running_stack), org_id, person["person_id"])))
     audit.run(page, "checkin public", "hour statement verification")
+    page.goto(running_stack.url("checkin", re.sub(r"^https?://[^/]+", "", volunteer["link"])))
+    expect(page.locator("#first-timers li")).to_have_count(1)  # Ada, a first-timer
+    audit.run(page, "checkin public", "greeter page (signed link), a first-timer to welcome")
+    page.get_by_role("button", name="Welcomed Ada").click()
+    expect(page.locator("#first-timers li.welcomed")).to_have_count(1)
+    audit.run(page, "checkin public", "greeter page, welcomed")
+    page.goto(running_stack.url("checkin", "/greet/not-a-real-link"))
+    audit.run(page, "checkin public", "greeter link, invalid")
 
     _sign_in(page, running_stack)
     page.goto(running_stack.url("checkin", f"/events/{event['id']}"))
@@ -529,6 +542,7 @@ def test_every_checkin_page_passes_the_audit(browser: Browser, running_stack: Ru
         "retention": "/retention",
         "volunteer hours": f"/events/{event['id']}/hours",
         "off-site hours to review": "/hours",
+        "greeter page (signed in)": f"/events/{event['id']}/greet",
     }
     for name, path in pages.items():
         page.goto(running_stack.url("checkin", path))

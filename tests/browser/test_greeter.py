@@ -125,7 +125,8 @@ def test_a_greeters_phone_shows_a_first_timer_within_two_seconds_of_the_kiosk_ch
 
 
 def _dashboard_screenshot(browser: Browser, stack: RunningStack, event_id: str) -> None:
-    """The event report with its welcomed share (only when refreshing the docs' screenshots)."""
+    """The event page's greeters card and the event report with its welcomed share (only when
+    refreshing the docs' screenshots)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
     page = context.new_page()
     page.goto(stack.url("checkin", "/login"))
@@ -133,6 +134,9 @@ def _dashboard_screenshot(browser: Browser, stack: RunningStack, event_id: str) 
     page.fill("#password", DEMO_PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url("**/events")
+    page.goto(stack.url("checkin", f"/events/{event_id}#greeters"))
+    expect(page.locator("#greeter-table")).to_contain_text("Rosa Diaz")
+    page.locator("#greeters").screenshot(path=str(SCREENSHOTS / "event-greeters.png"))
     page.goto(stack.url("analytics", f"/dashboard/events/{event_id}"))
     expect(page.get_by_text("First-timers welcomed")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "dashboard-welcomed-share.png"), full_page=True)

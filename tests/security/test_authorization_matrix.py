@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -367,6 +368,37 @@ def hours_review(c: Cell) -> Req:
     return Req(f"/api/v1/events/{now_event(c)}/hours/review", json={"items": [item]})
 
 
+def greeter(c: Cell) -> dict[str, Any]:
+    """A volunteer greeter of the named organization's open event, named by its owner for this call."""
+    body = {"name": "Greeter", "email": f"{c.unique('greeter')}@example.org"}
+    return dict(c.org.api("POST", "checkin", f"/api/v1/events/{now_event(c)}/greeters", 201, json=body))
+
+
+def greet_link(c: Cell) -> str:
+    """``/greet/<token>``: a greeter's signed page link (the link is the credential)."""
+    return urlsplit(str(greeter(c)["link"])).path
+
+
+def greet_api(c: Cell, suffix: str) -> str:
+    return greet_link(c).replace("/greet/", "/api/v1/greet/") + suffix
+
+
+def first_timer(c: Cell) -> str:
+    """A first-timer of the named organization who just checked in at its open event."""
+    reg = c.org.register(now_event(c), "Newcomer")
+    c.org.check_in(now_event(c), reg)
+    return str(reg["id"])
+
+
+def named_greeter_page(c: Cell) -> Req:
+    """The signed-in greeter page: the calling user is named a greeter of their own event first."""
+    if not c.other and c.principal in ("owner", *USER_ROLES):
+        me = c.org.api("GET", "checkin", "/api/v1/me")["id"] if c.principal == "owner" else c.org.user_ids[c.principal]
+        path = f"/api/v1/events/{now_event(c)}/greeters"
+        c.org.api("POST", "checkin", path, 201, 200, json={"user_id": me})
+    return Req(f"/events/{now_event(c)}/greet")
+
+
 # -- the table ----------------------------------------------------------------------------------------
 # Columns: owner organizer door_staff viewer kiosk api anonymous.
 # The kiosk holds the "kiosk" permission only; the API token has the organizer role;
@@ -624,6 +656,25 @@ ROWS: list[Row] = [
         lambda c: Req(f"{hours_page(c)}/statement.csv")),
     Row("checkin", "GET", "/hours/verify/<token>", "public", ALL_200, ALL_200,
         lambda c: Req(statement_link(c.org.secret, org_id_of(c), c.org.person_id))),
+    # ---- checkin: greeters (named by owners and organizers; each greeter's signed link is the credential)
+    Row("checkin", "GET", "/api/v1/events/<event_id>/greeters", "api", "200 200 403 403 403 200 401",
+        "404 404 403 403 403 404 401", lambda c: Req(f"/api/v1/events/{now_event(c)}/greeters")),
+    Row("checkin", "POST", "/api/v1/events/<event_id>/greeters", "api", "201 201 403 403 403 201 401",
+        "404 404 403 403 403 404 401",
+        lambda c: Req(f"/api/v1/events/{now_event(c)}/greeters",
+                      json={"name": "Volunteer", "email": f"{c.unique('volunteer')}@example.org"})),
+    Row("checkin", "DELETE", "/api/v1/events/<event_id>/greeters/<greeter_id>", "api",
+        "200 200 403 403 403 200 401", "404 404 403 403 403 404 401",
+        lambda c: Req(f"/api/v1/events/{now_event(c)}/greeters/{greeter(c)['id']}")),
+    Row("checkin", "GET", "/api/v1/greet/<token>/arrivals", "public", ALL_200, ALL_200,
+        lambda c: Req(greet_api(c, "/arrivals"))),
+    Row("checkin", "POST", "/api/v1/greet/<token>/welcomes", "public", "201 201 201 201 201 201 201",
+        "201 201 201 201 201 201 201",
+        lambda c: Req(greet_api(c, "/welcomes"), json={"registration_id": first_timer(c)}),
+        "a fresh first-timer each call: the first welcome"),
+    Row("checkin", "GET", "/greet/<token>", "public", ALL_200, ALL_200, lambda c: Req(greet_link(c))),
+    Row("checkin", "GET", "/events/<event_id>/greet", "page", CHECKIN_PAGE_VIEW, CHECKIN_PAGE_VIEW_OTHER,
+        named_greeter_page, "own: each user is named a greeter of the event first"),
     # ---- followup: operations, static, landing page (public)
     Row("followup", "GET", "/healthz", "public", ALL_200, ALL_200, fixed("/healthz")),
     Row("followup", "GET", "/readyz", "public", ALL_200, ALL_200, fixed("/readyz")),
