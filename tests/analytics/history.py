@@ -146,6 +146,24 @@ class History:
             at=scanned + timedelta(seconds=1),
         )
 
+    def welcome(self, event: dict[str, Any], person: str, minutes: float, greeter: str = "greeter-1") -> None:
+        """A greeter marks a first-timer welcomed ``minutes`` after the start."""
+        welcomed = event["_starts"] + timedelta(minutes=minutes)
+        self._add(
+            "attendee.welcomed",
+            event["event_id"],
+            {
+                "org_id": self.org_id,
+                "event_id": event["event_id"],
+                "registration_id": self.registrations[(event["event_id"], person)],
+                "person_id": person,
+                "greeter_id": greeter,
+                "greeter_kind": "volunteer",
+                "welcomed_at": t(welcomed),
+            },
+            at=welcomed,
+        )
+
     def check_out(self, event: dict[str, Any], person: str, hours: float, method: str = "qr") -> None:
         scanned = event["_starts"] + timedelta(hours=hours)
         self._add(
@@ -353,6 +371,9 @@ def scripted_history(now: datetime | None = None) -> Scripted:
     h.check_in(e1, p["ben"], -7, kiosk="door-a")
     h.check_in(e1, p["cai"], 2, kiosk="door-b")
     h.check_in(e1, p["fay"], 3, kiosk="door-b")
+    # A greeter welcomes ana and cai (both come back later; ben and fay, not welcomed, do not).
+    h.welcome(e1, p["ana"], -8)
+    h.welcome(e1, p["cai"], 4)
     h.check_out(e1, p["ana"], 3.0)
     h.check_out(e1, p["ben"], 2.5)
     h.check_out(e1, p["cai"], 3.0, method="auto")

@@ -136,7 +136,14 @@ def test_scripted_history_through_kafka_then_rebuilt_then_replayed(
     report = before[f"/api/v1/events/{e1}/report"]
     assert [(p["minutes"], p["arrivals"]) for p in report["arrivals"]] == [(-10, 2), (-5, 0), (0, 2)]
     assert {lane["kiosk_id"]: lane["checked_in"] for lane in report["lanes"]} == {"door-a": 2, "door-b": 2}
-    assert report["first_timers_returned"] == {"first_timers": 4, "came_back": 2, "rate": 0.5}
+    assert report["first_timers_returned"] == {
+        "first_timers": 4,
+        "came_back": 2,
+        "rate": 0.5,
+        "welcomed": {"first_timers": 2, "came_back": 2, "rate": 1.0},  # ana and cai
+        "not_welcomed": {"first_timers": 2, "came_back": 0, "rate": 0.0},  # ben and fay
+    }
+    assert report["event"]["first_timers_welcomed"] == 2 and report["event"]["welcomed_share"] == 0.5
     assert report["staffing_hint"]["lanes"] >= 1
     people = {p["name"].split()[0]: p for p in before["/api/v1/people"]["people"]}
     assert people["Ana"]["events_attended"] == 3 and people["Ana"]["volunteer_hours"] == 3.0

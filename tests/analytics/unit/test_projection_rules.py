@@ -143,6 +143,7 @@ def test_scripted_history_figures(scripted: Scripted) -> None:
         "cancelled": 1,
         "checked_in": 4,
         "first_timers": 4,
+        "first_timers_welcomed": 2,
         "not_arrived": 1,
         "checked_out": 4,
         "volunteer_centihours": 975,
