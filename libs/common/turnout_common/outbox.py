@@ -48,11 +48,17 @@ RELAY_LEASES = "relay_leases"
 PENDING, IN_PROGRESS, PUBLISHED = "pending", "in_progress", "published"
 
 
+# Indexes of earlier designs that the outbox no longer has: (state, lease_until)
+# served per-entry leases; (state, created_at, seq) served the claim of pending
+# entries among published ones, but published entries are removed, so every
+# entry is pending and the claim reads them all anyway. Each cost every message
+# an index write at its insert and another at its delete.
+UNUSED_OUTBOX_INDEXES = ("state_1_lease_until_1", "state_1_created_at_1_seq_1")
+
+
 def ensure_outbox_indexes(db: Database[dict[str, Any]]) -> None:
-    # The one query: the oldest pending entries. (A (state, lease_until) index
-    # served per-entry leases; every write paid for it.)
-    db[OUTBOX].create_index([("state", ASCENDING), ("created_at", ASCENDING), ("seq", ASCENDING)])
-    drop_unused_indexes(db, OUTBOX, ["state_1_lease_until_1"])
+    """The outbox is read by ``_id`` and whole (the pending entries are all it holds): no index beyond ``_id``."""
+    drop_unused_indexes(db, OUTBOX, UNUSED_OUTBOX_INDEXES)
 
 
 def stage_messages(
@@ -176,9 +182,9 @@ class OutboxRelay:
 
     # -- publishing --------------------------------------------------------------------
     def _pending(self) -> list[dict[str, Any]]:
-        # Not .hint() on the (state, created_at, seq) index instead of the
-        # sort: SecantusDB then walks the *whole* index; the sort only
-        # materializes the pending entries, which are all there is.
+        # Every entry is pending (published ones are removed), so this reads
+        # the collection and sorts it: no index would save that read, and
+        # one cost every message two index writes.
         return list(
             self.collection.find({"state": PENDING})
             .sort([("state", ASCENDING), ("created_at", ASCENDING), ("seq", ASCENDING)])
