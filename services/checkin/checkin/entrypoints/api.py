@@ -379,7 +379,8 @@ def create_checkin(event_id: str) -> Any:
         ),
     )
     answer_body, status = checkin_response(answer)
-    return {**answer_body, **checkins.door_extras(ctx(), principal.org_id, event_id, answer_body)}, status
+    extras = checkins.door_extras(ctx(), principal.org_id, event_id, answer_body, answer.registration)
+    return {**answer_body, **extras}, status
 
 
 @bp.get("/events/<event_id>/registrations/<registration_id>/group")

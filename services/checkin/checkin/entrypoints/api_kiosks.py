@@ -264,7 +264,7 @@ def kiosk_checkin() -> Any:
 def with_door_extras(org_id: str, event_id: str, answer: checkins.CheckinAnswer) -> tuple[dict[str, Any], int]:
     """The door's answer plus the person's group and name label (``checkins.door_extras``)."""
     body, status = checkin_response(answer)
-    return {**body, **checkins.door_extras(ctx(), org_id, event_id, body)}, status
+    return {**body, **checkins.door_extras(ctx(), org_id, event_id, body, answer.registration)}, status
 
 
 @bp.post("/kiosk/checkouts")

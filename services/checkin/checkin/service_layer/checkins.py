@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from checkin.domain import admission, labels
@@ -43,10 +43,16 @@ class CheckinCommand:
 
 @dataclass(frozen=True, slots=True)
 class CheckinAnswer:
-    """What a scan did (``outcome``) and what the door is told (``body``)."""
+    """What a scan did (``outcome``) and what the door is told (``body``).
+
+    ``registration``: the registration as the scan's transaction read and left
+    it, so the door's extras need no read of their own (None for a replayed
+    answer, which comes from the client-key record).
+    """
 
     outcome: CheckinOutcome
     body: Doc
+    registration: Doc | None = field(default=None, compare=False, repr=False)
 
 
 def record_checkin(ctx: Context, command: CheckinCommand) -> CheckinAnswer:
@@ -176,16 +182,20 @@ def _members(ctx: Context, registration: Doc) -> list[Doc]:
     return [admission.group_member_view(member) for member in found]
 
 
-def door_extras(ctx: Context, org_id: str, event_id: str, body: Doc) -> Doc:
+def door_extras(ctx: Context, org_id: str, event_id: str, body: Doc, registration: Doc | None = None) -> Doc:
     """What a kiosk shows after a check-in besides the answer: whether the person
     has an email (``has_email``), the others of their group (``group``, when they
-    have a party) and their name label (``label``, when the event prints labels). One registration read; none when
-    the answer names no registration."""
+    have a party) and their name label (``label``, when the event prints labels).
+
+    ``registration``: the one the answer's transaction read (``CheckinAnswer.registration``);
+    without it (a replayed answer), one registration read. None when the answer
+    names no registration."""
     registration_id = body.get("registration_id")
     if body.get("status") not in (CheckinOutcome.CHECKED_IN, CheckinOutcome.ALREADY_CHECKED_IN) or not registration_id:
         return {}
     event = ctx.events.get(org_id, event_id)
-    registration = ctx.store.registrations.get_in_org(str(registration_id), org_id)
+    if registration is None or registration.get("_id") != registration_id or registration.get("org_id") != org_id:
+        registration = ctx.store.registrations.get_in_org(str(registration_id), org_id)
     if event is None or registration is None:
         return {}
     # A name-only person (no address yet, e.g. from a Meetup roster): the kiosk asks once for one.
@@ -269,6 +279,7 @@ def _admitted(
             "first_time_ever": decision.first_time_ever,
             "message": decision.welcome,
         },
+        updated,
     )
 
 
@@ -487,6 +498,7 @@ def _already_in_answer(
             "kiosk_id": existing.get("kiosk_id"),
             "message": admission.already_in_message(decision.name, existing["received_at"], timezone, kiosk_name),
         },
+        registration,
     )
 
 
