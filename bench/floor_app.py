@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, jsonify, request
-from pymongo import ASCENDING, MongoClient
+from pymongo import MongoClient
 from pymongo.client_session import ClientSession
 
 REGISTRATIONS = "registrations"
@@ -104,15 +104,15 @@ def checkin() -> Any:
 
 
 def seed(uri: str, database: str, ids: Iterable[str]) -> int:
-    """Drops ``database`` and inserts one registration per id; the outbox gets the one
-    index a relay needs to find pending entries in order. Returns the count."""
+    """Drops ``database`` and inserts one registration per id; the outbox has no index
+    beyond ``_id``, as the services' outboxes (they hold only pending entries, which a
+    relay reads whole). Returns the count."""
     mongo = connect(uri)
     try:
         mongo.drop_database(database)
         db = mongo[database]
         db.create_collection(REGISTRATIONS)
         db.create_collection(OUTBOX)
-        db[OUTBOX].create_index([("state", ASCENDING), ("created_at", ASCENDING)])
         now = datetime.now(UTC)
         docs = [
             {
