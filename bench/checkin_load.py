@@ -68,11 +68,11 @@ ROLE_OF_CHILD = {
     "mongodb": "secantus",
     "kafka": "tansu",
     "checkin-web": "checkin-web",
-    "checkin-relay": "checkin-relay",
+    "checkin-worker": "checkin-worker",
     "analytics-worker": "analytics-worker",
     "followup-worker": "followup-worker",
 }
-ROLES = ("secantus", "tansu", "checkin-web", "checkin-relay", "analytics-worker", "followup-worker", "other")
+ROLES = ("secantus", "tansu", "checkin-web", "checkin-worker", "analytics-worker", "followup-worker", "other")
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")

@@ -115,8 +115,8 @@ pass "all $(wc -l < "$tmp/used") interpolated variables are documented in .env.e
 # 5. Expected services are defined.
 with_key --env-file "$tmp/empty.env" config --services | sort > "$tmp/services"
 for svc in kafka mongo mailpit \
-    checkin-web checkin-relay checkin-worker \
-    followup-web followup-relay followup-worker \
+    checkin-web checkin-worker \
+    followup-web followup-worker \
     analytics-web analytics-worker; do
     grep -qx "$svc" "$tmp/services" || fail "service $svc is not defined"
 done

@@ -37,7 +37,7 @@ RETRY_DELAYS = (0.5, 1.0, 2.0, 3.0)  # a kiosk's offline queue retries later, no
 class Profile:
     name: str
     scans: int  # scan requests at the doors, duplicates included (replays not counted)
-    kills: dict[str, int]  # stack child (or "checkin-web-worker") -> SIGKILLs
+    kills: dict[str, int]  # stack child (or "checkin-web-worker") -> SIGKILLs; checkin-worker runs the relay
     broker_pause: float  # seconds
     database_pause: float  # seconds
     rate: float  # scans per second over all kiosks (the door's pace)
@@ -50,7 +50,7 @@ class Profile:
 SHORT = Profile(
     "short",
     scans=1000,
-    kills={"checkin-relay": 1, "analytics-worker": 1, "followup-worker": 1, "checkin-web-worker": 1},
+    kills={"checkin-worker": 1, "analytics-worker": 1, "followup-worker": 1, "checkin-web-worker": 1},
     broker_pause=5.0,
     database_pause=3.0,
     rate=35.0,
@@ -58,7 +58,7 @@ SHORT = Profile(
 FULL = Profile(
     "full",
     scans=10_000,
-    kills={"checkin-relay": 3, "analytics-worker": 3, "followup-worker": 2, "checkin-web-worker": 1},
+    kills={"checkin-worker": 3, "analytics-worker": 3, "followup-worker": 2, "checkin-web-worker": 1},
     broker_pause=10.0,
     database_pause=5.0,
     rate=70.0,

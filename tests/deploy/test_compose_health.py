@@ -21,9 +21,7 @@ LOOP_PROCESSES = sorted(
 def test_every_relay_and_worker_is_found() -> None:
     assert LOOP_PROCESSES == [
         "analytics-worker",
-        "checkin-relay",
         "checkin-worker",
-        "followup-relay",
         "followup-worker",
     ]
 

@@ -54,10 +54,8 @@ def test_a_broken_resource_is_refused() -> None:
 def test_the_expected_processes_are_deployed() -> None:
     assert set(DEPLOYMENTS) == {
         "checkin-web",
-        "checkin-relay",
         "checkin-worker",
         "followup-web",
-        "followup-relay",
         "followup-worker",
         "analytics-web",
         "analytics-worker",
@@ -139,11 +137,11 @@ def test_relays_and_workers_are_restarted_when_they_stop_beating(name: str) -> N
 
 
 def test_the_liveness_check_refuses_a_loop_process_without_a_probe(monkeypatch: pytest.MonkeyPatch) -> None:
-    (container,) = DEPLOYMENTS["checkin-relay"]["spec"]["template"]["spec"]["containers"]
+    (container,) = DEPLOYMENTS["checkin-worker"]["spec"]["template"]["spec"]["containers"]
     stripped = {k: v for k, v in container.items() if k != "livenessProbe"}
-    monkeypatch.setitem(DEPLOYMENTS, "checkin-relay", _with_container(DEPLOYMENTS["checkin-relay"], stripped))
+    monkeypatch.setitem(DEPLOYMENTS, "checkin-worker", _with_container(DEPLOYMENTS["checkin-worker"], stripped))
     with pytest.raises(AssertionError, match="no livenessProbe"):
-        test_relays_and_workers_are_restarted_when_they_stop_beating("checkin-relay")
+        test_relays_and_workers_are_restarted_when_they_stop_beating("checkin-worker")
 
 
 def _with_container(deployment: dict[str, Any], container: dict[str, Any]) -> dict[str, Any]:

@@ -135,7 +135,8 @@ def _burst_with_crash(running_stack: RunningStack, victim: str, title: str) -> N
 
 
 def test_relay_killed_mid_burst_loses_and_doubles_nothing(running_stack: RunningStack) -> None:
-    _burst_with_crash(running_stack, "checkin-relay", "Slice: relay SIGKILL")
+    # checkin's relay runs in its worker: the worker is what dies.
+    _burst_with_crash(running_stack, "checkin-worker", "Slice: relay SIGKILL")
 
 
 def test_analytics_worker_killed_mid_burst_loses_and_doubles_nothing(running_stack: RunningStack) -> None:

@@ -25,10 +25,11 @@ REPO = Path(__file__).resolve().parents[3]
 DEMO_EMAIL = "demo@turnout.localhost"
 DEMO_PASSWORD = "turnout-demo-2026"
 
-# Which processes each service runs (analytics publishes nothing: no relay).
+# Which processes each service runs: each worker also runs its service's outbox
+# relay (turnout_common.relay_main), one process less per service.
 PROCESSES: dict[str, tuple[str, ...]] = {
-    "checkin": ("web", "relay", "worker"),
-    "followup": ("web", "relay", "worker"),
+    "checkin": ("web", "worker"),
+    "followup": ("web", "worker"),
     "analytics": ("web", "worker"),
 }
 

@@ -9,7 +9,7 @@ from turnout_common import config
 from turnout_common.config import SettingError
 
 TRANSPORTS = ("smtp", "http")
-WORKER_LOOPS = ("consumer", "scheduler", "sender", "retention")
+WORKER_LOOPS = ("consumer", "scheduler", "sender", "retention", "relay")
 
 
 @dataclass(frozen=True, slots=True)

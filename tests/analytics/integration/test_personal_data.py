@@ -28,7 +28,7 @@ from pymongo.database import Database
 
 from analytics.adapters.mongo import MongoProjections, ensure_indexes, snapshot
 from analytics.adapters.privacy import RetentionRecords
-from analytics.entrypoints.worker import relay_loop
+from analytics.entrypoints.worker import RELAY_LEASE_SECONDS
 from analytics.service_layer.projector import project
 from analytics.service_layer.rebuild import rebuild
 from analytics.service_layer.retention import retention_loop
@@ -40,6 +40,7 @@ from turnout_common.contracts import CHECKIN_TOPIC, FOLLOWUP_TOPIC, PRIVACY_TOPI
 from turnout_common.envelope import Envelope
 from turnout_common.kafka import ensure_topics, make_consumer, make_producer
 from turnout_common.privacy import pseudonym
+from turnout_common.relay_main import relay_loop
 
 pytestmark = pytest.mark.integration
 
@@ -190,7 +191,8 @@ def db(mongo_client: MongoClient[Doc], service_env: dict[str, str]) -> Iterator[
 def relay(infra: Infrastructure, db: Database[Doc]) -> Iterator[None]:
     """The relay loop of analytics' worker, in a thread."""
     stop = threading.Event()
-    thread = threading.Thread(target=relay_loop(db, infra.bootstrap, 6), args=(stop,), daemon=True)
+    loop = relay_loop(db, infra.bootstrap, 6, "analytics", lease_seconds=RELAY_LEASE_SECONDS)
+    thread = threading.Thread(target=loop, args=(stop,), daemon=True)
     thread.start()
     yield
     stop.set()

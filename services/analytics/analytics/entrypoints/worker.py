@@ -3,23 +3,20 @@ archive and projections, relays analytics' outbox (the answers to data
 requests) to ``turnout.privacy``, and sweeps what the retention periods say
 is too old: three threads of one process.
 
-The relay runs here rather than in a process of its own (as checkin's and
-followup's do): analytics publishes only answers to data requests, a handful
-a day, and a process costs the stack tens of megabytes it does not have. It
-holds the same relay lease as a separate relay would (one sends at a time,
-another worker stands by) and, idle, sleeps on a change stream of the outbox.
+The relay runs here rather than in a process of its own, as in every
+service's worker (``turnout_common.relay_main``): analytics publishes only
+answers to data requests, a handful a day. It holds the same relay lease as a
+separate relay would (one sends at a time, another worker stands by) and,
+idle, sleeps on a change stream of the outbox.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from typing import Any
 
 from turnout_common import logs, mongo
 from turnout_common.contracts import CHECKIN_TOPIC, FOLLOWUP_TOPIC
-from turnout_common.kafka import ensure_topics_when_up, make_producer
-from turnout_common.outbox import OutboxRelay
+from turnout_common.relay_main import relay_loop
 from turnout_common.runtime import Loop, exit_with, run_loops
 from turnout_common.worker_main import ConsumerSpec, consumer_loop
 
@@ -28,21 +25,6 @@ log = logging.getLogger("analytics.worker")
 # The relay's lease: renewed every third of it while idle (one small write), and
 # how long a standing-by worker waits before taking over from a dead one.
 RELAY_LEASE_SECONDS = 30.0
-
-
-def relay_loop(db: Any, bootstrap_servers: str, partitions: int) -> Loop:
-    """The relay of analytics' outbox (``db``: analytics' database), once the topics exist."""
-
-    def loop(stop: threading.Event) -> None:
-        ensure_topics_when_up(stop, bootstrap_servers, partitions)
-        relay = OutboxRelay(
-            db,
-            lambda: make_producer(bootstrap_servers, "turnout-analytics-relay"),
-            lease_seconds=RELAY_LEASE_SECONDS,
-        )
-        relay.run(stop)
-
-    return loop
 
 
 def main() -> None:
@@ -84,7 +66,7 @@ def main() -> None:
     bootstrap, partitions = settings.kafka_bootstrap_servers, settings.topic_partitions
     loops: list[tuple[str, Loop]] = [
         ("consumer", consumer_loop(spec, client, db, bootstrap, partitions)),
-        ("relay", relay_loop(db, bootstrap, partitions)),
+        ("relay", relay_loop(db, bootstrap, partitions, "analytics", lease_seconds=RELAY_LEASE_SECONDS)),
         ("retention", retention_loop(RetentionRecords(db), settings.retention_sweep_seconds)),
     ]
     exit_with(run_loops("analytics-worker", loops))

@@ -1,5 +1,7 @@
 """``python -m checkin.entrypoints.worker``: ends events at their end time, runs CSV imports and
-the retention sweep of old check-in details."""
+the retention sweep of old check-in details, consumes the answers to data requests, and relays
+checkin's outbox to Kafka (``turnout_common.relay_main``: the relay lease lets one relay send at a
+time, wherever it runs)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from turnout_common import logs
 from turnout_common.clock import utcnow
+from turnout_common.relay_main import relay_loop
 from turnout_common.runtime import Loop, exit_with, run_loops
 from turnout_common.types import Doc
 
@@ -154,6 +157,7 @@ def main() -> None:
                 ("retention-details", retention_details),
                 ("inactive-people", inactive_people),
                 ("privacy", privacy_consumer_loop(ctx, settings)),
+                ("relay", relay_loop(ctx.db, settings.kafka_bootstrap_servers, settings.topic_partitions, "checkin")),
             ],
         )
     )

@@ -1,7 +1,8 @@
 """``python -m followup.entrypoints.worker``: the consumer of ``turnout.checkin``
 (contacts, attendance, plans, people's data requests), the scheduler (who gets
-what, when), the senders (exactly-once delivery) and the retention sweep, as
-threads of one process.
+what, when), the senders (exactly-once delivery), the retention sweep and the
+relay of follow-up's outbox (``turnout_common.relay_main``; its lease lets one
+relay send at a time, wherever it runs), as threads of one process.
 
 ``FOLLOWUP_WORKER_LOOPS`` picks a subset (e.g. senders on their own
 machines); ``FOLLOWUP_SENDER_THREADS`` sets how many senders run.
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 from followup.config import Settings
 from turnout_common import logs
 from turnout_common.contracts import CHECKIN_TOPIC
+from turnout_common.relay_main import relay_loop
 from turnout_common.runtime import Loop, exit_with, run_loops
 from turnout_common.worker_main import ConsumerSpec, consumer_loop
 
@@ -71,6 +73,9 @@ def main(settings: Settings | None = None, probe: SendProbe | None = None) -> No
             run_retention(svc, stop)
 
         loops.append(("retention", retention))
+    if "relay" in settings.worker_loops:
+        db = svc.mongo[1]
+        loops.append(("relay", relay_loop(db, settings.kafka_bootstrap_servers, settings.topic_partitions, "followup")))
     exit_with(run_loops("followup-worker", loops))
 
 
