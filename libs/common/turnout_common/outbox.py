@@ -8,8 +8,9 @@ consumers drop the duplicate by message id. A send that fails leaves its
 entries pending with the error and a send counter.
 
 One relay per service sends at a time: it holds the service's relay lease (a
-document renewed every few seconds), and a relay started beside it waits
-until that lease expires, e.g. because its holder died. Were two to send at
+document renewed every few seconds while it sends, left to lapse while it is
+idle), and a relay started beside it waits until that lease expires, e.g.
+because its holder died or fell asleep. Were two to send at
 once (a holder paused past its lease), Kafka would see some messages twice,
 which consumers drop. So nothing is claimed or released per message: on
 SecantusDB each per-document state change of the outbox costs about as much
@@ -115,6 +116,7 @@ class OutboxRelay:
         linger: float = 0.02,
         max_backoff: float = 5.0,
         send_timeout: float = 15.0,
+        idle_poll: float = 30.0,
     ) -> None:
         self.db = db
         self.collection = db[OUTBOX]
@@ -131,9 +133,18 @@ class OutboxRelay:
         self.last_error: str | None = None
         # While messages keep coming, poll every ``linger`` seconds (a batch
         # gathers the messages of that span); once idle, sleep on a change
-        # stream of the outbox until the next insert, waking at least every
-        # third of the lease to renew it.
-        self.pause = IdlePause(self.collection, busy_pause=linger, max_sleep=lease_seconds / 3, await_seconds=2.0)
+        # stream of the outbox until the next insert, or for a safety poll
+        # every ``idle_poll`` seconds. The lease is not renewed while asleep:
+        # it lapses, and the next batch takes it again first (or finds that
+        # another relay took it meanwhile, and stands by): nothing is sent
+        # without the lease either way. A renewal is a write, and SecantusDB
+        # wakes every change stream on the server for any write, so renewing
+        # while idle cost a getMore in every sleeping loop of the stack. Each
+        # wait on the stream lasts 3 s, as the other sleeping loops' (an
+        # insert still ends it at once).
+        self.pause = IdlePause(
+            self.collection, busy_pause=linger, max_sleep=max(idle_poll, lease_seconds / 2), await_seconds=3.0
+        )
 
     def backlog(self) -> int:
         return self.collection.count_documents({"state": {"$in": [PENDING, IN_PROGRESS]}})

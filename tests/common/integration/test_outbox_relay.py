@@ -17,7 +17,7 @@ from turnout_common.contracts import ContractViolation, registry
 from turnout_common.envelope import new_envelope
 from turnout_common.kafka import ensure_topics, make_producer
 from turnout_common.mongo import UnitOfWork
-from turnout_common.outbox import OUTBOX, PUBLISHED, OutboxRelay, ensure_outbox_indexes
+from turnout_common.outbox import OUTBOX, PUBLISHED, RELAY_LEASES, OutboxRelay, ensure_outbox_indexes, wait_for
 from turnout_local.processes import free_port, start_broker
 
 pytestmark = pytest.mark.integration
@@ -204,6 +204,36 @@ def test_a_relay_stopped_cleanly_hands_its_lease_over_at_once(
     assert second.holds_lease()
     UnitOfWork(mongo_client, db).run(lambda uow: uow.publish(checked_in(f"ev-{unique}", "late")))
     assert second.publish_batch() == 1
+
+
+def test_an_idle_relay_lets_its_lease_lapse_and_takes_it_again_for_the_next_message(
+    infra: Infrastructure, mongo_client: Any, unique: str
+) -> None:
+    """Asleep, a relay writes nothing (a renewal would wake every change stream
+    on SecantusDB); the next insert wakes it, and it takes the lease again
+    before sending."""
+    ensure_topics(infra.bootstrap, 6)
+    db = mongo_client[f"t_relay_idle_{unique}"]
+    ensure_outbox_indexes(db)
+    relay = OutboxRelay(db, lambda: make_producer(infra.bootstrap, "idle"), lease_seconds=1.0)
+    relay.pause.idle_after = 0.2
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,))
+    thread.start()
+    try:
+        assert wait_for(lambda: relay.pause.sleeping, 10)
+        taken = db[RELAY_LEASES].find_one({"_id": OUTBOX})
+        assert taken is not None
+        lapsed = taken["until"].replace(tzinfo=UTC) + timedelta(seconds=0.5)
+        assert wait_for(lambda: datetime.now(UTC) > lapsed, 5)
+        assert db[RELAY_LEASES].find_one({"_id": OUTBOX}) == taken  # not renewed while asleep
+        UnitOfWork(mongo_client, db).run(lambda uow: uow.publish(checked_in(f"ev-{unique}", "woken")))
+        assert wait_for(lambda: relay.backlog() == 0, 10)
+        again = db[RELAY_LEASES].find_one({"_id": OUTBOX})
+        assert again is not None and again["owner"] == relay.owner and again["until"] > taken["until"]
+    finally:
+        stop.set()
+        thread.join(20)
 
 
 def test_relay_sends_the_oldest_pending_entries_first_and_tidies_what_older_relays_left(

@@ -22,8 +22,9 @@ from turnout_common.worker_main import ConsumerSpec, consumer_loop
 
 log = logging.getLogger("analytics.worker")
 
-# The relay's lease: renewed every third of it while idle (one small write), and
-# how long a standing-by worker waits before taking over from a dead one.
+# The relay's lease: how long a standing-by worker waits before taking over
+# from a dead one (an idle relay lets it lapse and takes it again for its next
+# batch: see OutboxRelay).
 RELAY_LEASE_SECONDS = 30.0
 
 

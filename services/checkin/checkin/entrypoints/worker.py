@@ -95,6 +95,9 @@ def privacy_consumer_loop(ctx: WiredContext, settings: Settings) -> Loop:
         handler=in_transaction(apply_privacy_answers),
         handled_types=PRIVACY_TYPES,
         processed_collection=PRIVACY_PROCESSED,
+        # Answers to data requests wait for the slowest service anyway: 3 s
+        # on Tansu is nothing to them, and half the idle fetches of 1.5 s.
+        fetch_max_wait_ms=3000,
     )
     return consumer_loop(spec, ctx.client, ctx.db, settings.kafka_bootstrap_servers, settings.topic_partitions)
 

@@ -49,6 +49,9 @@ def main(settings: Settings | None = None, probe: SendProbe | None = None) -> No
             topics=(CHECKIN_TOPIC,),
             handler=in_transaction(apply_checkin_messages),
             handled_types=HANDLED_TYPES,
+            # Follow-ups go out hours later: a check-in may reach follow-up
+            # 3 s late on Tansu, for half the idle fetches of 1.5 s.
+            fetch_max_wait_ms=3000,
         )
         loops.append(
             (
