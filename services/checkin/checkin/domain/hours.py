@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import Any
 
 from checkin.domain.model import RuleBroken
+from checkin.domain.privacy import LinkRefused as LinkRefused  # the one refusal of every signed link
 
 Doc = dict[str, Any]
 
@@ -441,15 +442,6 @@ def statement_rows(found: Statement) -> list[list[str]]:
 
 
 # -- signed links -------------------------------------------------------------------------------------------
-
-
-class LinkRefused(ValueError):
-    """A link or token that cannot be used: ``reason`` is "invalid" or "expired"."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -518,7 +518,8 @@ def scrubbed_problems(problems: list[Doc], email_norm: str) -> tuple[list[Doc], 
 
 
 class LinkRefused(ValueError):
-    """A self-service link that cannot be used: ``reason`` is "invalid" or "expired"."""
+    """A signed link that cannot be used (a privacy request's, a volunteer's hours page, an hour
+    statement's verification): ``reason`` is "invalid" or "expired"."""
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)

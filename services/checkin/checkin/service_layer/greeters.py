@@ -18,11 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from itsdangerous import BadSignature, URLSafeSerializer
-
 from checkin.adapters.ids import new_id
 from checkin.domain import greeters as rules
 from checkin.domain.model import RuleBroken
+from checkin.service_layer import signed
 from checkin.service_layer.context import Context
 from checkin.service_layer.messages import welcomed_message
 from checkin.service_layer.ports import AlreadyStored, Transaction
@@ -90,14 +89,9 @@ def remove(ctx: Context, org_id: str, event_id: str, greeter_id: str) -> Doc:
 # -- links ----------------------------------------------------------------------------------------------
 
 
-def _serializer(ctx: Context) -> URLSafeSerializer:
-    # The service's secret with a salt of its own: a greeter link is never a session or a privacy link.
-    return URLSafeSerializer(ctx.settings.secret_key, salt=LINK_SALT)
-
-
 def link_token(ctx: Context, greeter: Doc) -> str:
     link = rules.Link(greeter["org_id"], greeter["event_id"], greeter["_id"])
-    return str(_serializer(ctx).dumps(rules.link_claims(link)))
+    return signed.sign(ctx, LINK_SALT, rules.link_claims(link))
 
 
 def link_url(ctx: Context, greeter: Doc) -> str:
@@ -114,11 +108,9 @@ class GreeterAccess:
 
 def greeter_for_token(ctx: Context, token: str) -> GreeterAccess:
     """The greeter a link names and their event (``rules.LinkRefused``: forged, malformed or removed)."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        raise rules.LinkRefused()
     try:
-        claims = _serializer(ctx).loads(token)
-    except BadSignature as exc:
+        claims = signed.unsign(ctx, LINK_SALT, token, MAX_TOKEN_LENGTH)
+    except signed.Unreadable as exc:
         raise rules.LinkRefused() from exc
     link = rules.read_link(claims)
     greeter = rules.greeter_of_link(link, ctx.store.greeters.get(link.greeter_id))

@@ -21,13 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from itsdangerous import BadSignature, URLSafeSerializer
-
 from checkin.adapters.ids import new_id
 from checkin.domain import hours as rules
 from checkin.domain.audit import HOURS_LOGGED, HOURS_REVIEWED, Actor, Subject, person_actor
 from checkin.domain.model import RuleBroken
-from checkin.service_layer import audit
+from checkin.service_layer import audit, signed
 from checkin.service_layer.badges import local
 from checkin.service_layer.context import Context
 from checkin.service_layer.ports import Store, Transaction
@@ -43,25 +41,18 @@ PENDING_SHOWN = 200
 # -- signed links -------------------------------------------------------------------------------------------
 
 
-def _serializer(ctx: Context, salt: str) -> URLSafeSerializer:
-    # The service's secret with a salt per kind: a volunteer's link never verifies
-    # as a statement, nor either as a privacy link or a session token.
-    return URLSafeSerializer(ctx.settings.secret_key, salt=salt)
-
-
 def _loads(ctx: Context, salt: str, token: str, message: str) -> object:
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        raise rules.LinkRefused("invalid", message)
+    # A salt per kind: a volunteer's link never verifies as a statement, nor either as a privacy link.
     try:
-        return _serializer(ctx, salt).loads(token)
-    except BadSignature as exc:
+        return signed.unsign(ctx, salt, token, MAX_TOKEN_LENGTH)
+    except signed.Unreadable as exc:
         raise rules.LinkRefused("invalid", message) from exc
 
 
 def hours_link_url(ctx: Context, org_id: str, person_id: str, now: datetime | None = None) -> str:
     """The volunteer's own page (their hours, off-site hours, their statement), signed, for an email."""
     link = rules.HoursLink(org_id, person_id, (now or utcnow()) + rules.HOURS_LINK_LIFETIME)
-    token = _serializer(ctx, HOURS_LINK_SALT).dumps(rules.hours_link_claims(link))
+    token = signed.sign(ctx, HOURS_LINK_SALT, rules.hours_link_claims(link))
     return f"{ctx.settings.public_url}/hours/me/{token}"
 
 
@@ -72,7 +63,7 @@ def read_hours_link(ctx: Context, token: str, now: datetime | None = None) -> ru
 
 
 def statement_token(ctx: Context, claims: rules.StatementClaims) -> str:
-    return str(_serializer(ctx, STATEMENT_SALT).dumps(rules.statement_claims(claims)))
+    return signed.sign(ctx, STATEMENT_SALT, rules.statement_claims(claims))
 
 
 def verify_url(ctx: Context, token: str) -> str:

@@ -23,8 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from itsdangerous import BadSignature, URLSafeSerializer
-
 from checkin.adapters.ids import new_id
 from checkin.domain import privacy as rules
 from checkin.domain.audit import (
@@ -36,7 +34,7 @@ from checkin.domain.audit import (
     person_actor,
 )
 from checkin.domain.model import RuleBroken, new_badge_code
-from checkin.service_layer import audit
+from checkin.service_layer import audit, signed
 from checkin.service_layer.context import Context
 from checkin.service_layer.messages import SOURCE
 from checkin.service_layer.ports import AlreadyStored, Store, Transaction
@@ -345,23 +343,17 @@ def _moment(text: str, fallback: datetime) -> datetime:
 # -- the self-service link ------------------------------------------------------------------------------------
 
 
-def _serializer(ctx: Context) -> URLSafeSerializer:
-    # The service's secret, with a salt of its own: a link is never a session token, nor one a link.
-    return URLSafeSerializer(ctx.settings.secret_key, salt=LINK_SALT)
-
-
 def link_token(ctx: Context, link: rules.Link) -> str:
-    return str(_serializer(ctx).dumps(rules.link_claims(link)))
+    return signed.sign(ctx, LINK_SALT, rules.link_claims(link))
 
 
 def read_link_token(ctx: Context, token: str, now: datetime | None = None) -> rules.Link:
     """The link a token names (``rules.LinkRefused``: forged, malformed or expired)."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        raise rules.LinkRefused("invalid", "This link is not valid.")
     try:
-        claims = _serializer(ctx).loads(token)
-    except BadSignature as exc:
-        raise rules.LinkRefused("invalid", "This link is not valid. Check that you copied all of it.") from exc
+        claims = signed.unsign(ctx, LINK_SALT, token, MAX_TOKEN_LENGTH)
+    except signed.Unreadable as exc:
+        message = "This link is not valid." if exc.blank else "This link is not valid. Check that you copied all of it."
+        raise rules.LinkRefused("invalid", message) from exc
     return rules.read_link(claims, now or utcnow())
 
 
