@@ -55,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from aiosmtpd.controller import Controller
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "deploy" / "local") not in sys.path:
@@ -273,9 +274,10 @@ def percentile(values: list[float], pct: float) -> float | None:
 
 
 class Client:
-    def __init__(self, stack: Stack, token: str) -> None:
+    def __init__(self, stack: Stack, token: str, mail: MailSink | None = None) -> None:
         self.stack = stack
         self.headers = {"Authorization": f"Bearer {token}"}
+        self.mail = mail
 
     def url(self, service: str, path: str) -> str:
         return f"{self.stack.config.url_of(service)}{path}"
@@ -354,8 +356,47 @@ class Client:
         return False
 
 
-def make_stack(data_dir: Path) -> Stack:
-    config = StackConfig.on_free_ports(data_dir)
+class MailSink:
+    """A local SMTP server (aiosmtpd) that accepts and drops what follow-up sends.
+
+    In production follow-up has a mail server; without one here, its senders
+    would retry the registrations' confirmation emails on a back-off and the
+    idle figure would count those retries."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.accepted = 0
+
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, _server: object, _session: object, _envelope: object) -> str:
+                sink.accepted += 1
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, ready_timeout=10)
+
+    def start(self) -> MailSink:
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.controller.stop()
+
+    def wait_quiet(self, quiet: float = 2.0, timeout: float = 120.0) -> int:
+        """Wait until nothing has arrived for ``quiet`` seconds; return how many arrived meanwhile."""
+        began, last, seen = time.monotonic(), time.monotonic(), self.accepted
+        start = seen
+        while time.monotonic() - last < quiet and time.monotonic() - began < timeout:
+            time.sleep(0.2)
+            if self.accepted != seen:
+                seen, last = self.accepted, time.monotonic()
+        return seen - start
+
+
+def make_stack(data_dir: Path, mail: MailSink) -> Stack:
+    config = StackConfig.on_free_ports(data_dir, {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(mail.port)})
     return Stack(config)
 
 
@@ -482,6 +523,10 @@ def prepare_event(client: Client, title: str, count: int) -> tuple[str, list[str
     log(f"  registered {count} in {time.monotonic() - started:.1f}s")
     if not client.wait_for(event_id, "registered", count, timeout=60, interval=0.2):
         log("  warning: analytics did not show every registration within 60s")
+    if client.mail is not None:
+        # The registrations' confirmation emails go out before the measurement
+        # (people register days before an event, not during its door rush).
+        log(f"  {client.mail.wait_quiet()} confirmation emails sent")
     return event_id, badges
 
 
@@ -1429,7 +1474,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     data_dir = Path(tempfile.mkdtemp(prefix="turnout-bench-"))
-    stack = make_stack(data_dir)
+    mail = MailSink().start()
+    stack = make_stack(data_dir, mail)
     floor: Floor | None = None
     began = time.monotonic()
     report: dict[str, Any] = {
@@ -1452,7 +1498,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         token = boot(stack)
         log(f"stack up in {time.monotonic() - began:.0f}s")
-        client = Client(stack, token)
+        client = Client(stack, token, mail)
         if not args.skip_floor:
             floor = Floor(stack, data_dir)
             floor.start(floor_writes * len(args.levels) + FLOOR_WARMUP)
@@ -1498,6 +1544,7 @@ def main(argv: list[str] | None = None) -> int:
                 floor.stop()
             stack.stop()
         finally:
+            mail.stop()
             shutil.rmtree(data_dir, ignore_errors=True)
     report["meta"]["runtime_seconds"] = time.monotonic() - began
     report["targets"] = [

@@ -81,6 +81,8 @@ class ConsumerWorker:
         poll_timeout_ms: int = 1000,
         linger_ms: int = 25,
         batch_target: int = 200,
+        fetch_wait_ms: tuple[int, int] | None = None,
+        busy_for: float = 2.0,
     ) -> None:
         self.group_id = group_id
         self.consumer_factory = consumer_factory
@@ -99,6 +101,13 @@ class ConsumerWorker:
         self.poll_timeout_ms = poll_timeout_ms
         self.linger_ms = linger_ms
         self.batch_target = batch_target
+        # (idle, busy): how long the broker may hold a fetch that finds nothing,
+        # while quiet and while messages keep coming (see ``_adapt_fetch_wait``);
+        # None: the consumer's own setting throughout.
+        self.fetch_wait_ms = fetch_wait_ms
+        self.busy_for = busy_for
+        self._records_at = -1e9  # monotonic time of the last poll that brought records
+        self._fetch_wait_set: int | None = None
         self._status_written: dict[TopicPartition, tuple[int, int, float]] = {}
         self.consecutive_dead_letters = 0
         self.applied_total = 0
@@ -360,6 +369,29 @@ class ConsumerWorker:
                 extra={"group": self.group_id, "applied": self.applied_total},
             )
 
+    def _adapt_fetch_wait(self, consumer: KafkaConsumer) -> None:
+        """Short fetch waits while messages keep coming, long ones once quiet.
+
+        A fetch that finds nothing is held by the broker up to its wait (Tansu
+        holds it for the whole wait even when a message arrives meanwhile;
+        Apache Kafka answers at once). A long hold keeps an idle consumer from asking the broker
+        many times a second; while messages keep coming (one came within
+        ``busy_for`` seconds) a short one bounds how long a caught-up
+        consumer waits for the next. The wait is read by kafka-python's
+        fetcher for each fetch it builds (``Fetcher.config``); a client
+        without that attribute keeps its own setting.
+        """
+        if self.fetch_wait_ms is None:
+            return
+        idle_ms, busy_ms = self.fetch_wait_ms
+        wanted = busy_ms if time.monotonic() - self._records_at < self.busy_for else idle_ms
+        if wanted == self._fetch_wait_set:
+            return
+        config = getattr(getattr(consumer, "_fetcher", None), "config", None)
+        if isinstance(config, dict) and "fetch_max_wait_ms" in config:
+            config["fetch_max_wait_ms"] = wanted
+        self._fetch_wait_set = wanted
+
     def _poll(self, consumer: KafkaConsumer, busy: bool) -> dict[TopicPartition, list[Any]]:
         """One poll; while messages keep coming, linger briefly so one batch (one transaction) takes more.
 
@@ -369,7 +401,10 @@ class ConsumerWorker:
         milliseconds and saves the database most of its statements. The first
         message after a quiet spell is applied at once.
         """
+        self._adapt_fetch_wait(consumer)
         batch: dict[TopicPartition, list[Any]] = consumer.poll(timeout_ms=self.poll_timeout_ms)
+        if batch:
+            self._records_at = time.monotonic()
         if not batch or not busy or self.linger_ms <= 0:
             return batch
         deadline = time.monotonic() + self.linger_ms / 1000

@@ -113,10 +113,11 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         lease_seconds: float = 10.0,
-        linger: float = 0.02,
+        linger: float = 0.1,
         max_backoff: float = 5.0,
         send_timeout: float = 15.0,
         idle_poll: float = 30.0,
+        wake_gap: float = 0.25,
     ) -> None:
         self.db = db
         self.collection = db[OUTBOX]
@@ -141,9 +142,15 @@ class OutboxRelay:
         # wakes every change stream on the server for any write, so renewing
         # while idle cost a getMore in every sleeping loop of the stack. Each
         # wait on the stream lasts 3 s, as the other sleeping loops' (an
-        # insert still ends it at once).
+        # insert still ends it at once). ``wake_gap``: how long to wait after
+        # the stream was woken for another collection's write (IdlePause's
+        # ``spurious_gap``): a relay whose messages nobody waits for takes 1 s.
         self.pause = IdlePause(
-            self.collection, busy_pause=linger, max_sleep=max(idle_poll, lease_seconds / 2), await_seconds=3.0
+            self.collection,
+            busy_pause=linger,
+            max_sleep=max(idle_poll, lease_seconds / 2),
+            await_seconds=3.0,
+            spurious_gap=wake_gap,
         )
 
     def backlog(self) -> int:

@@ -27,6 +27,9 @@ class ConsumerSpec:
     dead_letter_limit: int = 100
     # How long an idle fetch waits (see make_consumer): the worst delay on Tansu.
     fetch_max_wait_ms: int = 1500
+    # The same while messages keep coming (ConsumerWorker._adapt_fetch_wait);
+    # None: ``fetch_max_wait_ms`` throughout.
+    busy_fetch_max_wait_ms: int | None = None
     # Under load, how long a poll waits for more records to apply in the same
     # transaction (ConsumerWorker._poll): the delay a reader may see, for fewer
     # statements per message.
@@ -62,6 +65,11 @@ def consumer_loop(
             store_envelope=spec.store_envelope,
             dead_letter_limit=spec.dead_letter_limit,
             linger_ms=spec.linger_ms,
+            fetch_wait_ms=(
+                (spec.fetch_max_wait_ms, spec.busy_fetch_max_wait_ms)
+                if spec.busy_fetch_max_wait_ms is not None
+                else None
+            ),
         )
         worker.run(stop)
 

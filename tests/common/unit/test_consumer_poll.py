@@ -70,3 +70,32 @@ def test_lingering_ends_when_nothing_more_comes_or_the_time_is_up() -> None:
     assert batch == {A: ["a1"]}
     assert len(polls.calls) == 2  # one more poll, empty: no waiting out the rest
     assert time.monotonic() - started < 1.0
+
+
+class FetcherConfig:
+    """Where kafka-python's fetcher reads each fetch's ``max_wait_ms``."""
+
+    def __init__(self) -> None:
+        self.config = {"fetch_max_wait_ms": 500}
+
+
+def test_fetches_are_held_briefly_while_messages_come_and_long_once_quiet() -> None:
+    polls = ScriptedPolls([{A: ["a1"]}])  # then nothing
+    polls._fetcher = FetcherConfig()  # type: ignore[attr-defined]
+    w = worker(linger_ms=0)
+    w.fetch_wait_ms, w.busy_for = (500, 50), 0.2
+    w._poll(polls, busy=False)  # type: ignore[arg-type]  # quiet before: the long wait
+    assert polls._fetcher.config["fetch_max_wait_ms"] == 500  # type: ignore[attr-defined]
+    w._poll(polls, busy=True)  # type: ignore[arg-type]  # a message came: the next fetches are short
+    assert polls._fetcher.config["fetch_max_wait_ms"] == 50  # type: ignore[attr-defined]
+    time.sleep(0.25)
+    w._poll(polls, busy=False)  # type: ignore[arg-type]  # quiet for longer than busy_for
+    assert polls._fetcher.config["fetch_max_wait_ms"] == 500  # type: ignore[attr-defined]
+
+
+def test_without_adaptive_waits_the_consumer_keeps_its_own_setting() -> None:
+    polls = ScriptedPolls([{A: ["a1"]}, {A: ["a2"]}])
+    polls._fetcher = FetcherConfig()  # type: ignore[attr-defined]
+    worker()._poll(polls, busy=False)  # type: ignore[arg-type]
+    worker()._poll(polls, busy=False)  # type: ignore[arg-type]
+    assert polls._fetcher.config["fetch_max_wait_ms"] == 500  # type: ignore[attr-defined]

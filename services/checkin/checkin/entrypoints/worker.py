@@ -130,9 +130,16 @@ def main() -> None:
         # (its lease cleared), or for a safety poll: a job whose worker died is
         # taken over once its lease has expired, so poll at half the lease.
         # Each wait on the stream (a getMore) lasts 3 s: cheaper than 1 s, and
-        # an upload still ends it at once.
+        # an upload still ends it at once. Woken early by the check-ins'
+        # writes (SecantusDB wakes every stream for every write), it waits 1 s
+        # before asking again: an upload waits at most that long meanwhile.
         pause = IdlePause(
-            ctx.db[IMPORTS], IMPORT_READY, busy_pause=1.0, max_sleep=min(30.0, LEASE_SECONDS / 2), await_seconds=3.0
+            ctx.db[IMPORTS],
+            IMPORT_READY,
+            busy_pause=1.0,
+            max_sleep=min(30.0, LEASE_SECONDS / 2),
+            await_seconds=3.0,
+            spurious_gap=1.0,
         )
         try:
             while not stop.is_set():

@@ -40,6 +40,14 @@ PLAN_CHANGED: list[Doc] = [
 # wait at once, and a stop within 3 s is well inside the shutdown grace.
 AWAIT_SECONDS = 3.0
 
+# While the database is busy with others' writes (a check-in rush), SecantusDB
+# answers each sleeping stream's getMore early and empty for every write;
+# after such an answer the loop waits this long before asking again. Each
+# getMore reads the oplog written since the last one, so fewer of them cost
+# the database less under load; a batch or plan written meanwhile waits at
+# most this long, so a batch made during a rush still goes out within a second.
+WAKE_GAP_SECONDS = 0.5
+
 
 class MongoWorkSignals:
     def __init__(self, db: Database[Doc]) -> None:
@@ -47,10 +55,20 @@ class MongoWorkSignals:
 
     def batches(self, *, busy_pause: float, max_sleep: float) -> IdlePause:
         return IdlePause(
-            self.db[SEND_BATCHES], BATCH_READY, busy_pause=busy_pause, max_sleep=max_sleep, await_seconds=AWAIT_SECONDS
+            self.db[SEND_BATCHES],
+            BATCH_READY,
+            busy_pause=busy_pause,
+            max_sleep=max_sleep,
+            await_seconds=AWAIT_SECONDS,
+            spurious_gap=WAKE_GAP_SECONDS,
         )
 
     def plans(self, *, busy_pause: float, max_sleep: float) -> IdlePause:
         return IdlePause(
-            self.db[PLANS], PLAN_CHANGED, busy_pause=busy_pause, max_sleep=max_sleep, await_seconds=AWAIT_SECONDS
+            self.db[PLANS],
+            PLAN_CHANGED,
+            busy_pause=busy_pause,
+            max_sleep=max_sleep,
+            await_seconds=AWAIT_SECONDS,
+            spurious_gap=WAKE_GAP_SECONDS,
         )

@@ -78,7 +78,12 @@ def main(settings: Settings | None = None, probe: SendProbe | None = None) -> No
         loops.append(("retention", retention))
     if "relay" in settings.worker_loops:
         db = svc.mongo[1]
-        loops.append(("relay", relay_loop(db, settings.kafka_bootstrap_servers, settings.topic_partitions, "followup")))
+        loops.append(
+            (
+                "relay",
+                relay_loop(db, settings.kafka_bootstrap_servers, settings.topic_partitions, "followup", wake_gap=1.0),
+            )
+        )
     exit_with(run_loops("followup-worker", loops))
 
 
