@@ -38,6 +38,7 @@ import contextlib
 import json
 import os
 import platform
+import random
 import shutil
 import signal
 import subprocess
@@ -874,8 +875,11 @@ def measure_dashboard(
     badges: list[str],
     rate: float,
     kiosks: int,
+    offsets: list[float] | None = None,
 ) -> dict[str, Any]:
     """Checks ``badges`` in at ``rate`` per second while a thread polls analytics every 20 ms.
+
+    ``offsets``: when each check-in starts, in seconds from the first (instead of ``rate``).
 
     The k-th check-in to get its 201 counts as visible at the first poll answer that
     shows ``checked_in >= k`` (what a dashboard user would see; up to one poll late)."""
@@ -904,7 +908,8 @@ def measure_dashboard(
     thread = threading.Thread(target=poller, daemon=True)
     thread.start()
     start = time.monotonic() + 0.5
-    result, wall = run_kiosks(client, event_id, badges, kiosks, schedule=lambda index: start + index / rate)
+    at = offsets if offsets is not None else [index / rate for index in range(count)]
+    result, wall = run_kiosks(client, event_id, badges, kiosks, schedule=lambda index: start + at[index])
     ok = len(result.ok_times)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(first_seen) < ok and thread.is_alive():
@@ -963,7 +968,7 @@ def run_dashboard(client: Client, count: int, rate: float, kiosks: int) -> dict[
 
 def run_idle(client: Client, stack: Stack, seconds: float, after_count: int, after_interval: float) -> dict[str, Any]:
     """CPU of every stack process over ``seconds`` with nothing happening, then single
-    check-ins ``after_interval`` apart, each timed until the dashboard shows it."""
+    check-ins ``after_interval`` to ``after_interval`` + 1 s apart, each timed until the dashboard shows it."""
     event_id, badges = prepare_event(client, f"bench after idle {uuid.uuid4().hex[:6]}", after_count)
     time.sleep(SETTLE_SECONDS * 2)
     check_dead_children(stack)
@@ -986,8 +991,15 @@ def run_idle(client: Client, stack: Stack, seconds: float, after_count: int, aft
         "other_work_on_machine_cores": other_work_cores(machine_busy, total_ms + client_cpu, elapsed),
     }
     log(f"  {idle['pct_of_one_core']:.2f}% of one core")
-    log(f"after idle: {after_count} single check-ins, one every {after_interval:.1f}s")
-    after = measure_dashboard(client, event_id, badges, 1.0 / after_interval, 1)
+    log(f"after idle: {after_count} single check-ins, {after_interval:.1f}-{after_interval + 1:.1f}s apart")
+    # Spaced irregularly (a fixed seed: the same spacing in every run): at a
+    # fixed spacing the check-ins can fall into step with the consumers' fetch
+    # cycles and all arrive just as a fetch is sent, which hides the wait.
+    rng = random.Random(12)
+    offsets = [0.0]
+    for _ in range(len(badges) - 1):
+        offsets.append(offsets[-1] + after_interval + rng.uniform(0.0, 1.0))
+    after = measure_dashboard(client, event_id, badges, 1.0 / after_interval, 1, offsets)
     lags = after.pop("lags_ms_in_order")
     after["first_lag_ms"] = lags[0] if lags else None
     idle["after"] = after
@@ -1360,7 +1372,8 @@ def render(report: dict[str, Any]) -> str:
         )
         after = idle["after"]
         parts.append(
-            f"  then {after['ok']} single check-ins {1 / after['requested_rate_per_s']:.1f}s apart, to the dashboard: "
+            f"  then {after['ok']} single check-ins {1 / after['requested_rate_per_s']:.1f}-"
+            f"{1 / after['requested_rate_per_s'] + 1:.1f}s apart, to the dashboard: "
             f"first {fmt(after['first_lag_ms'], 0)} ms   p50 {fmt(after['lag_ms']['p50'], 0)} ms   "
             f"p95 {fmt(after['lag_ms']['p95'], 0)} ms   max {fmt(after['lag_ms']['max'], 0)} ms   "
             f"never seen {after['never_seen']}   errors {after['errors']}"
@@ -1440,7 +1453,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--after-idle-interval",
         type=float,
         default=2.5,
-        help="seconds between them (default 2.5: the relays and workers fall asleep again after 2 s without work)",
+        help="seconds between them, plus 0-1 s at random (default 2.5: the relays and workers fall asleep "
+        "again after 2 s without work)",
     )
     args = parser.parse_args(argv)
     try:
