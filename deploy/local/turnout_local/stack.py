@@ -45,7 +45,7 @@ class StackConfig:
     kafka_bootstrap_servers: str | None = None  # external broker, if set
     mongodb_uri: str | None = None  # external database, if set
     partitions: int = 6
-    web_workers: dict[str, int] = field(default_factory=lambda: {"checkin": 2, "followup": 1, "analytics": 1})
+    web_workers: dict[str, int] = field(default_factory=lambda: {"checkin": 1, "followup": 1, "analytics": 1})
     extra_env: dict[str, str] = field(default_factory=dict)
     database_suffix: str = ""
 
