@@ -265,6 +265,16 @@ def operation(
 PrincipalCheck = Callable[[Principal], None]
 
 
+def download(body: Any, mimetype: str, filename: str) -> Response:
+    """A file the browser saves under ``filename`` and nothing on the way keeps: every
+    download here (exports, statements, error lists, calendar files) is someone's data
+    or reached through a link that is a credential (``Cache-Control: no-store``)."""
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def require_principal(permission: str) -> Principal:
     """The verified caller, who must hold ``permission`` (401/403 otherwise)."""
     app_state: WebState = current_app.extensions["turnout"]

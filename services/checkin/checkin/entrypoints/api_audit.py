@@ -22,7 +22,7 @@ from checkin.service_layer.context import Context
 from checkin.service_layer.ports import AuditFilter
 from turnout_common.clock import parse_rfc3339, to_rfc3339, to_rfc3339_or_none
 from turnout_common.privacy import MAX_MONTHS, MIN_MONTHS
-from turnout_common.web import ApiError, QueryArg, operation, page_args
+from turnout_common.web import ApiError, QueryArg, download, operation, page_args
 
 bp = Blueprint("api_audit", __name__, url_prefix="/api/v1")
 
@@ -228,10 +228,7 @@ def audit_csv(entries: Iterator[dict[str, Any]]) -> Iterator[str]:
 def audit_csv_download() -> Response:
     wanted = audit_filter()
     rows = audit.rows(ctx(), g.principal.org_id, wanted)
-    response = Response(stream_with_context(audit_csv(rows)), mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return download(stream_with_context(audit_csv(rows)), "text/csv", "audit-trail.csv")
 
 
 # -- the retention policy --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from checkin.domain.model import RuleBroken
 from checkin.service_layer import imports
 from checkin.service_layer.context import Context
 from turnout_common.clock import to_rfc3339, to_rfc3339_or_none
-from turnout_common.web import ApiError, operation
+from turnout_common.web import ApiError, download, operation
 
 bp = Blueprint("api_imports", __name__, url_prefix="/api/v1")
 
@@ -228,10 +228,7 @@ def get_import(import_id: str) -> Any:
 def import_errors_csv(import_id: str) -> Response:
     job = imports.get_import(ctx(), g.principal.org_id, import_id)
     text = parser.problems_csv(imports.sorted_problems(job, "errors"))
-    response = Response(text.encode("utf-8-sig"), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="import-{job["_id"]}-errors.csv"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return download(text.encode("utf-8-sig"), "text/csv", f"import-{job['_id']}-errors.csv")
 
 
 @bp.get("/events/<event_id>/imports")

@@ -24,7 +24,7 @@ from checkin.service_layer import people, privacy
 from checkin.service_layer.context import Context
 from turnout_common.clock import to_rfc3339, to_rfc3339_or_none
 from turnout_common.types import Doc
-from turnout_common.web import ApiError, operation, page_args
+from turnout_common.web import ApiError, download, operation, page_args
 
 bp = Blueprint("api_privacy", __name__, url_prefix="/api/v1")
 
@@ -267,10 +267,7 @@ def data_request_archive(request_id: str) -> Response:
 
 def archive_response(found: Doc, parts: Doc) -> Response:
     body = json.dumps({"request": public_request(found), **parts}, ensure_ascii=False, indent=1)
-    response = Response(body, mimetype="application/json")
-    response.headers["Content-Disposition"] = f'attachment; filename="personal-data-{found["_id"]}.json"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return download(body, "application/json", f"personal-data-{found['_id']}.json")
 
 
 @bp.errorhandler(RuleBroken)

@@ -31,7 +31,7 @@ from checkin.service_layer import hours
 from turnout_common.auth import Principal
 from turnout_common.limits import Refusal, Rule, client_address, rate_limited
 from turnout_common.pages import PageError, SignInRequired, signed_in_principal
-from turnout_common.web import ApiError, QueryArg, operation
+from turnout_common.web import ApiError, QueryArg, download, operation
 
 bp = Blueprint("hours_pages", __name__)
 bp.register_error_handler(SignInRequired, pages_common._to_sign_in)
@@ -349,10 +349,7 @@ def _filename(issued: hours.IssuedStatement, extension: str) -> str:
 )
 def statement_pdf_download(token: str) -> Response:
     issued = _issued(token)
-    response = Response(statement_pdf(issued.statement, issued.verify_url), mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'attachment; filename="{_filename(issued, "pdf")}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return download(statement_pdf(issued.statement, issued.verify_url), "application/pdf", _filename(issued, "pdf"))
 
 
 @public_bp.get("/hours/me/<token>/statement.csv")
@@ -381,10 +378,7 @@ def statement_csv_download(token: str) -> Response:
     for row in rules.statement_rows(found):
         # A note or an event title typed by someone may start like a formula.
         writer.writerow([spreadsheet_safe(cell) for cell in row])
-    response = Response(out.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{_filename(issued, "csv")}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return download(out.getvalue(), "text/csv", _filename(issued, "csv"))
 
 
 @public_bp.get("/hours/verify/<token>")

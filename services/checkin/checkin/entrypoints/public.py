@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Flask, current_app, render_template, request, url_for
 
 from checkin.bootstrap import context_of
 from checkin.domain.model import EventStatus, RuleBroken
@@ -17,7 +17,7 @@ from checkin.service_layer.context import Context
 from turnout_common.calendar import PUBLISH, Gathering, calendar_file, file_name, sequence_at
 from turnout_common.clock import utcnow
 from turnout_common.limits import rate_limited
-from turnout_common.web import ApiError, operation
+from turnout_common.web import ApiError, download, operation
 
 bp = Blueprint("public", __name__)
 
@@ -155,10 +155,8 @@ def calendar_download(token: str) -> Any:
         organizer=None,
         stamp=utcnow(),
     )
-    response = Response(data, mimetype="text/calendar")
+    response = download(data, "text/calendar", file_name(event["title"]))
     response.headers["Content-Type"] = "text/calendar; charset=utf-8; method=PUBLISH"
-    response.headers["Content-Disposition"] = f'attachment; filename="{file_name(event["title"])}"'
-    response.headers["Cache-Control"] = "no-store"
     return response
 
 
