@@ -373,8 +373,8 @@ class ConsumerWorker:
         """Short fetch waits while messages keep coming, long ones once quiet.
 
         A fetch that finds nothing is held by the broker up to its wait (Tansu
-        holds it for the whole wait even when a message arrives meanwhile;
-        Apache Kafka answers at once). A long hold keeps an idle consumer from asking the broker
+        answers it some time after a message arrives, the later the longer the
+        wait; Apache Kafka at once). A long hold keeps an idle consumer from asking the broker
         many times a second; while messages keep coming (one came within
         ``busy_for`` seconds) a short one bounds how long a caught-up
         consumer waits for the next. The wait is read by kafka-python's
