@@ -20,7 +20,6 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, redirect, render_template, request, url_for
 
-from checkin.adapters.statement_pdf import statement_pdf
 from checkin.domain import hours as rules
 from checkin.domain.audit import actor_of
 from checkin.domain.imports import spreadsheet_safe
@@ -349,6 +348,10 @@ def _filename(issued: hours.IssuedStatement, extension: str) -> str:
 )
 def statement_pdf_download(token: str) -> Response:
     issued = _issued(token)
+    # Imported on the first download: fpdf2 (with fontTools and numpy) adds
+    # ~33 MB to a process, and most web workers never write a statement.
+    from checkin.adapters.statement_pdf import statement_pdf
+
     return download(statement_pdf(issued.statement, issued.verify_url), "application/pdf", _filename(issued, "pdf"))
 
 
