@@ -84,6 +84,8 @@ DRAIN_TIMEOUT = 120.0  # longest wait for analytics to catch up with one level
 IDLE_SECONDS = 3.0  # the short idle spell before each level (its rate gives the "idle share")
 SETTLE_SECONDS = 2.0
 DASHBOARD_POLL = 0.020
+# The check-ins after the idle spell are spaced ``--after-idle-interval`` plus up to this many seconds at random.
+AFTER_IDLE_JITTER = 1.0
 DUPLICATE_KIOSKS = 8
 DUPLICATE_ANSWER = "200 already_checked_in"  # status code and the answer's "status"
 FLOOR_DATABASE = "bench_floor"
@@ -968,7 +970,8 @@ def run_dashboard(client: Client, count: int, rate: float, kiosks: int) -> dict[
 
 def run_idle(client: Client, stack: Stack, seconds: float, after_count: int, after_interval: float) -> dict[str, Any]:
     """CPU of every stack process over ``seconds`` with nothing happening, then single
-    check-ins ``after_interval`` to ``after_interval`` + 1 s apart, each timed until the dashboard shows it."""
+    check-ins ``after_interval`` to ``after_interval`` + ``AFTER_IDLE_JITTER`` s apart, each timed until the
+    dashboard shows it."""
     event_id, badges = prepare_event(client, f"bench after idle {uuid.uuid4().hex[:6]}", after_count)
     time.sleep(SETTLE_SECONDS * 2)
     check_dead_children(stack)
@@ -991,14 +994,15 @@ def run_idle(client: Client, stack: Stack, seconds: float, after_count: int, aft
         "other_work_on_machine_cores": other_work_cores(machine_busy, total_ms + client_cpu, elapsed),
     }
     log(f"  {idle['pct_of_one_core']:.2f}% of one core")
-    log(f"after idle: {after_count} single check-ins, {after_interval:.1f}-{after_interval + 1:.1f}s apart")
+    longest = after_interval + AFTER_IDLE_JITTER
+    log(f"after idle: {after_count} single check-ins, {after_interval:.1f}-{longest:.1f}s apart")
     # Spaced irregularly (a fixed seed: the same spacing in every run): at a
     # fixed spacing the check-ins can fall into step with the consumers' fetch
     # cycles and all arrive just as a fetch is sent, which hides the wait.
     rng = random.Random(12)
     offsets = [0.0]
     for _ in range(len(badges) - 1):
-        offsets.append(offsets[-1] + after_interval + rng.uniform(0.0, 1.0))
+        offsets.append(offsets[-1] + after_interval + rng.uniform(0.0, AFTER_IDLE_JITTER))
     after = measure_dashboard(client, event_id, badges, 1.0 / after_interval, 1, offsets)
     lags = after.pop("lags_ms_in_order")
     after["first_lag_ms"] = lags[0] if lags else None
@@ -1373,7 +1377,7 @@ def render(report: dict[str, Any]) -> str:
         after = idle["after"]
         parts.append(
             f"  then {after['ok']} single check-ins {1 / after['requested_rate_per_s']:.1f}-"
-            f"{1 / after['requested_rate_per_s'] + 1:.1f}s apart, to the dashboard: "
+            f"{1 / after['requested_rate_per_s'] + AFTER_IDLE_JITTER:.1f}s apart, to the dashboard: "
             f"first {fmt(after['first_lag_ms'], 0)} ms   p50 {fmt(after['lag_ms']['p50'], 0)} ms   "
             f"p95 {fmt(after['lag_ms']['p95'], 0)} ms   max {fmt(after['lag_ms']['max'], 0)} ms   "
             f"never seen {after['never_seen']}   errors {after['errors']}"
@@ -1453,8 +1457,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--after-idle-interval",
         type=float,
         default=2.5,
-        help="seconds between them, plus 0-1 s at random (default 2.5: the relays and workers fall asleep "
-        "again after 2 s without work)",
+        help=f"seconds between them, plus 0-{AFTER_IDLE_JITTER:.0f} s at random (default 2.5: the relays and "
+        "workers fall asleep again after 2 s without work)",
     )
     args = parser.parse_args(argv)
     try:

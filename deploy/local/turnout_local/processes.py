@@ -43,8 +43,8 @@ def tansu_binary() -> Path:
 # (a thread per connection) and the threaded services hold that slack. Two
 # arenas are plenty for a process whose threads take turns at the GIL:
 # after the check-in benchmark the stack held 532 MB instead of 555 MB
-# (SecantusDB 112 instead of 128). An environment that sets it keeps its own.
-MALLOC_DEFAULTS = {"MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", "2")}
+# (SecantusDB 112 instead of 128). Defaults only: the environment overrides them.
+CHILD_ENV_DEFAULTS = {"MALLOC_ARENA_MAX": "2"}
 
 
 @dataclass
@@ -66,7 +66,7 @@ class Child:
             self.argv,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **MALLOC_DEFAULTS, **self.env},
+            env={**CHILD_ENV_DEFAULTS, **os.environ, **self.env},
             cwd=self.cwd,
             start_new_session=True,  # Ctrl-C in the terminal reaches the launcher only
         )
