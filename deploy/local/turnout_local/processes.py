@@ -156,8 +156,23 @@ def start_broker(port: int, log_dir: Path) -> Child:
     return child
 
 
+# SecantusDB's WiredTiger cache. With its default (1 GB) nothing is ever evicted
+# from a store of our size, so the page of its _id index (one table for every
+# collection) grows until WiredTiger has to split it in place, which it cannot
+# do while another session's cursor sits on the page, and SecantusDB keeps a
+# cursor's position until the end of a transaction: each insert retried the
+# split with sleeps, 600 registrations took 80-90 s instead of 7 s once about
+# 3,000 were stored (5 runs in 5). With 128 MB WiredTiger's own eviction keeps
+# the pages small: 14 rounds of 600 in 6.6-10.5 s each. A transaction may then
+# write about 19 MB (WiredTiger's dirty share of the cache); ours are far
+# smaller (the largest is a consumer's batch of 200 events). bench/README.md
+# ("Fifth pass") has the measurements.
+DEFAULT_DB_CACHE_SIZE = "128M"
+
+
 def start_database(port: int, storage: Path, log_dir: Path) -> Child:
     storage.mkdir(parents=True, exist_ok=True)
+    cache_size = os.environ.get("TURNOUT_DB_CACHE_SIZE") or DEFAULT_DB_CACHE_SIZE
     child = Child(
         "mongodb (secantus)",
         [
@@ -172,6 +187,8 @@ def start_database(port: int, storage: Path, log_dir: Path) -> Child:
             str(storage),
             "--log-level",
             "WARNING",
+            "--cache-size",
+            cache_size,
         ],
         log_dir / "secantus.log",
     ).start()
