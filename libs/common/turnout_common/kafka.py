@@ -76,11 +76,12 @@ def make_consumer(
 
     ``fetch_max_wait_ms`` is how long the broker may hold a fetch that finds
     nothing. Apache Kafka answers as soon as a message arrives, so there it
-    only sets how often an idle consumer asks. Tansu holds every empty fetch
-    for the whole time, so locally it is also the worst delay before a new
-    message is seen: each service picks what its readers can wait (the
-    dashboard less than a second, follow-up emails longer), and pays one
-    fetch per partition leader per wait while idle.
+    only sets how often an idle consumer asks. Tansu answers some time after
+    a message arrives, the later the longer the wait (with one consumer at
+    most 0.25 s with a 0.5 s wait, 0.93 s with 2 s), so locally it also
+    bounds the delay before a new message is seen: each service picks what
+    its readers can wait (the dashboard less than a second, follow-up emails
+    longer), and pays one fetch per partition leader per wait while idle.
     """
     return KafkaConsumer(
         *topics,
