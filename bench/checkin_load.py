@@ -281,6 +281,9 @@ class Client:
         self.stack = stack
         self.headers = {"Authorization": f"Bearer {token}"}
         self.mail = mail
+        # (people, seconds) of each batch of registrations before a part: not a
+        # target, but a database stall while registering shows here.
+        self.registrations: list[tuple[int, float]] = []
 
     def url(self, service: str, path: str) -> str:
         return f"{self.stack.config.url_of(service)}{path}"
@@ -523,7 +526,9 @@ def prepare_event(client: Client, title: str, count: int) -> tuple[str, list[str
     event_id = client.create_open_event(title)
     started = time.monotonic()
     badges = client.register(event_id, count)
-    log(f"  registered {count} in {time.monotonic() - started:.1f}s")
+    took = time.monotonic() - started
+    client.registrations.append((count, took))
+    log(f"  registered {count} in {took:.1f}s")
     if not client.wait_for(event_id, "registered", count, timeout=60, interval=0.2):
         log("  warning: analytics did not show every registration within 60s")
     if client.mail is not None:
@@ -1382,6 +1387,15 @@ def render(report: dict[str, Any]) -> str:
             f"p95 {fmt(after['lag_ms']['p95'], 0)} ms   max {fmt(after['lag_ms']['max'], 0)} ms   "
             f"never seen {after['never_seen']}   errors {after['errors']}"
         )
+    batches = report.get("registrations") or []
+    if batches:
+        parts.append("")
+        rates = [batch["people"] / max(batch["seconds"], 1e-9) for batch in batches]
+        parts.append(
+            "Registrations before the parts (8 threads, not a target; a database stall shows here): "
+            + ", ".join(f"{batch['people']} in {batch['seconds']:.1f}s" for batch in batches)
+            + f"; slowest {min(rates):.0f}/s"
+        )
     mem = report.get("memory")
     if mem:
         parts.append("")
@@ -1546,6 +1560,7 @@ def main(argv: list[str] | None = None) -> int:
             report["idle"] = run_idle(client, stack, args.idle_seconds, args.after_idle, args.after_idle_interval)
         check_dead_children(stack)
         report["memory"] = memory_snapshot(stack)
+        report["registrations"] = [{"people": people, "seconds": took} for people, took in client.registrations]
     except BaseException:
         log("benchmark failed; last log lines of each process follow")
         for name, child in stack.children.items():
