@@ -84,6 +84,7 @@ DRAIN_TIMEOUT = 120.0  # longest wait for analytics to catch up with one level
 IDLE_SECONDS = 3.0  # the short idle spell before each level (its rate gives the "idle share")
 SETTLE_SECONDS = 2.0
 DASHBOARD_POLL = 0.020
+REGISTER_THREADS = 8  # concurrent registrations before each part
 # The check-ins after the idle spell are spaced ``--after-idle-interval`` plus up to this many seconds at random.
 AFTER_IDLE_JITTER = 1.0
 DUPLICATE_KIOSKS = 8
@@ -311,7 +312,7 @@ class Client:
             raise RuntimeError(f"creating an event answered {answer.status_code}: {answer.text[:300]}")
         return str(answer.json()["id"])
 
-    def register(self, event_id: str, count: int, threads: int = 8) -> list[str]:
+    def register(self, event_id: str, count: int, threads: int = REGISTER_THREADS) -> list[str]:
         """Registers ``count`` people; returns their badge codes."""
         tag = uuid.uuid4().hex[:8]
         local = threading.local()
@@ -1392,7 +1393,7 @@ def render(report: dict[str, Any]) -> str:
         parts.append("")
         rates = [batch["people"] / max(batch["seconds"], 1e-9) for batch in batches]
         parts.append(
-            "Registrations before the parts (8 threads, not a target; a database stall shows here): "
+            f"Registrations before the parts ({REGISTER_THREADS} threads, not a target; a database stall shows here): "
             + ", ".join(f"{batch['people']} in {batch['seconds']:.1f}s" for batch in batches)
             + f"; slowest {min(rates):.0f}/s"
         )
