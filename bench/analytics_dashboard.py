@@ -73,7 +73,7 @@ from analytics.domain.people import (  # noqa: E402
 from analytics.domain.registrations import RegistrationState, Scan, arrival_bucket  # noqa: E402
 from turnout_common.auth import Principal, TokenSigner  # noqa: E402
 from turnout_common.config import secret_key  # noqa: E402
-from turnout_local.processes import free_port, start_database, wait_until  # noqa: E402
+from turnout_local.processes import database_uri, free_port, start_database, wait_until  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -221,7 +221,7 @@ def bench_api(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="turnout-bench-analytics-"))
     port, web_port = free_port(), free_port()
     database = start_database(port, workdir / "mongodb", workdir / "logs")
-    uri = f"mongodb://127.0.0.1:{port}/?retryWrites=false&directConnection=true"
+    uri = database_uri(port)
     web = None
     try:
         client: MongoClient[dict[str, Any]] = MongoClient(uri, tz_aware=True)
@@ -318,9 +318,7 @@ def bench_rebuild(args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     database = start_database(port, workdir / "mongodb", workdir / "logs")
     try:
-        client: MongoClient[dict[str, Any]] = MongoClient(
-            f"mongodb://127.0.0.1:{port}/?retryWrites=false&directConnection=true", tz_aware=True
-        )
+        client: MongoClient[dict[str, Any]] = MongoClient(database_uri(port), tz_aware=True)
         db = client["bench_rebuild"]
         ensure_indexes(db)
         history = History(validate=False)  # the tests validate the same generator's messages

@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "deploy" / "local") not in sys.path:
     sys.path.append(str(REPO / "deploy" / "local"))  # when the venv lacks the editable install
 
-from turnout_local.processes import Child, free_port, start_broker, start_database  # noqa: E402
+from turnout_local.processes import Child, database_uri, free_port, start_broker, start_database  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -117,7 +117,7 @@ def main() -> int:
         controller.start()
         database = f"bench_followup_{uuid.uuid4().hex[:6]}"
         env = {
-            "MONGODB_URI": f"mongodb://127.0.0.1:{mongodb_port}/?retryWrites=false&directConnection=true",
+            "MONGODB_URI": database_uri(mongodb_port),
             "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{kafka_port}",
             "FOLLOWUP_MONGODB_DATABASE": database,
             "SMTP_HOST": "127.0.0.1",

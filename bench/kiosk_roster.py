@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from turnout_local.processes import free_port, start_database
+from turnout_local.processes import database_uri, free_port, start_database
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -41,7 +41,7 @@ def main() -> int:
     database = start_database(port, workdir / "db", workdir / "logs")
     try:
         os.environ.update(
-            MONGODB_URI=f"mongodb://127.0.0.1:{port}/?retryWrites=false&directConnection=true",
+            MONGODB_URI=database_uri(port),
             KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",  # not needed for these calls
             LOG_LEVEL="WARNING",
             # Searches back to back from one kiosk: far above a door's pace (the

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 
-from turnout_local.processes import Child, free_port, start_broker, start_database
+from turnout_local.processes import Child, database_uri, free_port, start_broker, start_database
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ class Infrastructure:
 
     @property
     def mongodb_uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.mongodb_port}/?retryWrites=false&directConnection=true"
+        return database_uri(self.mongodb_port)
 
 
 @pytest.fixture(scope="session")

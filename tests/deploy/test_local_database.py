@@ -12,16 +12,14 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
-from turnout_local.processes import free_port, start_database
+from turnout_local.processes import database_uri, free_port, start_database
 
 
 def _cache_size_of_new_database(tmp_path: Path) -> str:
     port = free_port()
     database = start_database(port, tmp_path / "mongodb", tmp_path / "logs")
     try:
-        client: MongoClient[dict[str, object]] = MongoClient(
-            f"mongodb://127.0.0.1:{port}/?retryWrites=false&directConnection=true", serverSelectionTimeoutMS=10_000
-        )
+        client: MongoClient[dict[str, object]] = MongoClient(database_uri(port), serverSelectionTimeoutMS=10_000)
         try:
             client.turnout_test.things.insert_one({"_id": "one"})
             assert client.turnout_test.things.count_documents({}) == 1

@@ -170,6 +170,12 @@ def start_broker(port: int, log_dir: Path) -> Child:
 DEFAULT_DB_CACHE_SIZE = "128M"
 
 
+def database_uri(port: int) -> str:
+    """How a client reaches the SecantusDB that ``start_database`` runs on ``port``
+    (``retryWrites=false``: its retryable-write records slow it down past ~10k writes)."""
+    return f"mongodb://127.0.0.1:{port}/?retryWrites=false&directConnection=true"
+
+
 def start_database(port: int, storage: Path, log_dir: Path) -> Child:
     storage.mkdir(parents=True, exist_ok=True)
     cache_size = os.environ.get("TURNOUT_DB_CACHE_SIZE") or DEFAULT_DB_CACHE_SIZE

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from turnout_local.processes import Child, free_port, start_broker, start_database, wait_until
+from turnout_local.processes import Child, database_uri, free_port, start_broker, start_database, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -89,7 +89,7 @@ class StackConfig:
 
     @property
     def mongo(self) -> str:
-        return self.mongodb_uri or (f"mongodb://127.0.0.1:{self.mongodb_port}/?retryWrites=false&directConnection=true")
+        return self.mongodb_uri or database_uri(self.mongodb_port)
 
 
 class Stack:
