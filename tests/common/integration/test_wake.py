@@ -174,3 +174,108 @@ def test_a_pipeline_can_wake_on_updates_that_make_work_ready(collection: Collect
     assert woke and woke[0] - ready_at < 0.5
     stop.set()
     pause.close()
+
+
+# -- one change stream per database for all of a process's sleeping loops --------------
+
+
+@pytest.fixture
+def collections(collection: Collection[Doc]) -> list[Collection[Doc]]:
+    """Three collections of one database (the first is ``collection``), each existing before it is watched."""
+    colls = [collection] + [collection.database[name] for name in ("second", "third")]
+    for coll in colls[1:]:
+        coll.insert_one({"_id": "created"})
+        coll.delete_one({"_id": "created"})
+    return colls
+
+
+def sleeping_pause(coll: Collection[Doc]) -> IdlePause:
+    return IdlePause(coll, busy_pause=0.02, idle_after=0.0, max_sleep=30.0, await_seconds=0.2)
+
+
+def feed_threads(db_name: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"change-feed-{db_name}"]
+
+
+def test_loops_on_one_database_share_one_stream_and_a_change_wakes_only_its_own(
+    collections: list[Collection[Doc]],
+) -> None:
+    pauses = [sleeping_pause(coll) for coll in collections]
+    loops = [PollingLoop(coll, pause) for coll, pause in zip(collections, pauses, strict=True)]
+    for loop in loops:
+        loop.thread.start()
+    try:
+        assert wait_for(lambda: all(p.sleeping for p in pauses), 5), "the loops never went to sleep"
+        feed = pauses[0]._feed
+        assert feed is not None and all(p._feed is feed for p in pauses)
+        assert len(feed_threads(collections[0].database.name)) == 1
+        time.sleep(0.5)
+        for n, target in enumerate(loops):
+            before = [loop.passes for loop in loops]
+            inserted_at = time.monotonic()
+            target.collection.insert_one({"_id": f"job-{n}"})
+            assert wait_for(partial(dict.__contains__, target.handled, f"job-{n}"), 2), f"job-{n} never handled"
+            assert target.handled[f"job-{n}"] - inserted_at < 0.5
+            assert wait_for(lambda: all(p.sleeping for p in pauses), 5)
+            time.sleep(0.3)
+            others = [loop.passes - was for loop, was in zip(loops, before, strict=True) if loop is not target]
+            assert others == [0, 0], f"an insert into {target.collection.name} woke the other loops: {others}"
+    finally:
+        for loop in loops:
+            loop.stop.set()
+        for loop in loops:
+            loop.thread.join(5)
+    assert wait_for(lambda: not feed_threads(collections[0].database.name), 5), "the feed's thread outlived its loops"
+
+
+def test_a_loop_arming_later_moves_the_stream_without_losing_a_change(collections: list[Collection[Doc]]) -> None:
+    """The second loop's condition needs a new stream; it resumes where the old one stood."""
+    first, second = collections[0], collections[1]
+    first_pause, second_pause = sleeping_pause(first), sleeping_pause(second)
+    with PollingLoop(first, first_pause) as first_loop:
+        assert wait_for(lambda: first_pause.sleeping, 5)
+        time.sleep(0.3)
+        feed = first_pause._feed
+        assert feed is not None
+        opened = feed.streams_opened
+        inserted: dict[str, float] = {}
+
+        def insert_into_first_while_second_arms(passes: int) -> None:
+            if second_pause.sleeping and "late" not in inserted:
+                first.insert_one({"_id": "late"})
+                inserted["late"] = time.monotonic()
+
+        with PollingLoop(second, second_pause, insert_into_first_while_second_arms) as second_loop:
+            assert wait_for(lambda: "late" in first_loop.handled, 5), "a change made while the stream moved was lost"
+            assert first_loop.handled["late"] - inserted["late"] < 1.0
+            assert feed.streams_opened > opened  # the stream did move
+            assert wait_for(lambda: second_pause.sleeping, 5)
+            second.insert_one({"_id": "own"})
+            assert wait_for(lambda: "own" in second_loop.handled, 2)
+
+
+def test_a_busy_loops_traffic_does_not_wake_a_sleeping_one(collections: list[Collection[Doc]]) -> None:
+    """While one loop polls through a rush, the stream drops its condition: the sleeper is left alone."""
+    quiet, busy = collections[0], collections[1]
+    quiet_pause = sleeping_pause(quiet)
+    busy_pause = IdlePause(busy, busy_pause=0.02, idle_after=5.0, max_sleep=30.0, await_seconds=0.2)
+    with PollingLoop(quiet, quiet_pause) as quiet_loop, PollingLoop(busy, busy_pause) as busy_loop:
+        assert wait_for(lambda: quiet_pause.sleeping, 5)
+        busy.insert_one({"_id": "first"})  # the busy loop then stays awake for 5 s (idle_after)
+        assert wait_for(lambda: "first" in busy_loop.handled, 5)
+        time.sleep(0.3)
+        quiet_before, feed = quiet_loop.passes, quiet_pause._feed
+        assert feed is not None
+        opened = feed.streams_opened
+        for n in range(60):
+            busy.insert_one({"_id": f"rush-{n}"})
+            time.sleep(0.02)
+        assert wait_for(lambda: "rush-59" in busy_loop.handled, 5)
+        assert quiet_loop.passes == quiet_before, "the rush in another collection woke the sleeping loop"
+        assert quiet_pause.sleeping
+        # the busy loop's condition left the stream once, not a stream per change
+        assert feed.streams_opened - opened <= 2, f"{feed.streams_opened - opened} streams opened in the rush"
+        inserted_at = time.monotonic()
+        quiet.insert_one({"_id": "mine"})
+        assert wait_for(lambda: "mine" in quiet_loop.handled, 2)
+        assert quiet_loop.handled["mine"] - inserted_at < 0.5
