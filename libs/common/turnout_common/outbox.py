@@ -133,18 +133,17 @@ class OutboxRelay:
         self.published_total = 0
         self.last_error: str | None = None
         # While messages keep coming, poll every ``linger`` seconds (a batch
-        # gathers the messages of that span); once idle, sleep on the
-        # process's change feed (one stream for its sleeping loops,
-        # ``turnout_common.wake``) until the next insert, or for a safety poll
+        # gathers the messages of that span); once idle, sleep on a change
+        # stream of the outbox until the next insert, or for a safety poll
         # every ``idle_poll`` seconds. The lease is not renewed while asleep:
         # it lapses, and the next batch takes it again first (or finds that
         # another relay took it meanwhile, and stands by): nothing is sent
         # without the lease either way. A renewal is a write, and SecantusDB
         # wakes every change stream on the server for any write, so renewing
-        # while idle cost a getMore on every sleeping stream of the stack. A
-        # getMore waits up to 3 s, as the other sleeping loops' (an insert
-        # still ends it at once). ``wake_gap``: how long the feed waits after
-        # it was woken for another collection's write (IdlePause's
+        # while idle cost a getMore in every sleeping loop of the stack. Each
+        # wait on the stream lasts 3 s, as the other sleeping loops' (an
+        # insert still ends it at once). ``wake_gap``: how long to wait after
+        # the stream was woken for another collection's write (IdlePause's
         # ``spurious_gap``): a relay whose messages nobody waits for takes 1 s.
         self.pause = IdlePause(
             self.collection,

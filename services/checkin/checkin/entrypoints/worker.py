@@ -129,11 +129,10 @@ def main() -> None:
         # Idle, sleep until an import is uploaded (an insert) or handed back
         # (its lease cleared), or for a safety poll: a job whose worker died is
         # taken over once its lease has expired, so poll at half the lease.
-        # It sleeps on the worker's change feed beside the relay (one stream
-        # for both); a getMore of it waits up to 3 s, and an upload still ends
-        # it at once. Woken early by the check-ins' writes (SecantusDB wakes
-        # every stream for every write), the feed waits up to 1 s before
-        # asking again: an upload waits at most that long meanwhile.
+        # Each wait on the stream (a getMore) lasts 3 s: cheaper than 1 s, and
+        # an upload still ends it at once. Woken early by the check-ins'
+        # writes (SecantusDB wakes every stream for every write), it waits 1 s
+        # before asking again: an upload waits at most that long meanwhile.
         pause = IdlePause(
             ctx.db[IMPORTS],
             IMPORT_READY,

@@ -34,21 +34,18 @@ PLAN_CHANGED: list[Doc] = [
 ]
 
 
-# How long a sleeping loop waits before it looks at its stop event, and the
-# longest a getMore of the worker's change feed (one stream for all its
-# sleeping loops, ``turnout_common.wake.ChangeFeed``) waits: each getMore
-# costs ~0.45 ms of client and ~0.3 ms of database CPU on SecantusDB, so 3 s
-# rather than 1 s; a change still ends the wait at once, and a stop within
-# 3 s is well inside the shutdown grace.
+# How long one wait on the stream lasts before the loop looks at its stop
+# event: each costs a getMore (measured on SecantusDB: ~0.45 ms of client and
+# ~0.3 ms of database CPU), so 3 s rather than 1 s; a change still ends the
+# wait at once, and a stop within 3 s is well inside the shutdown grace.
 AWAIT_SECONDS = 3.0
 
 # While the database is busy with others' writes (a check-in rush), SecantusDB
-# answers the feed's getMore early and empty for every write; after such an
-# answer the feed waits this long before asking again (the shortest gap of
-# the loops asleep on it). Each getMore reads the oplog written since the
-# last one, so fewer of them cost the database less under load; a batch or
-# plan written meanwhile waits at most this long, so a batch made during a
-# rush still goes out within a second.
+# answers each sleeping stream's getMore early and empty for every write;
+# after such an answer the loop waits this long before asking again. Each
+# getMore reads the oplog written since the last one, so fewer of them cost
+# the database less under load; a batch or plan written meanwhile waits at
+# most this long, so a batch made during a rush still goes out within a second.
 WAKE_GAP_SECONDS = 0.5
 
 
