@@ -225,33 +225,45 @@ def own_cpu_ms() -> float:
     return (times.user + times.system) * 1000.0
 
 
-def resident_kb(pid: int) -> tuple[int, str]:
-    """PSS in kB from smaps_rollup, or RSS when that file cannot be read."""
+def resident_kb(pid: int) -> tuple[int, str, int | None]:
+    """PSS in kB from smaps_rollup (and its anonymous part), or RSS when that file cannot be read."""
     try:
+        pss = anon = None
         with open(f"/proc/{pid}/smaps_rollup") as handle:
             for line in handle:
                 if line.startswith("Pss:"):
-                    return int(line.split()[1]), "pss"
+                    pss = int(line.split()[1])
+                elif line.startswith("Pss_Anon:"):
+                    anon = int(line.split()[1])
+        if pss is not None:
+            return pss, "pss", anon
     except (OSError, ValueError, IndexError):
         pass
     try:
         with open(f"/proc/{pid}/statm") as handle:
-            return int(handle.read().split()[1]) * PAGE_SIZE // 1024, "rss"
+            return int(handle.read().split()[1]) * PAGE_SIZE // 1024, "rss", None
     except (OSError, ValueError, IndexError):
-        return 0, "none"
+        return 0, "none", None
 
 
 def memory_snapshot(stack: Stack) -> dict[str, Any]:
     tree = stack_tree(stack, read_procs())
     per_child_kb: dict[str, int] = {name: 0 for name in stack.children}
+    anon_kb: int | None = 0
     kinds: Counter[str] = Counter()
     for pid, name in tree.items():
-        kb, kind = resident_kb(pid)
+        kb, kind, anon = resident_kb(pid)
         per_child_kb[name] += kb
         kinds[kind] += 1
+        anon_kb = None if anon is None or anon_kb is None else anon_kb + anon
     per_child = {name: kb / 1024.0 for name, kb in per_child_kb.items()}
+    total = sum(per_child.values())
     return {
-        "total_mb": sum(per_child.values()),
+        "total_mb": total,
+        # The processes' own memory; the rest is program and library files mapped from disk, which
+        # counts more the more of those files the page cache holds (a just-installed binary: all of it).
+        "anon_mb": None if anon_kb is None else anon_kb / 1024.0,
+        "file_mb": None if anon_kb is None else total - anon_kb / 1024.0,
         "per_role_mb": by_role(per_child),
         "per_process_mb": per_child,
         "processes": len(tree),
@@ -1404,6 +1416,12 @@ def render(report: dict[str, Any]) -> str:
             f"Memory after the runs ({mem['measure']}, {mem['processes']} processes): {mem['total_mb']:.0f} MB"
         )
         parts.append("  " + "   ".join(f"{role} {value:.0f}" for role, value in mem["per_role_mb"].items()))
+        if mem.get("anon_mb") is not None:
+            parts.append(
+                f"  of which the processes' own (anonymous) {mem['anon_mb']:.0f} MB and files mapped from disk "
+                f"{mem['file_mb']:.0f} MB (programs and libraries: the more of them the page cache holds, the more "
+                "counts; a just-installed stack maps about 30 MB more than a long-used one)"
+            )
         if any(level.get("floor") for level in levels):
             writes = sum(level["floor"]["writes"] for level in levels if level.get("floor"))
             parts.append(
