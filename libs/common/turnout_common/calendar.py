@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress, vText
-
 PRODID = "-//Turnout//Gatherings//EN"
 # Fixed forever: changing it would change every gathering's UID.
 UID_NAMESPACE = uuid.UUID("5b0f4a6e-8f0c-5c7e-9a57-6f1d3b2c7e11")
@@ -122,6 +120,10 @@ def calendar_file(
         raise ValueError(f"unknown calendar method {method!r}")
     if method != PUBLISH and (attendee is None or organizer is None):
         raise ValueError(f"a {method} names its organizer and its attendee")
+    # icalendar is imported when the first file is written: a process that never
+    # writes one (most of them, most of the time) does not carry it (about 7 MB).
+    from icalendar import Calendar, Event, vCalAddress, vText
+
     zone = ZoneInfo(gathering.timezone)
     starts = _aware(gathering.starts_at).astimezone(zone)
     ends = _aware(gathering.ends_at).astimezone(zone)

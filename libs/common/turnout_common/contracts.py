@@ -10,7 +10,9 @@ of the time the jsonschema interpreter takes. jsonschema stays the authority:
 whatever the compiled check refuses is judged again by jsonschema (which also
 names the problem), so a difference between the two can only make a check
 slower, never refuse a valid message; and the contract tests run both over
-every schema's valid and invalid examples to show that they agree.
+every schema's valid and invalid examples to show that they agree. jsonschema
+is imported and its validators built the first time a message is refused: a
+worker that only ever sees valid messages does not carry it (about 5 MB).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-from jsonschema import Draft202012Validator
 
 from turnout_common.envelope import Envelope, MalformedEnvelope
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 CHECKIN_TOPIC = "turnout.checkin"
 FOLLOWUP_TOPIC = "turnout.followup"
@@ -90,18 +94,27 @@ class ContractRegistry:
         self.routes: dict[str, Route] = {
             name: Route(topic=entry["topic"], key_field=entry["key"]) for name, entry in index.items()
         }
-        envelope_schema = json.loads((events / "envelope.schema.json").read_text())
-        self._envelope = Draft202012Validator(envelope_schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-        self._envelope_fast = compile_fast(envelope_schema)
-        self._data: dict[tuple[str, int], Draft202012Validator] = {}
+        self._envelope_schema = json.loads((events / "envelope.schema.json").read_text())
+        self._envelope_fast = compile_fast(self._envelope_schema)
+        self._schemas: dict[tuple[str, int], dict[str, Any]] = {}
         self._data_fast: dict[tuple[str, int], FastCheck] = {}
         for name, entry in index.items():
             for version in entry["versions"]:
                 schema = json.loads((events / name / f"v{version}.schema.json").read_text())
-                self._data[(name, version)] = Draft202012Validator(
-                    schema, format_checker=Draft202012Validator.FORMAT_CHECKER
-                )
+                self._schemas[(name, version)] = schema
                 self._data_fast[(name, version)] = compile_fast(schema)
+        self._judges: dict[tuple[str, int] | None, Draft202012Validator] = {}
+
+    def _judge(self, key: tuple[str, int] | None) -> Draft202012Validator:
+        """jsonschema's validator for an event's data (``None``: the envelope), built on first use."""
+        judge = self._judges.get(key)
+        if judge is None:
+            from jsonschema import Draft202012Validator
+
+            schema = self._envelope_schema if key is None else self._schemas[key]
+            judge = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+            self._judges[key] = judge
+        return judge
 
     def route(self, event_type: str) -> Route:
         try:
@@ -113,19 +126,19 @@ class ContractRegistry:
         """Raise ``ContractViolation`` naming the first problem found."""
         document = envelope.to_dict()
         if not _passes(self._envelope_fast, document):
-            errors = sorted(self._envelope.iter_errors(document), key=lambda e: e.path)
+            errors = sorted(self._judge(None).iter_errors(document), key=lambda e: e.path)
             if errors:
                 raise ContractViolation(f"envelope invalid: {_describe(errors[0])}")
         try:
             version = envelope.version
         except MalformedEnvelope as exc:
             raise ContractViolation(str(exc)) from exc
-        validator = self._data.get((envelope.type, version))
-        if validator is None:
+        fast = self._data_fast.get((envelope.type, version))
+        if fast is None:
             raise ContractViolation(f"no contract for {envelope.type} v{version}")
-        if _passes(self._data_fast[(envelope.type, version)], envelope.data):
+        if _passes(fast, envelope.data):
             return
-        data_errors = sorted(validator.iter_errors(envelope.data), key=lambda e: e.path)
+        data_errors = sorted(self._judge((envelope.type, version)).iter_errors(envelope.data), key=lambda e: e.path)
         if data_errors:
             raise ContractViolation(f"{envelope.type} data invalid: {_describe(data_errors[0])}")
 

@@ -34,8 +34,8 @@ from pymongo.database import Database
 from turnout_common.auth import SESSION_MAX_AGE, Principal
 from turnout_common.clock import parse_rfc3339, to_rfc3339
 from turnout_common.envelope import Envelope, new_envelope
+from turnout_common.errors import ApiError
 from turnout_common.mongo import UnitOfWork
-from turnout_common.web import ApiError
 
 ACCESS_REVOKED = "access.revoked"
 REVOKED_SUBJECTS = "revoked_subjects"

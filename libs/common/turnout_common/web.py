@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from jsonschema import Draft202012Validator
 from werkzeug.exceptions import HTTPException
 
 from turnout_common.auth import SESSION_COOKIE, InvalidToken, Principal, TokenSigner
 from turnout_common.config import DEFAULT_MAX_BODY_BYTES, PublicUrls, ServiceSettings
+from turnout_common.errors import ECHO_LIMIT
+from turnout_common.errors import ApiError as ApiError  # re-exported: the services import it from here
+from turnout_common.errors import clip as clip
 from turnout_common.logs import request_id_var
 from turnout_common.types import Doc
 
@@ -34,40 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("turnout.web")
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-# An error quotes at most this much of what the caller sent: a 5 MB email must
-# not come back inside its own error message.
-ECHO_LIMIT = 40
-# The longest message and field name an error carries (a safety net for every
-# message built from the caller's input).
-MAX_MESSAGE_CHARS = 300
-MAX_FIELD_CHARS = 120
-
-
-def clip(value: object, limit: int = ECHO_LIMIT) -> str:
-    """``value`` as text, cut to ``limit`` characters plus "…" when longer: how
-    an error quotes what the caller sent."""
-    text = value if isinstance(value, str) else str(value)
-    return text if len(text) <= limit else f"{text[:limit]}…"
-
-
-class ApiError(Exception):
-    """An error the caller caused (4xx) or may retry (503), with a JSON body.
-
-    The message and field are bounded (``MAX_MESSAGE_CHARS``, ``MAX_FIELD_CHARS``),
-    whatever the caller sent."""
-
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
-        message = clip(message, MAX_MESSAGE_CHARS)
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = None if field is None else clip(field, MAX_FIELD_CHARS)
-
-    def to_response(self) -> tuple[Response, int]:
-        return jsonify({"error": {"code": self.code, "message": self.message, "field": self.field}}), self.status
 
 
 # -- request bodies ------------------------------------------------------------

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from flask import Flask
-
 if TYPE_CHECKING:
+    from flask import Flask
+
     from analytics.config import Settings
 
 __version__ = "0.1.0"

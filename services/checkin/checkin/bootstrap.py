@@ -4,8 +4,8 @@ client per process, indexes, repositories, caches and the token signer."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from flask import Flask
 from pymongo import MongoClient
 from pymongo.database import Database
 
@@ -22,6 +22,9 @@ from turnout_common import mongo
 from turnout_common.auth import TokenSigner
 from turnout_common.contracts import registry
 from turnout_common.types import Doc
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 SOURCE = "/turnout/checkin"
 

@@ -4,13 +4,12 @@ link tokens, the templates and (for the worker) the mail transport."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from flask import Flask
 from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from followup.adapters.http_provider import HttpProviderTransport
 from followup.adapters.mongo import ensure_indexes
 from followup.adapters.rendering import JinjaRenderer
 from followup.adapters.repositories import MongoStore, MongoTransactions
@@ -24,6 +23,9 @@ from turnout_common import mongo
 from turnout_common.auth import TokenSigner
 from turnout_common.contracts import registry
 from turnout_common.types import Doc
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 @dataclass
@@ -43,6 +45,10 @@ class MongoServices(Services):
 def make_transport(settings: Settings) -> MailTransport:
     """SMTP (``SMTP_*``) or an HTTP provider API (``FOLLOWUP_HTTP_API_*``), per ``FOLLOWUP_TRANSPORT``."""
     if settings.transport == "http":
+        # requests is imported only where mail goes out over HTTP: the web and an
+        # SMTP worker never use it (about 10 MB each).
+        from followup.adapters.http_provider import HttpProviderTransport
+
         return HttpProviderTransport(
             settings.http_api_url,
             settings.http_api_token,
