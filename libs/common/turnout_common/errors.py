@@ -1,9 +1,9 @@
 """The error every Turnout API answers with (``ApiError``) and how an error
 quotes what the caller sent (``clip``).
 
-Apart from ``turnout_common.web`` (which re-exports both) so that code shared
-with the workers, which raise no HTTP errors, can name it without the workers
-importing Flask, Werkzeug, Jinja and jsonschema (about 10 MB each).
+Apart from ``turnout_common.web`` (which re-exports both) so that code the
+workers share with the webs can name it without the workers importing Flask,
+Werkzeug and jsonschema (about 10 MB in each worker).
 """
 
 from __future__ import annotations
