@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
 
+from turnout_local import mail
 from turnout_local.stack import DEMO_EMAIL, DEMO_PASSWORD, Stack, StackConfig
 
 
 def run() -> int:
     config = StackConfig.from_env()
+    catcher = mail.MailCatcher(config.data_dir / "mail") if mail.wanted(os.environ) else None
+    if catcher is not None:
+        config.extra_env.update(catcher.env())
     stack = Stack(config)
     stopping = False
 
@@ -23,6 +28,8 @@ def run() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     started = time.monotonic()
     try:
+        if catcher is not None:
+            catcher.start()
         print("Starting Kafka (Tansu) and MongoDB (SecantusDB)...", flush=True)
         stack.start_infrastructure()
         print("Loading demo data...", flush=True)
@@ -33,6 +40,11 @@ def run() -> int:
         elapsed = time.monotonic() - started
         kafka_note = "" if config.kafka_bootstrap_servers else "   (Tansu, in memory)"
         mongo_note = "" if config.mongodb_uri else f"   (SecantusDB, data in {config.data_dir / 'mongodb'})"
+        mail_line = (
+            f"smtp://127.0.0.1:{catcher.port}   (caught: one file per email in {catcher.inbox})"
+            if catcher is not None
+            else "your server (SMTP_HOST or FOLLOWUP_TRANSPORT is set)"
+        )
         print(
             f"""
 Turnout is running ({elapsed:.0f}s). Logs: {stack.log_dir}
@@ -42,6 +54,7 @@ Turnout is running ({elapsed:.0f}s). Logs: {stack.log_dir}
   Analytics  {config.url_of("analytics")}/
   Kafka      {config.bootstrap}{kafka_note}
   MongoDB    {config.mongo}{mongo_note}
+  Mail       {mail_line}
 
   Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}
   Kiosk:      {config.url_of("checkin")}/kiosk  (pair it with a code from an event's page, "Pair a kiosk")
@@ -65,6 +78,8 @@ Press Ctrl-C to stop.""",
     finally:
         print("\nStopping...", flush=True)
         stack.stop()
+        if catcher is not None:
+            catcher.stop()
         print("Stopped.", flush=True)
 
 
