@@ -29,6 +29,8 @@ def wanted(env: Mapping[str, str]) -> bool:
 
 def _bindable(port: int) -> bool:
     with socket.socket() as sock:
+        # As the server will bind: a port whose last connections linger in TIME_WAIT is free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -44,6 +46,7 @@ class MailCatcher:
         self.port = PREFERRED_PORT if _bindable(PREFERRED_PORT) else free_port()
         for part in ("tmp", "new", "cur"):  # a Maildir's three folders
             (directory / part).mkdir(parents=True, exist_ok=True)
+        self._running = False
         self._controller = Controller(Mailbox(directory), hostname="127.0.0.1", port=self.port)
 
     @property
@@ -56,6 +59,10 @@ class MailCatcher:
 
     def start(self) -> None:
         self._controller.start()
+        self._running = True
 
     def stop(self) -> None:
-        self._controller.stop()
+        """Stop it if it started (the launcher's clean-up also runs after a failed start)."""
+        if self._running:
+            self._controller.stop()
+            self._running = False
