@@ -6,13 +6,13 @@ directory (a Maildir), each once; Ctrl-C stops everything and exits 0."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from turnout_local.processes import free_port
+from turnout_local.processes import free_port, wait_until
 from turnout_local.stack import DEMO_EMAIL, DEMO_PASSWORD
 
 pytestmark = pytest.mark.e2e
@@ -53,10 +53,10 @@ class Output:
         self._thread.join(timeout=10)
 
     def wait_for(self, needle: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while needle not in self.text:
-            assert time.monotonic() < deadline, f"{needle!r} not printed within {timeout} s:\n{self.text}"
-            time.sleep(0.2)
+        try:
+            wait_until(lambda: needle in self.text, timeout, f"{needle!r} to be printed")
+        except TimeoutError as exc:
+            raise AssertionError(f"{exc}:\n{self.text}") from exc
 
 
 def _messages(inbox: Path) -> list[EmailMessage]:
@@ -105,9 +105,8 @@ def test_make_run_starts_everything_keeps_the_demo_mail_and_stops_on_ctrl_c(tmp_
 
         # The demo's registrations for the gathering to come are each confirmed by email
         # (one that has already started is not).
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and (not inbox.is_dir() or len(list(inbox.iterdir())) < registered):
-            time.sleep(0.5)
+        with contextlib.suppress(TimeoutError):  # the assertions below say what is missing
+            wait_until(lambda: inbox.is_dir() and len(list(inbox.iterdir())) >= registered, 90, "the confirmations")
         messages = _messages(inbox)
         assert len(messages) >= registered, output.text
         confirmations = [message for message in messages if message["Subject"].startswith("You're registered:")]
